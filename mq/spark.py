@@ -1,0 +1,50 @@
+"""One place that builds the SparkSession.
+
+Local `local[*]` by default; any `spark.master` (standalone, YARN, Kubernetes) or a Spark Connect URL
+(`sc://host:15002`) by config or by the environment variables `MQ_SPARK_MASTER` / `MQ_SPARK_REMOTE`.
+Extra Spark conf passes straight through. The session is created once per process and reused
+(`getOrCreate`), which is what tests and Airflow workers want.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+_CONF_DIR = Path(__file__).parent / "conf"
+
+
+def quiet_spark_environment() -> None:
+    """Keep Spark's console output to errors only (log4j2 file, loopback bind, no progress bars)."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("SPARK_CONF_DIR", str(_CONF_DIR))
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+
+
+def get_spark(master: str | None = None, remote: str | None = None,
+              conf: Mapping[str, str] | None = None, app_name: str = "metrics-quality"):
+    """Return the process's SparkSession, creating it on first use.
+
+    `remote` (a `sc://` URL) wins over `master`; both fall back to the environment, then `local[*]`.
+    """
+    quiet_spark_environment()
+    from pyspark.sql import SparkSession
+
+    remote = remote or os.environ.get("MQ_SPARK_REMOTE")
+    master = master or os.environ.get("MQ_SPARK_MASTER") or "local[*]"
+    builder = SparkSession.builder.appName(app_name)
+    if remote:
+        builder = builder.remote(remote)
+    else:
+        builder = (builder.master(master)
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.session.timeZone", "UTC")
+                   .config("spark.sql.shuffle.partitions", "8")
+                   .config("spark.driver.memory", os.environ.get("MQ_SPARK_DRIVER_MEMORY", "2g")))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    if not remote:
+        spark.sparkContext.setLogLevel("ERROR")
+    return spark
