@@ -1,0 +1,161 @@
+"""The metric store: versioned metric points, pull evidence, check results and detector verdicts.
+
+Writes are idempotent: pulling an unchanged partition again writes nothing, so re-runs and backfills
+never double-record; a partition whose content changed (late data) is stored as a new version and the
+old version stays readable.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Iterable
+
+import pandas as pd
+import sqlalchemy as sa
+
+from metricstore import schema
+from metricstore.engine import make_engine
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class MetricStore:
+    def __init__(self, url_or_engine: str | sa.Engine) -> None:
+        self.engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+
+    def install(self) -> None:
+        schema.metadata.create_all(self.engine)
+
+    # ---- runs ---------------------------------------------------------------------
+    def start_run(self, partition: dt.date, trigger: str, config_hash: str) -> str:
+        run_id = f"{partition.isoformat()}-{uuid.uuid4().hex[:12]}"
+        with self.engine.begin() as conn:
+            conn.execute(schema.runs.insert().values(
+                run_id=run_id, partition=partition, trigger=trigger, config_hash=config_hash,
+                status="running", started_at=utcnow()))
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, summary: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(schema.runs.update().where(schema.runs.c.run_id == run_id).values(
+                status=status, finished_at=utcnow(), summary=summary))
+
+    def runs(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
+        q = sa.select(schema.runs)
+        if start:
+            q = q.where(schema.runs.c.partition >= start)
+        if end:
+            q = q.where(schema.runs.c.partition <= end)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q.order_by(schema.runs.c.started_at)).mappings().all(),
+                                columns=[c.name for c in schema.runs.c])
+
+    # ---- pulls ----------------------------------------------------------------------
+    def latest_pull(self, table: str, partition: dt.date) -> dict | None:
+        p = schema.pulls
+        q = (sa.select(p).where(p.c.table_name == table, p.c.partition == partition)
+             .order_by(p.c.version.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        return dict(row) if row else None
+
+    def record_pull(self, evidence: dict, points: pd.DataFrame | None) -> tuple[int, int, bool]:
+        """Store a pull and its points. Returns (pull_id, version, changed)."""
+        table, partition = evidence["table_name"], evidence["partition"]
+        with self.engine.begin() as conn:
+            p = schema.pulls
+            latest = conn.execute(
+                sa.select(p.c.pull_id, p.c.version, p.c.content_hash, p.c.status)
+                .where(p.c.table_name == table, p.c.partition == partition)
+                .order_by(p.c.version.desc()).limit(1)).first()
+            if latest and latest.content_hash == evidence["content_hash"] and latest.status == evidence["status"]:
+                return latest.pull_id, latest.version, False
+            version = (latest.version + 1) if latest else 1
+            pull_id = conn.execute(p.insert().values(**evidence, version=version)).inserted_primary_key[0]
+            if points is not None and len(points):
+                rows = [{"metric": r.metric, "slice_key": r.slice_key, "partition": partition,
+                         "version": version, "grouping": r.grouping, "labels": r.labels,
+                         "value": None if pd.isna(r.value) else float(r.value), "pull_id": pull_id}
+                        for r in points.itertuples(index=False)]
+                conn.execute(schema.metric_points.insert(), rows)
+        return pull_id, version, True
+
+    def pulls(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
+        q = sa.select(schema.pulls)
+        if start:
+            q = q.where(schema.pulls.c.partition >= start)
+        if end:
+            q = q.where(schema.pulls.c.partition <= end)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q.order_by(schema.pulls.c.pull_id)).mappings().all(),
+                                columns=[c.name for c in schema.pulls.c])
+
+    # ---- points ---------------------------------------------------------------------
+    def points(self, metrics: Iterable[str], start: dt.date, end: dt.date, *,
+               groupings: Iterable[str] | None = None, version: int | None = None) -> pd.DataFrame:
+        """Metric points in [start, end]: the latest version per partition, or exactly `version`."""
+        mp = schema.metric_points
+        cond = [mp.c.metric.in_(list(metrics)), mp.c.partition >= start, mp.c.partition <= end]
+        if groupings is not None:
+            cond.append(mp.c.grouping.in_(list(groupings)))
+        if version is not None:
+            cond.append(mp.c.version == version)
+            q = sa.select(mp).where(*cond)
+        else:
+            latest = (sa.select(mp.c.metric, mp.c.partition, sa.func.max(mp.c.version).label("v"))
+                      .where(*cond[:3]).group_by(mp.c.metric, mp.c.partition).subquery())
+            q = sa.select(mp).join(latest, sa.and_(
+                mp.c.metric == latest.c.metric, mp.c.partition == latest.c.partition,
+                mp.c.version == latest.c.v)).where(*cond)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return pd.DataFrame(rows, columns=[c.name for c in mp.c])
+
+    # ---- checks ---------------------------------------------------------------------
+    def record_check(self, *, suite: str, table: str, partition: dt.date, suite_hash: str,
+                     result_hash: str, success: bool, result: dict, run_id: str) -> bool:
+        c = schema.check_results
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(c.c.id).where(
+                c.c.suite == suite, c.c.partition == partition, c.c.suite_hash == suite_hash,
+                c.c.result_hash == result_hash)).first()
+            if exists:
+                return False
+            conn.execute(c.insert().values(suite=suite, table_name=table, partition=partition,
+                                           suite_hash=suite_hash, result_hash=result_hash,
+                                           success=success, result=result, run_id=run_id,
+                                           recorded_at=utcnow()))
+        return True
+
+    def check_results(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
+        q = sa.select(schema.check_results)
+        if start:
+            q = q.where(schema.check_results.c.partition >= start)
+        if end:
+            q = q.where(schema.check_results.c.partition <= end)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q.order_by(schema.check_results.c.id)).mappings().all(),
+                                columns=[c.name for c in schema.check_results.c])
+
+    # ---- detections -----------------------------------------------------------------
+    def save_detections(self, subject: str, partition: dt.date, rows: list[dict]) -> None:
+        d = schema.detections
+        with self.engine.begin() as conn:
+            conn.execute(d.delete().where(d.c.subject == subject, d.c.partition == partition))
+            if rows:
+                conn.execute(d.insert(), [{**r, "subject": subject, "partition": partition} for r in rows])
+
+    def detections(self, subject: str | None = None, start: dt.date | None = None,
+                   end: dt.date | None = None) -> pd.DataFrame:
+        d = schema.detections
+        q = sa.select(d)
+        if subject:
+            q = q.where(d.c.subject == subject)
+        if start:
+            q = q.where(d.c.partition >= start)
+        if end:
+            q = q.where(d.c.partition <= end)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in d.c])
