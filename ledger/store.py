@@ -1,0 +1,155 @@
+"""The `Ledger`: append, read and verify the hash-chained audit records of one database.
+
+Re-runs and backfills call `append` with the same idempotency key again; the ledger answers with the
+record it already holds and writes nothing, so evidence is never double-recorded. A correction is a
+new record with a new key that refers to the old one in its payload; nothing is ever edited.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledger import archive, schema
+from ledger.canonical import GENESIS_HASH, record_hash, to_utc
+from ledger.chain import ChainChecker, Verification
+from ledger.errors import LedgerError, LedgerNotInstalledError
+from ledger.locking import write_transaction
+from ledger.record import LedgerRecord, make_entry
+
+_T = schema.ledger_table
+_STREAM_BATCH = 1000
+
+
+class Ledger:
+    """Append-only, hash-chained audit ledger stored in table `mq_ledger` of `engine`'s database."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        if not isinstance(engine, sa.Engine):
+            raise LedgerError(f"{type(self).__name__}: engine must be a sqlalchemy Engine (got {engine!r})")
+        schema.dialect_of(engine)
+        self.engine = engine
+
+    def install(self) -> None:
+        """Create the table and its append-only guards; idempotent."""
+        schema.install(self.engine)
+
+    def append(
+        self, kind: str, key: str, payload: dict[str, Any], *, partition: dt.date | None = None
+    ) -> LedgerRecord:
+        """Record one event, or return the record already stored under `key` (then `created` is False)."""
+        entry = make_entry(kind, key, payload, partition)
+        with self._translate_missing_table(), write_transaction(self.engine) as conn:
+            existing = conn.execute(sa.select(_T).where(_T.c.key == entry.key)).first()
+            if existing is not None:
+                return _to_record(existing, created=False)
+            head = conn.execute(sa.select(_T.c.seq, _T.c.hash).order_by(_T.c.seq.desc()).limit(1)).first()
+            seq, prev_hash = (head.seq + 1, head.hash) if head is not None else (1, GENESIS_HASH)
+            # Microsecond precision is what both PostgreSQL and SQLite store, so the hash survives a round trip.
+            recorded_at = dt.datetime.now(dt.UTC)
+            digest = record_hash(
+                seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key, partition=entry.partition,
+                payload_json=entry.payload_json, prev_hash=prev_hash,
+            )
+            conn.execute(
+                _T.insert().values(
+                    seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key,
+                    partition=entry.partition, payload=entry.payload_json, prev_hash=prev_hash, hash=digest,
+                )
+            )
+        return LedgerRecord(
+            seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key, partition=entry.partition,
+            payload=entry.payload, prev_hash=prev_hash, hash=digest, created=True,
+        )
+
+    def get(self, key: str) -> LedgerRecord | None:
+        """The record stored under `key`, or None."""
+        with self._translate_missing_table(), self.engine.connect() as conn:
+            row = conn.execute(sa.select(_T).where(_T.c.key == key)).first()
+        return _to_record(row) if row is not None else None
+
+    def records(
+        self, kind: str | None = None, start: dt.date | None = None, end: dt.date | None = None
+    ) -> list[LedgerRecord]:
+        """Records in seq order, optionally of one kind and with partition in [start, end] (inclusive).
+
+        Giving start or end leaves out records without a partition: they concern no date.
+        """
+        query = sa.select(_T).order_by(_T.c.seq)
+        if kind is not None:
+            query = query.where(_T.c.kind == kind)
+        if start is not None:
+            query = query.where(_T.c.partition >= start)
+        if end is not None:
+            query = query.where(_T.c.partition <= end)
+        with self._translate_missing_table(), self.engine.connect() as conn:
+            return [_to_record(row) for row in conn.execute(query)]
+
+    def verify(self, *, expected_head: str | None = None, expected_count: int | None = None) -> Verification:
+        """Re-check every hash and link; name the first bad seq.
+
+        Pass the head hash and/or count from an earlier report to also catch records removed from the
+        end, which a chain alone cannot reveal. A ledger that merely grew since then still verifies.
+        """
+        checker = ChainChecker(expected_head=expected_head, expected_count=expected_count)
+        for row in self._stream_rows():
+            checker.add(
+                seq=row.seq, recorded_at=to_utc(row.recorded_at), kind=row.kind, key=row.key,
+                partition=row.partition, payload_json=row.payload, prev_hash=row.prev_hash, hash=row.hash,
+            )
+        return checker.result()
+
+    def export(self, path: str | Path) -> Path:
+        """Write every record and a manifest to `path` (gzip when it ends in .gz); see `ledger.archive`."""
+        return archive.write_export(path, (_to_record(row) for row in self._stream_rows()))
+
+    @staticmethod
+    def verify_export(
+        path: str | Path, *, expected_head: str | None = None, expected_count: int | None = None
+    ) -> Verification:
+        """Re-check an export file on its own, without any database."""
+        return archive.verify_export(path, expected_head=expected_head, expected_count=expected_count)
+
+    def _stream_rows(self) -> Iterator[sa.Row]:
+        # One SELECT is one snapshot, so a concurrent append cannot tear the walk.
+        with self._translate_missing_table(), self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_STREAM_BATCH).execute(
+                sa.select(_T).order_by(_T.c.seq)
+            )
+            yield from result
+
+    def _translate_missing_table(self) -> contextlib.AbstractContextManager[None]:
+        return _missing_table_as_ledger_error(self.engine)
+
+
+@contextlib.contextmanager
+def _missing_table_as_ledger_error(engine: sa.Engine) -> Iterator[None]:
+    """Turn the driver's "no such table" into one actionable LedgerNotInstalledError."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if sa.inspect(engine).has_table(schema.TABLE_NAME):
+            raise
+        raise LedgerNotInstalledError(
+            f"ledger: table {schema.TABLE_NAME!r} does not exist in {engine.url.render_as_string()}; "
+            "run Ledger.install() first"
+        ) from exc
+
+
+def _to_record(row: sa.Row, *, created: bool = False) -> LedgerRecord:
+    return LedgerRecord(
+        seq=row.seq,
+        recorded_at=to_utc(row.recorded_at),
+        kind=row.kind,
+        key=row.key,
+        partition=row.partition,
+        payload=json.loads(row.payload),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        created=created,
+    )
