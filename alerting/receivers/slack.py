@@ -1,0 +1,204 @@
+"""Slack receiver: slack-sdk `WebClient`, Block Kit from `alerting.blockkit`, one thread per incident.
+
+* firing   -> `chat.postMessage` in the channel, then the chart (if any) via `files_upload_v2` in its thread;
+* repeat   -> a reply in the thread;
+* resolved -> `chat.update` of the parent (it then reads "Resolved"), then a reply in the thread.
+
+Idempotent steps run before the one that is not, and a failure after the parent was posted carries the
+parent's `ts` (`partial_ref`), so a retry never posts the same message twice.
+
+Short HTTP-level retries (429 with Retry-After, 500/503, dropped connections) are slack-sdk's own retry
+handlers; whatever is still failing after them goes back to the outbox as `RetryableDeliveryError`.
+Channel should be a channel ID (C...): `chat.update` and file uploads need the ID, which is otherwise
+learnt from the first `chat.postMessage` response.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import socket
+import urllib.error
+from typing import Any, Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+
+from alerting.blockkit import render
+from alerting.notification import Notification, RetryableDeliveryError
+from mq.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV_VARS = ("MQ_SLACK_TOKEN", "SLACK_BOT_TOKEN")
+_TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+_AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+_NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException)
+
+
+class SlackReceiver:
+    """Posts notifications to one Slack channel. The token is never shown by repr/str or in logs."""
+
+    def __init__(
+        self,
+        name: str,
+        channel: str,
+        token: str | None = None,
+        base_url: str | None = None,
+        client: WebClient | None = None,
+        *,
+        http_retries: int = 2,
+        backoff_factor: float = 0.5,
+        timeout: int = 30,
+    ) -> None:
+        if not name:
+            raise ValueError(f"{type(self).__name__}.name must not be empty (got {name!r})")
+        if not channel:
+            raise ValueError(f"{type(self).__name__}.channel must not be empty (got {channel!r})")
+        self.name = name
+        self.channel = channel
+        self.base_url = base_url
+        self._channel_id: str | None = channel if channel[:1] in ("C", "G", "D") and channel.isupper() else None
+        if client is None:
+            token = token or next((os.environ[v] for v in TOKEN_ENV_VARS if os.environ.get(v)), None)
+            if token:
+                client = _make_client(token, base_url, http_retries, backoff_factor, timeout)
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, channel={self.channel!r}, base_url={self.base_url!r})"
+
+    __str__ = __repr__
+
+    def deliver(self, n: Notification, thread_ref: str | None) -> str | None:
+        text, blocks = render(n)
+        if n.action == "firing":
+            ts = thread_ref  # set when an earlier attempt posted the parent but failed afterwards
+            if ts is None:
+                ts = self._post(text, blocks, None)
+            if n.chart_png:
+                self._finish_after_parent(ts, lambda: self._upload_chart(n, ts))
+            return ts
+        if thread_ref is None:  # the parent is unknown (sent before this store existed): start a new one
+            return self._post(text, blocks, None)
+        if n.action == "resolved":
+            self._update_parent(thread_ref, text, blocks)
+        return self._post(text, blocks, thread_ref)
+
+    # -- Slack calls -----------------------------------------------------------------------------------
+
+    def _post(self, text: str, blocks: list[dict], thread_ts: str | None) -> str:
+        args: dict[str, Any] = {"channel": self.channel, "text": text, "blocks": blocks}
+        args |= {"thread_ts": thread_ts} if thread_ts else {"unfurl_links": False, "unfurl_media": False}
+        response = self._call("chat.postMessage", lambda c: c.chat_postMessage(**args))
+        self._channel_id = response.get("channel") or self._channel_id
+        log.info("receiver %s: posted to %s (ts %s)", self.name, self.channel, response.get("ts"))
+        return response["ts"]
+
+    def _update_parent(self, ts: str, text: str, blocks: list[dict]) -> None:
+        channel = self._channel_id or self.channel
+        try:
+            self._call("chat.update", lambda c: c.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
+        except DeliveryError as exc:
+            # A deleted or foreign parent must not hold back the resolution reply itself.
+            if "message_not_found" in str(exc) or "cant_update_message" in str(exc):
+                log.warning("receiver %s: parent %s not updated: %s", self.name, ts, exc)
+                return
+            raise
+
+    def _upload_chart(self, n: Notification, ts: str) -> None:
+        self._call(
+            "files.upload",
+            lambda c: c.files_upload_v2(
+                channel=self._channel_id or self.channel,
+                thread_ts=ts,
+                content=bytes(n.chart_png),
+                filename=f"{_slug(n.metric or n.kind)}_{_slug(n.partition)}.png",
+                title=n.title,
+                alt_txt=f"{n.metric or n.kind}: observed series with the expected band",
+            ),
+        )
+
+    @staticmethod
+    def _finish_after_parent(ts: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except (RetryableDeliveryError, DeliveryError) as exc:
+            exc.partial_ref = ts
+            raise
+
+    def _call(self, method: str, call: Callable[[WebClient], Any]) -> Any:
+        """One Web API call, with failures turned into retryable or needs-a-fix errors that say what to do."""
+        if self._client is None:
+            raise DeliveryError(
+                f"receiver {self.name!r}: no Slack bot token; set {' or '.join(TOKEN_ENV_VARS)} or pass token="
+            )
+        try:
+            return call(self._client)
+        except SlackApiError as exc:
+            raise self._classify(method, exc) from None
+        except SlackRequestError as exc:  # e.g. the upload URL answered non-200
+            raise RetryableDeliveryError(f"receiver {self.name!r}: slack {method}: {exc}") from None
+        except _NETWORK_ERRORS as exc:
+            raise RetryableDeliveryError(
+                f"receiver {self.name!r}: slack {method}: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def _classify(self, method: str, exc: SlackApiError) -> Exception:
+        response = exc.response
+        status = getattr(response, "status_code", None)
+        error = str(response.get("error", "unknown_error")) if isinstance(response.data, dict) else "unknown_error"
+        prefix = f"receiver {self.name!r}: slack {method} failed with {error} (HTTP {status})"
+        if status == 429 or error == "ratelimited":
+            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+            retry_after = _seconds(headers.get("retry-after"))
+            return RetryableDeliveryError(f"{prefix}; rate limited, retry after {retry_after}s", retry_after=retry_after)
+        if (status is not None and status >= 500) or error in _TRANSIENT_ERRORS:
+            return RetryableDeliveryError(f"{prefix}; Slack-side failure, will retry")
+        if error in _AUTH_ERRORS:
+            hint = f"the bot token is invalid or revoked: put a valid xoxb- token in {TOKEN_ENV_VARS[0]}"
+        elif error == "channel_not_found":
+            hint = f"channel {self.channel!r} does not exist or is private: check the channel ID in the receiver config"
+        elif error == "not_in_channel":
+            hint = f"the app is not a member of {self.channel!r}: /invite it to the channel"
+        elif error == "is_archived":
+            hint = f"channel {self.channel!r} is archived: unarchive it or route to another channel"
+        elif error == "missing_scope":
+            hint = f"the app lacks the scope {response.get('needed', '?')}: add it and reinstall the app"
+        else:
+            hint = "Slack refused the request; it stays queued until fixed"
+        return DeliveryError(f"{prefix}: {hint}")
+
+
+def _make_client(token: str, base_url: str | None, retries: int, backoff_factor: float, timeout: int) -> WebClient:
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor)
+    handlers = []
+    if retries > 0:
+        handlers = [
+            ConnectionErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
+            RateLimitErrorRetryHandler(max_retry_count=retries),
+            ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
+        ]
+    kwargs: dict[str, Any] = {"token": token, "timeout": timeout, "retry_handlers": handlers}
+    if base_url:
+        kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
+    return WebClient(**kwargs)
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)[:60] or "chart"
