@@ -15,6 +15,7 @@ MAX_HEADER_CHARS = 150
 MAX_FALLBACK_CHARS = 3000
 MAX_SLICES_SHOWN = 15  # a longer list is noise in a channel; the report link has them all
 MAX_ROOT_CAUSES_SHOWN = 5
+MAX_LABEL_CHARS = 300  # one runaway label must not push the rest of a section past the limit
 
 _SEVERITY_EMOJI = {
     "critical": ":rotating_light:",
@@ -88,7 +89,7 @@ def _slices(n: Notification) -> list[dict]:
 
 
 def _slice_line(alert: AlertLine) -> str:
-    line = f"• `{_escape(alert.slice_label)}`"
+    line = f"• `{_escape(_clip(alert.slice_label, MAX_LABEL_CHARS))}`"
     if alert.observed is not None:
         line += f" observed *{_number(alert.observed)}*"
     if alert.expected is not None:
@@ -98,7 +99,7 @@ def _slice_line(alert: AlertLine) -> str:
     if alert.deviation is not None:
         line += f", {alert.deviation * 100:+.1f} %"
     if alert.message:
-        line += f" — {_escape(alert.message)}"
+        line += f" — {_escape(_clip(alert.message, MAX_LABEL_CHARS))}"
     return line
 
 
@@ -120,7 +121,7 @@ def _impact_text(impact: dict) -> str:
 def _root_causes_text(root_causes: tuple[dict, ...]) -> str:
     lines = ["*Top root causes*"]
     for rank, cause in enumerate(root_causes[:MAX_ROOT_CAUSES_SHOWN], start=1):
-        line = f"{rank}. `{_escape(str(cause.get('label', '?')))}`"
+        line = f"{rank}. `{_escape(_clip(str(cause.get('label', '?')), MAX_LABEL_CHARS))}`"
         if cause.get("share") is not None:
             line += f" explains {cause['share'] * 100:.0f} % of the deviation"
         if cause.get("confidence") is not None:
