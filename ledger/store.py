@@ -142,13 +142,19 @@ def _missing_table_as_ledger_error(engine: sa.Engine) -> Iterator[None]:
 
 
 def _to_record(row: sa.Row, *, created: bool = False) -> LedgerRecord:
+    try:
+        payload = json.loads(row.payload)
+    except ValueError as exc:  # only a hand-edited row gets here; the append path writes canonical JSON
+        raise LedgerError(
+            f"ledger: seq {row.seq} (key {row.key!r}) holds a payload that is not JSON: {exc}; run verify()"
+        ) from exc
     return LedgerRecord(
         seq=row.seq,
         recorded_at=to_utc(row.recorded_at),
         kind=row.kind,
         key=row.key,
         partition=row.partition,
-        payload=json.loads(row.payload),
+        payload=payload,
         prev_hash=row.prev_hash,
         hash=row.hash,
         created=created,
