@@ -1,0 +1,56 @@
+"""Turn the decisions of one run into notifications: one per receiver, incident group and action.
+
+Grouping is what makes one incident one message: every slice of the same group (the route's
+`group_by` labels) that fires in this run goes into a single notification; its repeats and its
+resolution go to the same thread.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from alerting.lifecycle import Decision, notification_key
+from alerting.notification import AlertLine, Notification
+
+ACTION_OF = {"notify": "firing", "repeat": "repeat", "resolve": "resolved"}
+SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
+
+
+def build_notifications(decisions: list[Decision], links: dict[str, str] | None = None,
+                        chart=None) -> list[tuple[str, Notification]]:
+    """[(receiver, notification)] for every decision that sends. `chart(alert) -> png bytes | None`."""
+    groups: dict[tuple, list[Decision]] = defaultdict(list)
+    for d in decisions:
+        if d.sends:
+            groups[(d.destination.receiver, d.thread_key, d.decision)].append(d)
+    out = []
+    for (receiver, thread_key, decision), members in groups.items():
+        lines = tuple(_line(d) for d in members)
+        worst = max(lines, key=lambda line: SEVERITY_ORDER.get(line.severity, 0))
+        explained = next((d.alert for d in members if d.alert is not None and d.alert.root_causes), None)
+        kinds = sorted({line.kind for line in lines})
+        subjects = sorted({line.metric for line in lines})
+        action = ACTION_OF[decision]
+        verb = {"firing": "", "repeat": "still firing: ", "resolved": "resolved: "}[action]
+        title = (f"{verb}{len(lines)} {'/'.join(kinds)} alert{'s' if len(lines) > 1 else ''} "
+                 f"on {', '.join(subjects)} for {members[0].partition}")
+        primary = next((d.alert for d in members if d.alert is not None), None)
+        out.append((receiver, Notification(
+            key=notification_key(members[0]), thread_key=thread_key, action=action, title=title,
+            severity=worst.severity, kind=kinds[0] if len(kinds) == 1 else "mixed",
+            metric=subjects[0] if len(subjects) == 1 else None, partition=members[0].partition.isoformat(),
+            alerts=lines, impact=explained.impact if explained else None,
+            root_causes=explained.root_causes if explained else (), links=dict(links or {}),
+            chart_png=chart(primary) if (chart and primary is not None and action == "firing") else None)))
+    return out
+
+
+def _line(d: Decision) -> AlertLine:
+    if d.alert is not None:
+        a = d.alert
+        return AlertLine(fingerprint=d.fingerprint, kind=a.kind, metric=a.subject, labels=dict(a.labels),
+                         partition=a.partition.isoformat(), severity=a.severity, observed=a.observed,
+                         expected=a.expected, lower=a.lower, upper=a.upper, message=a.message)
+    inc = d.extra["incident"]   # a resolution: describe the incident that ended
+    return AlertLine(fingerprint=d.fingerprint, kind=inc["kind"], metric=inc["subject"],
+                     labels=dict(inc["labels"]), partition=d.partition.isoformat(), severity=inc["severity"],
+                     message=f"clean again on {d.partition} (fired {inc['first_partition']}..{inc['last_partition']})")

@@ -1,0 +1,211 @@
+"""Alert lifecycle: each candidate goes through a chain of small stages, each returning a reason.
+
+dedup (one decision per fingerprint and partition: re-runs and backfills never re-send)
+-> continuing incident (consecutive breaching partitions are one incident, one thread)
+-> silence (a person muted it, with reason and expiry)
+-> inhibition (a missing partition mutes the count alerts it causes)
+-> notify.
+A fingerprint evaluated clean after firing resolves its incident (a reply in the same thread).
+Every decision, suppressions included, is stored in `mq_alert_decisions` with its reason.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from alerting import schema
+from alerting.alert import Alert
+from alerting.route import Destination, matches, route
+from alerting.silences import Silences
+from mq.config import RouteSpec
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class InhibitRule:
+    """Alerts matching `target` are muted while an alert matching `source` fires with equal `equal` labels."""
+    source: dict[str, str]
+    target: dict[str, str]
+    equal: tuple[str, ...] = ("partition",)
+
+
+DEFAULT_INHIBIT = (InhibitRule({"kind": "freshness"}, {"kind": "~anomaly|discrepancy"}, ("partition",)),)
+
+
+@dataclass
+class Decision:
+    fingerprint: str
+    partition: dt.date
+    decision: str          # notify | repeat | resolve | duplicate | continuing | silenced | inhibited
+    reason: str
+    alert: Alert | None = None
+    alert_id: str | None = None
+    destination: Destination | None = None
+    thread_key: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sends(self) -> bool:
+        return self.decision in ("notify", "repeat", "resolve")
+
+
+class AlertBook:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.silences = Silences(engine)
+
+    def install(self) -> None:
+        schema.metadata.create_all(self.engine)
+
+    # ---- the stages -----------------------------------------------------------------
+    def process(self, partition: dt.date, candidates: list[Alert], clean: set[str], tree: RouteSpec,
+                now: dt.datetime, inhibit_rules=DEFAULT_INHIBIT) -> list[Decision]:
+        decisions = []
+        for alert in candidates:
+            decisions.append(self._decide(alert, candidates, tree, now, inhibit_rules))
+        decisions += self._resolutions(partition, clean, now)
+        return decisions
+
+    def _decide(self, alert: Alert, candidates, tree, now, inhibit_rules) -> Decision:
+        fp, day = alert.fingerprint, alert.partition
+        if self._decided(fp, day):
+            return Decision(fp, day, "duplicate", "already decided for this partition (re-run or backfill)", alert)
+        open_incident = self._incident_covering(fp, day)
+        dest = route(tree, alert.match_labels)[0]
+        if open_incident is not None:
+            inc = open_incident
+            repeat = dest.repeat_interval_days
+            if inc["status"] == "firing" and repeat and day >= inc["last_partition"] + dt.timedelta(days=repeat) \
+                    and day > inc["last_partition"]:
+                return self._claim(Decision(fp, day, "repeat", f"still firing after {repeat} day(s)", alert,
+                                            inc["id"], dest, inc["thread_key"]), now, extend=inc)
+            return self._claim(Decision(fp, day, "continuing",
+                                        f"part of incident {inc['id']} (first partition {inc['first_partition']})",
+                                        alert, inc["id"], dest, inc["thread_key"]), now, extend=inc)
+        alert_id = f"{fp}-{day.isoformat()}"
+        silence = self.silences.matching(alert.match_labels, now)
+        if silence is not None:
+            return self._claim(Decision(fp, day, "silenced", f"silence #{silence.id} by {silence.author}: "
+                                        f"{silence.reason}", alert, alert_id, dest), now, new=True)
+        source = _inhibitor(alert, candidates, inhibit_rules)
+        if source is not None:
+            return self._claim(Decision(fp, day, "inhibited", f"inhibited by {source.kind} alert on "
+                                        f"{source.subject} ({source.slice_label})", alert, alert_id, dest),
+                               now, new=True)
+        thread = f"{dest.group_key(alert.match_labels)}|{day.isoformat()}"
+        return self._claim(Decision(fp, day, "notify", f"new incident via route {dest.path}", alert,
+                                    alert_id, dest, thread), now, new=True)
+
+    def _resolutions(self, partition: dt.date, clean: set[str], now: dt.datetime) -> list[Decision]:
+        a = schema.alerts
+        with self.engine.connect() as conn:
+            firing = conn.execute(sa.select(a).where(a.c.status == "firing", a.c.last_partition < partition,
+                                                     a.c.fingerprint.in_(list(clean)))).mappings().all()
+        out = []
+        for inc in firing:
+            if self._decided(inc["fingerprint"], partition):
+                continue
+            d = Decision(inc["fingerprint"], partition, "resolve", f"clean on {partition}", None, inc["id"],
+                         Destination(inc["receiver"] or "local", (), None, "resolve"), inc["thread_key"],
+                         extra={"incident": dict(inc)})
+            if inc["suppressed"]:
+                d.decision, d.reason = "resolved_quietly", f"clean on {partition}; was never notified"
+            if self._record(d, now):
+                with self.engine.begin() as conn:
+                    conn.execute(a.update().where(a.c.id == inc["id"]).values(
+                        status="resolved", resolved_partition=partition, resolved_at=now))
+                out.append(d)
+        return out
+
+    # ---- storage --------------------------------------------------------------------
+    def _decided(self, fp: str, day: dt.date) -> bool:
+        d = schema.decisions
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(d.c.fingerprint).where(d.c.fingerprint == fp, d.c.partition == day)).first() is not None
+
+    def _incident_covering(self, fp: str, day: dt.date) -> dict | None:
+        """The incident this partition belongs to: overlapping or adjacent to a firing one."""
+        a = schema.alerts
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(a).where(a.c.fingerprint == fp)).mappings().all()
+        for inc in rows:
+            end = inc["resolved_partition"] - ONE_DAY if inc["resolved_partition"] else None
+            if inc["status"] == "firing" and inc["first_partition"] - ONE_DAY <= day:
+                return dict(inc)
+            if end is not None and inc["first_partition"] <= day <= end:
+                return dict(inc)
+        return None
+
+    def _record(self, d: Decision, now: dt.datetime) -> bool:
+        """Claim the (fingerprint, partition) decision; False if another run got there first."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(schema.decisions.insert().values(
+                    fingerprint=d.fingerprint, partition=d.partition, alert_id=d.alert_id,
+                    decision=d.decision, reason=d.reason,
+                    receiver=d.destination.receiver if d.destination else None,
+                    notification_key=notification_key(d) if d.sends else None, decided_at=now))
+            return True
+        except IntegrityError:
+            return False
+
+    def _claim(self, d: Decision, now: dt.datetime, *, new: bool = False, extend: dict | None = None) -> Decision:
+        if not self._record(d, now):
+            return Decision(d.fingerprint, d.partition, "duplicate", "decided by a concurrent run", d.alert)
+        a, alert = schema.alerts, d.alert
+        with self.engine.begin() as conn:
+            if new:
+                conn.execute(a.insert().values(
+                    id=d.alert_id, fingerprint=d.fingerprint, kind=alert.kind, subject=alert.subject,
+                    labels=alert.labels, severity=alert.severity, status="firing",
+                    first_partition=alert.partition, last_partition=alert.partition,
+                    first_fired_at=now, last_fired_at=now, message=alert.message,
+                    observed=alert.observed, expected=alert.expected, lower=alert.lower, upper=alert.upper,
+                    impact=alert.impact, root_causes=list(alert.root_causes) or None, team=alert.team,
+                    table_name=alert.table, receiver=d.destination.receiver, thread_key=d.thread_key,
+                    suppressed=None if d.decision == "notify" else d.reason))
+            elif extend is not None:
+                values = {"first_partition": min(extend["first_partition"], alert.partition),
+                          "last_partition": max(extend["last_partition"], alert.partition)}
+                if alert.partition > extend["last_partition"]:
+                    values.update(last_fired_at=now, message=alert.message, observed=alert.observed,
+                                  expected=alert.expected, lower=alert.lower, upper=alert.upper,
+                                  impact=alert.impact, root_causes=list(alert.root_causes) or None)
+                conn.execute(a.update().where(a.c.id == extend["id"]).values(**values))
+        return d
+
+    def alerts(self) -> list[dict]:
+        a = schema.alerts
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(a).order_by(a.c.first_partition, a.c.id)).mappings()]
+
+    def decisions(self, start: dt.date | None = None, end: dt.date | None = None) -> list[dict]:
+        d = schema.decisions
+        q = sa.select(d)
+        if start:
+            q = q.where(d.c.partition >= start)
+        if end:
+            q = q.where(d.c.partition <= end)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(d.c.partition, d.c.fingerprint)).mappings()]
+
+
+def notification_key(d: Decision) -> str:
+    return f"{d.thread_key}|{d.decision}|{d.partition.isoformat()}"
+
+
+def _inhibitor(alert: Alert, candidates: list[Alert], rules) -> Alert | None:
+    labels = alert.match_labels
+    for rule in rules:
+        if not matches(rule.target, labels):
+            continue
+        for other in candidates:
+            other_labels = other.match_labels
+            if other is not alert and matches(rule.source, other_labels) and all(
+                    other_labels.get(k) == labels.get(k) for k in rule.equal):
+                return other
+    return None

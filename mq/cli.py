@@ -1,0 +1,153 @@
+"""`mq`: the command line of metrics-quality.
+
+Every sub-command reads the same YAML config (`--config`, or $MQ_CONFIG, or ./mq.yml, or the bundled
+demo config). Errors the user can fix print one line naming the file, key and value, and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from mq.errors import MqError
+
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yml"
+
+EPILOG = """\
+examples:
+  mq demo                                   generate the demo warehouse, backfill it, write alerts and a report
+  mq run --date 2026-09-17                  one scheduled run: pull, validate, detect, alert, deliver
+  mq backfill --start 2026-08-03 --end 2026-10-11
+  mq alerts export --format jsonl --out alerts.jsonl
+  mq explain --metric client_vs_warehouse_events --date 2026-09-17
+  mq silence add --match platform=android --author ana --reason "SDK fix rolling out" --expires 2026-09-20
+  mq report sox --start 2026-08-01 --end 2026-10-31 --out report/
+  mq ledger verify
+
+configuration: --config FILE, else $MQ_CONFIG, else ./mq.yml, else the bundled demo config.
+state store:   $MQ_STATE_URL overrides state_store.url (sqlite:///path.db or postgresql://user@host/db).
+"""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _when(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or YYYY-MM-DDTHH:MM, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mq", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="metrics-quality: reconcile client-logged and warehouse counts, detect data incidents, "
+                    "route alerts without noise, and keep audit evidence.")
+    p.add_argument("--config", help="YAML config file (see README: Configuration reference)")
+    p.add_argument("--log-level", default=os.environ.get("MQ_LOG_LEVEL", "warning"),
+                   choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default=os.environ.get("MQ_LOG_FORMAT", "human"), choices=["human", "json"])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="generate the demo warehouse and run the whole pipeline on it",
+                       description="Generate two Parquet event tables with injected incidents, backfill every "
+                                   "day through the pipeline, export the alerts, write the audit report and "
+                                   "print which incidents were alerted.")
+    d.add_argument("--out", default=None, help="demo folder (default: demo_out/ beside the config's folder)")
+    d.add_argument("--days", type=int, default=70, help="days of data (>= 56; default 70)")
+    d.add_argument("--daily-events", type=int, default=20_000, help="warehouse events per day (default 20000)")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--generate-only", action="store_true", help="write the data and stop")
+
+    r = sub.add_parser("run", help="run every stage for one partition (one scheduled run)")
+    r.add_argument("--date", type=_date, required=True, help="the partition, YYYY-MM-DD")
+
+    b = sub.add_parser("backfill", help="run every partition in a date range, oldest first")
+    b.add_argument("--start", type=_date, required=True)
+    b.add_argument("--end", type=_date, required=True)
+
+    a = sub.add_parser("alerts", help="export alerts, show the delivery outbox, retry deliveries")
+    asub = a.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    ex = asub.add_parser("export", help="one JSON object per alert (schema in the README)")
+    ex.add_argument("--format", choices=["jsonl"], default="jsonl")
+    ex.add_argument("--out", help="file to write (default: stdout)")
+    asub.add_parser("outbox", help="notifications not yet delivered, with their last error")
+    asub.add_parser("deliver", help="retry delivering what the outbox holds")
+
+    s = sub.add_parser("silence", help="mute alerts by labels, with a reason and an expiry")
+    ssub = s.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    sa = ssub.add_parser("add", help="create a silence")
+    sa.add_argument("--match", action="append", required=True, metavar="LABEL=VALUE",
+                    help="label matcher; repeat for several; VALUE starting with ~ is a regex")
+    sa.add_argument("--author", required=True)
+    sa.add_argument("--reason", required=True)
+    sa.add_argument("--expires", type=_when, required=True, help="when it stops (mandatory)")
+    ssub.add_parser("list", help="all silences, active first")
+    se = ssub.add_parser("expire", help="end a silence now")
+    se.add_argument("id", type=int)
+    se.add_argument("--by", required=True)
+
+    e = sub.add_parser("explain", help="root cause and impact of a pair's discrepancy on one day")
+    e.add_argument("--metric", required=True, help="a pair name (client vs warehouse)")
+    e.add_argument("--date", type=_date, required=True)
+    e.add_argument("--chart", help="write a PNG of observed vs expected per top slice here")
+
+    rep = sub.add_parser("report", help="audit reports")
+    rsub = rep.add_subparsers(dest="report_command", required=True, metavar="KIND")
+    sox = rsub.add_parser("sox", help="HTML + CSV evidence of every control run in a period")
+    sox.add_argument("--start", type=_date, required=True)
+    sox.add_argument("--end", type=_date, required=True)
+    sox.add_argument("--out", required=True)
+
+    lg = sub.add_parser("ledger", help="verify or export the tamper-evident audit ledger")
+    lsub = lg.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    lv = lsub.add_parser("verify", help="check the hash chain; names the first bad record")
+    lv.add_argument("--expected-head", help="a head hash kept from an earlier report (detects truncation)")
+    lx = lsub.add_parser("export", help="write a self-verifying archive")
+    lx.add_argument("--out", required=True)
+
+    c = sub.add_parser("checks", help="expectation suites")
+    csub = c.add_subparsers(dest="checks_command", required=True, metavar="ACTION")
+    cs = csub.add_parser("suggest", help="profile a partition and write a starter suite to edit")
+    cs.add_argument("--table", required=True)
+    cs.add_argument("--date", type=_date, required=True)
+    cs.add_argument("--out", help="file to write (default: stdout)")
+
+    sub.add_parser("config", help="validate the config and print a summary")
+    return p
+
+
+def config_path(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    if os.environ.get("MQ_CONFIG"):
+        return Path(os.environ["MQ_CONFIG"])
+    return Path("mq.yml") if Path("mq.yml").is_file() else DEMO_CONFIG
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mq.logs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        from mq import commands
+
+        return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except MqError as exc:
+        print(f"mq: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""What each `mq` sub-command does. Parsing lives in mq/cli.py; the work lives in the packages."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from mq.config import load_config
+from mq.errors import MqError
+
+
+def _pipeline(args, config=None):
+    from mq.cli import config_path
+    from mq.pipeline import Pipeline
+
+    return Pipeline(config or load_config(config_path(args.config)))
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="day", file=sys.stderr, disable=not sys.stderr.isatty() and None)
+
+
+# ---- demo ----------------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    import os
+
+    from mq.cli import config_path
+    from mq.demo import DemoSpec, generate
+    from mq.scoreboard import print_scoreboard, score_incidents
+
+    path = config_path(args.config)
+    if args.out:
+        os.environ["MQ_DEMO_DIR"] = str(Path(args.out).resolve())
+    config = load_config(path)
+    warehouse = config.workdir_path / "warehouse"
+    spec = DemoSpec(days=args.days, daily_events=args.daily_events, seed=args.seed)
+    with _progress(spec.days, "generate") as bar:
+        truth = generate(warehouse, spec, progress=bar.update)
+    print(f"demo warehouse: {warehouse} ({truth['rows']['client_events']:,} client and "
+          f"{truth['rows']['warehouse_events']:,} warehouse events)")
+    if args.generate_only:
+        return 0
+    pipe = _pipeline(args, config)
+    with _progress(spec.days, "backfill") as bar:
+        pipe.backfill(spec.dates[0], spec.dates[-1], progress=lambda _day: bar.update(1))
+    out = config.workdir_path
+    export = out / "alerts" / "alerts.jsonl"
+    n = export_alerts(pipe, export)
+    from reports.sox import write_sox_report
+
+    report = write_sox_report(pipe, spec.dates[0], spec.dates[-1], out / "report")
+    rows = score_incidents(pipe, truth)
+    print_scoreboard(rows)
+    print(f"\nalerts:        {export} ({n} alerts)")
+    print(f"notifications: {out / 'alerts' / 'notifications.jsonl'}")
+    print(f"audit report:  {report}")
+    print(f"state store:   {config.state_url}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+# ---- runs ----------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    summary = _pipeline(args).run(args.date, trigger="cli")
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_backfill(args) -> int:
+    pipe = _pipeline(args)
+    days = (args.end - args.start).days + 1
+    with _progress(days, "backfill") as bar:
+        runs = pipe.backfill(args.start, args.end, progress=lambda _d: bar.update(1))
+    alerts = sum(r.get("alerts", {}).get("queued", 0) for r in runs)
+    print(f"backfilled {len(runs)} partitions, {alerts} notifications queued")
+    return 0
+
+
+# ---- alerts --------------------------------------------------------------------------
+def alert_records(pipe) -> list[dict]:
+    """Alerts in the export schema documented in the README."""
+    out = []
+    for a in pipe.alerts.alerts():
+        out.append({
+            "id": a["id"], "fingerprint": a["fingerprint"], "kind": a["kind"], "severity": a["severity"],
+            "status": a["status"], "metric": a["subject"], "labels": a["labels"],
+            "partition": a["first_partition"].isoformat(), "last_partition": a["last_partition"].isoformat(),
+            "resolved_partition": a["resolved_partition"].isoformat() if a["resolved_partition"] else None,
+            "first_fired_at": a["first_fired_at"].isoformat(), "last_fired_at": a["last_fired_at"].isoformat(),
+            "message": a["message"], "observed": a["observed"], "expected": a["expected"],
+            "interval": [a["lower"], a["upper"]] if a["lower"] is not None else None,
+            "impact": a["impact"], "root_causes": a["root_causes"] or [], "team": a["team"],
+            "receiver": a["receiver"], "suppressed": a["suppressed"]})
+    return out
+
+
+def export_alerts(pipe, out: Path | None) -> int:
+    records = alert_records(pipe)
+    lines = "".join(json.dumps(r, default=str) + "\n" for r in records)
+    if out is None:
+        sys.stdout.write(lines)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(lines)
+    return len(records)
+
+
+def cmd_alerts(args) -> int:
+    pipe = _pipeline(args)
+    if args.alerts_command == "export":
+        n = export_alerts(pipe, Path(args.out) if args.out else None)
+        if args.out:
+            print(f"wrote {n} alerts to {args.out}")
+    elif args.alerts_command == "outbox":
+        pending = pipe.outbox.pending()
+        if not pending:
+            print("outbox empty: every notification was delivered")
+        for item in pending:
+            print(f"#{item.id} {item.receiver} {item.action} attempts={item.attempts} "
+                  f"next={item.next_attempt_at:%Y-%m-%d %H:%M} {item.title}"
+                  + (f"\n    last error: {item.last_error}" if item.last_error else ""))
+    elif args.alerts_command == "deliver":
+        s = pipe.deliver()
+        print(f"delivered {s.delivered}, retrying {s.retried}, needs a fix {s.failed_permanent}, pending {s.pending}")
+    return 0
+
+
+def cmd_silence(args) -> int:
+    pipe = _pipeline(args)
+    if args.silence_command == "add":
+        matchers = {}
+        for m in args.match:
+            if "=" not in m:
+                raise MqError(f"silence --match: expected LABEL=VALUE, got {m!r}")
+            k, v = m.split("=", 1)
+            matchers[k.strip()] = v.strip()
+        s = pipe.alerts.silences.create(matchers, author=args.author, reason=args.reason, expires_at=args.expires)
+        pipe.ledger.append("silence", f"silence:{s.id}:created", {
+            "id": s.id, "matchers": s.matchers, "author": s.author, "reason": s.reason,
+            "expires_at": s.expires_at.isoformat()})
+        print(f"silence #{s.id} until {s.expires_at.isoformat()}: {matchers}")
+    elif args.silence_command == "list":
+        now = dt.datetime.now(dt.timezone.utc)
+        for s in sorted(pipe.alerts.silences.all(), key=lambda s: not s.active(now)):
+            state = "active" if s.active(now) else "expired"
+            print(f"#{s.id} {state:7s} until {s.expires_at:%Y-%m-%d %H:%M} {s.matchers} by {s.author}: {s.reason}")
+    elif args.silence_command == "expire":
+        s = pipe.alerts.silences.expire(args.id, by=args.by)
+        pipe.ledger.append("silence", f"silence:{s.id}:expired", {"id": s.id, "expired_by": args.by,
+                                                                   "expired_at": s.expired_at.isoformat()})
+        print(f"silence #{s.id} expired by {args.by}")
+    return 0
+
+
+# ---- explain, report, ledger, checks, config ----------------------------------------
+def cmd_explain(args) -> int:
+    from mq.explain_view import explain
+
+    pipe = _pipeline(args)
+    if args.metric not in pipe.config.pairs:
+        raise MqError(f"explain --metric: {args.metric!r} is not a pair; pairs: {sorted(pipe.config.pairs)}")
+    print(explain(pipe, args.metric, args.date, chart=Path(args.chart) if args.chart else None))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from reports.sox import write_sox_report
+
+    path = write_sox_report(_pipeline(args), args.start, args.end, Path(args.out))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_ledger(args) -> int:
+    pipe = _pipeline(args)
+    if args.ledger_command == "verify":
+        v = pipe.ledger.verify(expected_head=args.expected_head)
+        if v.ok:
+            print(f"ledger OK: {v.count} records, head {v.head_hash}")
+            return 0
+        print(f"ledger BROKEN at record {v.first_bad_seq}: {v.problem}", file=sys.stderr)
+        return 1
+    path = pipe.ledger.export(args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_checks(args) -> int:
+    from pyspark.sql import functions as F
+
+    from checks import suggest_suite
+
+    pipe = _pipeline(args)
+    if args.table not in pipe.config.tables:
+        raise MqError(f"checks suggest --table: unknown table {args.table!r}; known: {sorted(pipe.config.tables)}")
+    spec = pipe.config.tables[args.table]
+    df = pipe.spark.table(args.table).where(F.col(spec.partition_column) == F.lit(args.date))
+    text = suggest_suite(df, args.table)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote a starter suite to {args.out}; edit it, then point tables.{args.table}.suite at it")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_config(args) -> int:
+    from mq.cli import config_path
+
+    path = config_path(args.config)
+    c = load_config(path)
+    print(f"{path}: OK ({len(c.tables)} tables, {len(c.metrics)} metrics, {len(c.pairs)} pairs, "
+          f"{len(c.alerting.receivers)} receivers); state store {c.state_url}")
+    return 0

@@ -1,0 +1,150 @@
+"""The pipeline: what the stages of a run share (config, Spark, stores) and the run itself.
+
+`mq run`, `mq backfill` and the Airflow tasks all call these methods; each stage is idempotent for a
+partition, so re-running one (or a whole backfill) never duplicates points, alerts or audit records.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+
+from alerting.lifecycle import AlertBook
+from alerting.outbox import Outbox
+from ledger import Ledger
+from metricstore import MetricStore, make_engine
+from mq.config import Config
+from mq.errors import MqError
+from mq.stages.alert import run_alerting
+from mq.stages.detect import run_detections
+from mq.stages.pull import run_pulls
+from mq.stages.validate import run_validations
+
+log = logging.getLogger("mq.pipeline")
+
+
+class Pipeline:
+    def __init__(self, config: Config, *, spark=None, state_url: str | None = None) -> None:
+        self.config = config
+        self._spark = spark
+        self.engine = make_engine(state_url or config.state_url)
+        self.store = MetricStore(self.engine)
+        self.alerts = AlertBook(self.engine)
+        self.outbox = Outbox(self.engine)
+        self.ledger = Ledger(self.engine)
+        for part in (self.store, self.alerts, self.outbox, self.ledger):
+            part.install()
+
+    # ---- shared resources -----------------------------------------------------------
+    @property
+    def spark(self):
+        if self._spark is None:
+            from mq.spark import get_spark
+
+            s = self.config.spark
+            self._spark = get_spark(master=s.master, remote=s.remote, conf=s.conf)
+        if not getattr(self, "_registered", False):
+            from pulls import register_tables
+
+            register_tables(self._spark, self.config)
+            self._registered = True
+        return self._spark
+
+    def receivers(self) -> dict:
+        from mq.receivers import build_receivers
+
+        return build_receivers(self.config)
+
+    def links(self, partition: dt.date) -> dict[str, str]:
+        links = {}
+        if os.environ.get("MQ_AIRFLOW_RUN_URL"):
+            links["Airflow run"] = os.environ["MQ_AIRFLOW_RUN_URL"]
+        report = self.config.workdir_path / "report" / "index.html"
+        links["Report"] = report.as_uri()
+        return links
+
+    def chart(self, alert):
+        from mq.charts import alert_chart
+
+        return alert_chart(self, alert)
+
+    # ---- controls (SOX) -------------------------------------------------------------
+    def controls_for_table(self, table: str) -> list[str]:
+        sox = [m for m, s in self.config.metrics.items() if s.table == table and s.sox]
+        return [f"pull:{table}"] + ([f"suite:{table}"] if self.config.tables[table].suite else []) if sox else []
+
+    def controls_for_subject(self, subject: str) -> list[str]:
+        spec = self.config.metrics.get(subject) or self.config.pairs.get(subject)
+        return [f"detect:{subject}"] if spec is not None and spec.sox else []
+
+    # ---- stages ---------------------------------------------------------------------
+    def pull(self, partition: dt.date, run_id: str | None = None):
+        return run_pulls(self, partition, run_id)
+
+    def validate(self, partition: dt.date, run_id: str | None = None):
+        return run_validations(self, partition, run_id)
+
+    def detect(self, partition: dt.date, run_id: str | None = None):
+        return run_detections(self, partition, run_id)
+
+    def alert(self, partition: dt.date, run_id: str | None = None):
+        return run_alerting(self, partition, run_id)
+
+    def deliver(self):
+        return self.outbox.drain(self.receivers())
+
+    def record_config(self) -> None:
+        self.ledger.append("config_change", f"config:{self.config.content_hash}", {
+            "config_hash": self.config.content_hash, "source": self.config.source_path,
+            "git_commit": _git_commit(self.config.base_dir)})
+
+    def run(self, partition: dt.date, trigger: str = "cli") -> dict:
+        """Every stage for one partition; returns a summary and records it in the ledger."""
+        self.record_config()
+        run_id = self.store.start_run(partition, trigger, self.config.content_hash)
+        summary: dict = {"partition": partition.isoformat(), "config_hash": self.config.content_hash}
+        try:
+            summary["pulls"] = self.pull(partition, run_id)
+            summary["checks"] = [{"suite": c.suite, "success": c.success} for c in self.validate(partition, run_id)]
+            summary["detections"] = self.detect(partition, run_id)
+            summary["alerts"] = self.alert(partition, run_id)
+            delivery = self.deliver()
+            summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
+            summary["status"] = "success"
+        except MqError as exc:
+            summary.update(status="failed", error=str(exc))
+            raise
+        finally:
+            # What the run found, without what differs between a run and its re-run (decisions,
+            # deliveries, "changed" flags): an identical re-run then adds no audit record.
+            stable = {**{k: v for k, v in summary.items() if k not in ("delivery", "alerts", "pulls")},
+                      "pulls": [{k: v for k, v in p.items() if k != "changed"} for p in summary.get("pulls", [])],
+                      "alert_candidates": summary.get("alerts", {}).get("candidates")}
+            digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+            self.ledger.append("run", f"run:{partition.isoformat()}:{digest[:24]}",
+                               {**stable, "trigger": trigger}, partition=partition)
+            self.store.finish_run(run_id, summary.get("status", "failed"), summary)
+        return summary
+
+    def backfill(self, start: dt.date, end: dt.date, trigger: str = "backfill", progress=None) -> list[dict]:
+        if end < start:
+            raise MqError(f"backfill: --end {end} is before --start {start}")
+        out, day = [], start
+        while day <= end:
+            out.append(self.run(day, trigger))
+            if progress:
+                progress(day)
+            day += dt.timedelta(days=1)
+        return out
+
+
+def _git_commit(folder) -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,106 @@
+"""Stage 4: turn the stored findings of a partition into alerts, decide, and queue notifications.
+
+Findings: missing partitions (freshness), failed expectations, count anomalies, and client/warehouse
+discrepancies. Discrepancies carry their root causes and impact (events under- or over-counted, with
+an interval), localised on the leaf slices of the pair.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pandas as pd
+
+from alerting.alert import Alert, fingerprint
+from alerting.dispatch import build_notifications
+from metricstore import utcnow
+from mq.stages.explain import explain_pair
+
+log = logging.getLogger("mq.alert")
+
+
+def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
+    """(alert candidates, fingerprints evaluated clean) for one partition."""
+    cfg, alerts, clean = pipe.config, [], set()
+    for table, spec in cfg.tables.items():
+        pull = pipe.store.latest_pull(table, partition)
+        if pull is None:
+            continue
+        labels = {"table": table}
+        if pull["status"] == "missing":
+            alerts.append(Alert("freshness", table, labels, partition, "critical",
+                                f"partition {partition} of {table} is missing or empty", observed=0.0,
+                                team=spec.owner, table=table))
+        else:
+            clean.add(fingerprint("freshness", table, labels))
+    checks = pipe.store.check_results(partition, partition)
+    if not checks.empty:
+        latest = checks.sort_values("id").groupby("suite").tail(1)
+        for row in latest.itertuples():
+            for e in row.result.get("expectations", []):
+                labels = {"table": row.table_name, "expectation": e["expectation"]}
+                if e.get("column"):
+                    labels["column"] = e["column"]
+                if e["success"]:
+                    clean.add(fingerprint("expectation", row.suite, labels))
+                    continue
+                sample = e.get("unexpected_sample") or []
+                observed = e.get("observed_value")
+                alerts.append(Alert(
+                    "expectation", row.suite, labels, partition, "warning",
+                    f"{e['expectation']}{' on ' + e['column'] if e.get('column') else ''} failed: observed "
+                    f"{_short(observed)}, expected {_short(e.get('threshold'))}"
+                    + (f"; e.g. {', '.join(map(str, sample[:3]))}" if sample else ""),
+                    observed=observed if isinstance(observed, (int, float)) else None,
+                    table=row.table_name, details={"threshold": e.get("threshold"), "sample": sample[:5]}))
+    for subject, kind in [(m, "anomaly") for m in cfg.metrics] + [(p, "discrepancy") for p in cfg.pairs]:
+        found = pipe.store.detections(subject, partition, partition)
+        if found.empty:
+            continue
+        team = (cfg.pairs[subject].team if kind == "discrepancy" else cfg.metrics[subject].team)
+        anomalies = found[found.status == "anomaly"].drop_duplicates("slice_key")
+        for row in found[found.status == "ok"].itertuples():
+            if row.slice_key not in set(anomalies.slice_key):
+                clean.add(fingerprint(kind, subject, row.labels))
+        causes, impact = ((), None)
+        if kind == "discrepancy" and not anomalies.empty:
+            causes, impact = explain_pair(pipe, subject, partition)
+        for row in anomalies.itertuples():
+            severity = "critical" if not row.labels else "warning"
+            what = "client/warehouse ratio" if kind == "discrepancy" else "value"
+            slice_name = " & ".join(f"{k}={v}" for k, v in row.labels.items()) or "all"
+            alerts.append(Alert(
+                kind, subject, dict(row.labels), partition, severity,
+                f"{subject} {what} on {slice_name} is {row.direction}: {_short(row.observed)} vs expected "
+                f"{_short(row.expected)} [{_short(row.lower)}, {_short(row.upper)}] ({row.detector})",
+                observed=row.observed, expected=row.expected, lower=row.lower, upper=row.upper, team=team,
+                root_causes=causes, impact=impact))
+    return alerts, clean
+
+
+def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
+    candidates, clean = collect_findings(pipe, partition)
+    now = utcnow()
+    decisions = pipe.alerts.process(partition, candidates, clean, pipe.config.alerting.route, now)
+    for d in decisions:
+        if d.decision == "duplicate":
+            continue
+        pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}", {
+            "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
+            "receiver": d.destination.receiver if d.destination else None,
+            "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
+            "subject": d.alert.subject if d.alert else d.extra.get("incident", {}).get("subject")},
+            partition=partition)
+    queued = 0
+    for receiver, notification in build_notifications(decisions, links=pipe.links(partition), chart=pipe.chart):
+        queued += pipe.outbox.enqueue(receiver, notification)
+    counts = pd.Series([d.decision for d in decisions], dtype=object).value_counts().to_dict()
+    log.info("alert decisions", extra={"mq": {"partition": partition.isoformat(), "decisions": counts,
+                                              "queued": queued}})
+    return {"candidates": len(candidates), "decisions": counts, "queued": queued}
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 10 else f"{value:,.0f}"
+    return str(value)
