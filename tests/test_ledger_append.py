@@ -1,6 +1,7 @@
 """Appending, reading and idempotency of the audit ledger, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -53,7 +54,7 @@ def test_stored_record_reads_back_exactly_as_appended(ledger):
 
     stored = ledger.get("pull:orders:2024-05-01")
 
-    assert stored == appended.__class__(**{**appended.__dict__, "created": False})
+    assert stored == dataclasses.replace(appended, created=False)
     assert stored.payload == payload
     assert stored.hash == documented_hash(stored)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import sqlalchemy as sa
 
 from ledger import Ledger
@@ -60,8 +59,8 @@ def test_eight_threads_appending_to_sqlite_keep_one_valid_chain(sqlite_url):
     ledger.engine.dispose()
 
 
-@pytest.mark.parametrize("installers", [4])
-def test_concurrent_installs_on_postgresql_do_not_collide(pg_url, installers):
+def test_concurrent_installs_on_postgresql_do_not_collide(pg_url):
+    installers = 4
     engine = sa.create_engine(pg_url, pool_size=installers, max_overflow=0)
     start = threading.Barrier(installers)
 
