@@ -30,7 +30,7 @@ def render_chart(
                "lower": len(lower), "upper": len(upper), "anomalies": len(anomalies)}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"render_chart: all arrays must have the same length (got {lengths})")
-    if not dates:
+    if len(dates) == 0:
         raise ValueError("render_chart: nothing to draw (got empty arrays)")
     x = np.asarray(dates)
     mask = np.asarray(anomalies, dtype=bool)

@@ -200,7 +200,7 @@ def running_slack_server() -> Iterator[SlackTestServer]:
     httpd = ThreadingHTTPServer((state.host, 0), _handler_for(state))
     httpd.daemon_threads = True
     state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, name="slack-test-server", daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="slack-test-server", daemon=True)
     thread.start()
     try:
         yield state

@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import random
 import socket
 import urllib.error
 from typing import Any, Callable
@@ -29,6 +30,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.jitter import Jitter
 
 from alerting.blockkit import render
 from alerting.notification import Notification, RetryableDeliveryError
@@ -177,7 +179,7 @@ class SlackReceiver:
 
 
 def _make_client(token: str, base_url: str | None, retries: int, backoff_factor: float, timeout: int) -> WebClient:
-    backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor)
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor, jitter=_ProportionalJitter())
     handlers = []
     if retries > 0:
         handlers = [
@@ -189,6 +191,13 @@ def _make_client(token: str, base_url: str | None, retries: int, backoff_factor:
     if base_url:
         kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
     return WebClient(**kwargs)
+
+
+class _ProportionalJitter(Jitter):
+    """Up to +50 % of the wait (slack-sdk's default adds up to a whole second, whatever the backoff factor)."""
+
+    def recalculate(self, duration: float) -> float:
+        return duration * (1 + 0.5 * random.random())
 
 
 def _seconds(value: Any) -> float | None:
