@@ -290,3 +290,18 @@ def test_guards_are_back_after_reinstall(engine, ledger):
         with engine.begin() as conn:
             conn.execute(sa.text("DELETE FROM mq_ledger WHERE seq = 4"))
     assert [r.seq for r in ledger.records()] == [1, 2, 3, 4]
+
+
+def test_install_re_arms_guards_a_superuser_left_disabled(pg_url):
+    engine = sa.create_engine(pg_url)
+    ledger = seeded_ledger(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE mq_ledger DISABLE TRIGGER USER")
+
+    ledger.install()
+
+    with pytest.raises(sa.exc.DBAPIError, match="append-only: DELETE refused"):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM mq_ledger WHERE seq = 1")
+    assert ledger.verify().count == RECORDS
+    engine.dispose()
