@@ -159,7 +159,8 @@ class Outbox:
             dialect = conn.dialect.name
             if dialect in _UPSERT:
                 stmt = _UPSERT[dialect](outbox_table).values(**row)
-                return conn.execute(stmt.on_conflict_do_nothing(index_elements=["receiver", "key"])).rowcount == 1
+                stmt = stmt.on_conflict_do_nothing(index_elements=["receiver", "key"]).returning(outbox_table.c.id)
+                return conn.execute(stmt).first() is not None
         try:
             with self.engine.begin() as conn:
                 conn.execute(outbox_table.insert().values(**row))
