@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Mapping
 
 import sqlalchemy as sa
@@ -130,6 +130,9 @@ class Outbox:
                 f"(got {base_backoff_seconds!r}, {max_backoff_seconds!r})"
             )
         self.engine = sa.create_engine(engine) if isinstance(engine, str) else engine
+        if self.engine.dialect.name not in _UPSERT:
+            raise ValueError(f"{type(self).__name__}: the state store must be SQLite or PostgreSQL "
+                             f"(got {self.engine.dialect.name!r})")
         self.base_backoff_seconds = base_backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.lease_seconds = lease_seconds
@@ -155,18 +158,11 @@ class Outbox:
             "title": n.title, "payload": json.dumps(n.to_json(), sort_keys=True), "status": "pending",
             "attempts": 0, "next_attempt_at": now, "created_at": now,
         }
+        stmt = _UPSERT[self.engine.dialect.name](outbox_table).values(**row)
+        # RETURNING, not rowcount: with an autoincrement key SQLAlchemy reports rowcount -1 on PostgreSQL
+        stmt = stmt.on_conflict_do_nothing(index_elements=["receiver", "key"]).returning(outbox_table.c.id)
         with self.engine.begin() as conn:
-            dialect = conn.dialect.name
-            if dialect in _UPSERT:
-                stmt = _UPSERT[dialect](outbox_table).values(**row)
-                stmt = stmt.on_conflict_do_nothing(index_elements=["receiver", "key"]).returning(outbox_table.c.id)
-                return conn.execute(stmt).first() is not None
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(outbox_table.insert().values(**row))
-            return True
-        except sa.exc.IntegrityError:
-            return False
+            return conn.execute(stmt).first() is not None
 
     # -- delivering ----------------------------------------------------------------------------------
 
@@ -311,47 +307,31 @@ class Outbox:
 
     @staticmethod
     def _save_thread_ref(conn, receiver: str, thread_key: str, ref: str, now: dt.datetime) -> None:
-        values = {"receiver": receiver, "thread_key": thread_key, "thread_ref": ref, "updated_at": now}
-        if conn.dialect.name in _UPSERT:
-            stmt = _UPSERT[conn.dialect.name](threads_table).values(**values)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=["receiver", "thread_key"], set_={"thread_ref": ref, "updated_at": now}))
-            return
-        t = threads_table.c
-        updated = conn.execute(
-            threads_table.update().where(t.receiver == receiver, t.thread_key == thread_key)
-            .values(thread_ref=ref, updated_at=now)
-        )
-        if updated.rowcount == 0:
-            conn.execute(threads_table.insert().values(**values))
+        stmt = _UPSERT[conn.dialect.name](threads_table).values(
+            receiver=receiver, thread_key=thread_key, thread_ref=ref, updated_at=now)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["receiver", "thread_key"], set_={"thread_ref": ref, "updated_at": now}))
 
     # -- reading -------------------------------------------------------------------------------------
 
     def pending(self) -> list[OutboxItem]:
         """Everything not yet delivered, oldest first (what `mq alerts outbox` shows)."""
-        t = outbox_table.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(outbox_table).where(t.status != "delivered").order_by(t.id))
-            return [_item(r) for r in rows]
+        return self._items(outbox_table.c.status != "delivered")
 
     def items(self) -> list[OutboxItem]:
         """Every item, delivered or not, oldest first."""
+        return self._items(sa.true())
+
+    def _items(self, where) -> list[OutboxItem]:
+        names = [f.name for f in fields(OutboxItem)]
+        query = sa.select(*(outbox_table.c[name] for name in names)).where(where).order_by(outbox_table.c.id)
         with self.engine.connect() as conn:
-            return [_item(r) for r in conn.execute(sa.select(outbox_table).order_by(outbox_table.c.id))]
+            return [OutboxItem(**dict(zip(names, row))) for row in conn.execute(query)]
 
     def _count_pending(self) -> int:
         t = outbox_table.c
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).where(t.status != "delivered")).scalar_one()
-
-
-def _item(r) -> OutboxItem:
-    return OutboxItem(
-        id=r.id, receiver=r.receiver, key=r.key, thread_key=r.thread_key, action=r.action, title=r.title,
-        status=r.status, attempts=r.attempts, next_attempt_at=r.next_attempt_at, last_error=r.last_error,
-        failure_kind=r.failure_kind, delivery_ref=r.delivery_ref, created_at=r.created_at,
-        delivered_at=r.delivered_at,
-    )
 
 
 def _utc(now: dt.datetime | None) -> dt.datetime:
