@@ -1,0 +1,70 @@
+"""Enumerate cuboids (subsets of dimensions) and aggregate leaves into their elements.
+
+Terminology from Squeeze (Li et al., ISSRE 2019): a *cuboid* is a set of dimensions, an *element* of a
+cuboid is one value for each of its dimensions (``platform=android & app_version=10.0``), and its
+*layer* is the number of dimensions. Every leaf belongs to exactly one element of every cuboid.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Iterator
+
+import numpy as np
+
+from rootcause.leaves import LeafTable
+
+Cuboid = tuple[int, ...]   # sorted dimension indices
+
+
+class CuboidIndex:
+    """Per cuboid, the element code of every leaf, built incrementally layer by layer."""
+
+    def __init__(self, leaves: LeafTable, max_layer: int) -> None:
+        self.leaves = leaves
+        self.max_layer = max_layer
+        self._codes: dict[Cuboid, np.ndarray] = {}
+        self._sizes: dict[Cuboid, int] = {}
+        self._first_leaf: dict[Cuboid, np.ndarray] = {}
+
+    def layers(self) -> Iterator[list[Cuboid]]:
+        dims = range(len(self.leaves.dimensions))
+        for layer in range(1, self.max_layer + 1):
+            yield [tuple(c) for c in combinations(dims, layer)]
+
+    def codes(self, cuboid: Cuboid) -> np.ndarray:
+        """Compact element code (0..size-1) of every leaf in `cuboid`."""
+        if cuboid not in self._codes:
+            last = self.leaves.codes[cuboid[-1]]
+            if len(cuboid) == 1:
+                raw = last
+            else:
+                width = int(last.max(initial=0)) + 1
+                raw = self.codes(cuboid[:-1]) * width + last
+            uniques, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+            self._codes[cuboid] = inverse.astype(np.int64)
+            self._sizes[cuboid] = len(uniques)
+            self._first_leaf[cuboid] = first
+        return self._codes[cuboid]
+
+    def size(self, cuboid: Cuboid) -> int:
+        self.codes(cuboid)
+        return self._sizes[cuboid]
+
+    def sums(self, cuboid: Cuboid, weights: np.ndarray) -> np.ndarray:
+        """Sum of `weights` over the leaves of each element of `cuboid`."""
+        return np.bincount(self.codes(cuboid), weights=weights, minlength=self.size(cuboid))
+
+    def element(self, cuboid: Cuboid, code: int) -> dict[str, str]:
+        """{dimension: value} of one element, dimensions in the declared order."""
+        self.codes(cuboid)
+        leaf = self._first_leaf[cuboid][code]
+        table = self.leaves
+        return {table.dimensions[d]: str(table.labels[d][table.codes[d][leaf]]) for d in cuboid}
+
+    def element_mask(self, cuboid: Cuboid, code: int) -> np.ndarray:
+        return self.codes(cuboid) == code
+
+
+def proper_subsets(cuboid: Cuboid) -> Iterator[Cuboid]:
+    for size in range(1, len(cuboid)):
+        yield from combinations(cuboid, size)

@@ -1,0 +1,45 @@
+"""Result types of root-cause localisation and impact estimation (plain, frozen data)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """One dimension-value combination that explains part of a deviation.
+
+    `elements` maps dimension -> value, in the dimension order the caller declared.
+    `share` is the fraction of the total deviation this combination carries (signed deviations of its
+    leaves, see `rootcause.localize`); `confidence` is in [0, 1]; `observed` and `expected` are the
+    summed real and predicted values of its leaves.
+    """
+
+    elements: dict[str, str] = field(hash=False)
+    share: float
+    confidence: float
+    observed: float
+    expected: float
+
+    def label(self) -> str:
+        """`"platform=android & app_version=10.0"`, dimensions in the declared order."""
+        return " & ".join(f"{dim}={value}" for dim, value in self.elements.items())
+
+    @property
+    def deviation(self) -> float:
+        return self.observed - self.expected
+
+
+@dataclass(frozen=True)
+class Impact:
+    """Events under- or over-counted on the slices of the root causes.
+
+    `events` < 0 means the client logged fewer events than the baseline predicts (`direction` "under").
+    [`lower`, `upper`] is the central interval at the requested confidence; `share_of_total` is
+    `events` divided by the reported (observed) total over all leaves.
+    """
+
+    events: float
+    lower: float
+    upper: float
+    share_of_total: float
+    direction: str

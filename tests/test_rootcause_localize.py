@@ -1,0 +1,151 @@
+"""Root-cause localisation on seeded synthetic cubes with known injected failures."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rootcause import RootCause, localize, localize_ratio
+
+DIMENSIONS = ["platform", "app_version", "country"]
+VALUES = {
+    "platform": ["android", "ios", "web"],
+    "app_version": ["9.0", "9.1", "10.0", "10.1", "11.0"],
+    "country": ["US", "DE", "FR", "BR", "IN", "JP", "GB", "MX", "CA", "ES"],
+}
+
+
+def cube(seed: int) -> pd.DataFrame:
+    """Every leaf of platform x app_version x country, with a skewed expected event count."""
+    rng = np.random.default_rng(seed)
+    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMENSIONS)
+    leaves["predict"] = np.round(rng.lognormal(mean=6.0, sigma=1.2, size=len(leaves)), 1)
+    return leaves
+
+
+def observe(leaves: pd.DataFrame, seed: int, factors: dict[tuple[tuple[str, str], ...], float]) -> pd.DataFrame:
+    """real ~ Poisson(predict x factor), factor 1 outside the injected elements."""
+    rng = np.random.default_rng(seed)
+    factor = np.ones(len(leaves))
+    for element, change in factors.items():
+        mask = np.logical_and.reduce([leaves[dim].to_numpy() == value for dim, value in element])
+        factor[mask] *= change
+    out = leaves.copy()
+    out["real"] = rng.poisson(out["predict"].to_numpy() * factor).astype(float)
+    return out
+
+
+ANDROID_10 = (("platform", "android"), ("app_version", "10.0"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_injected_drop_is_the_top_cause_with_almost_all_of_the_deviation(seed):
+    leaves = observe(cube(seed), seed, {ANDROID_10: 0.4})
+
+    causes = localize(leaves, DIMENSIONS)
+
+    assert causes, "an injected 60% drop must be localised"
+    top = causes[0]
+    assert top.elements == {"platform": "android", "app_version": "10.0"}
+    assert top.label() == "platform=android & app_version=10.0"
+    assert top.share == pytest.approx(1.0, abs=0.1)
+    assert top.observed < top.expected
+    assert 0.5 < top.confidence <= 1.0
+    assert len(causes) == 1
+
+
+def test_two_simultaneous_causes_in_opposite_directions_are_both_found():
+    leaves = observe(cube(7), 7, {ANDROID_10: 0.3, (("country", "BR"),): 1.8})
+
+    causes = localize(leaves, DIMENSIONS)
+
+    assert {cause.label() for cause in causes} == {"platform=android & app_version=10.0", "country=BR"}
+    by_label = {cause.label(): cause for cause in causes}
+    assert by_label["country=BR"].observed > by_label["country=BR"].expected
+    assert by_label["platform=android & app_version=10.0"].observed < by_label[
+        "platform=android & app_version=10.0"].expected
+    assert causes == sorted(causes, key=lambda cause: -cause.share)
+
+
+def test_two_causes_in_the_same_dimension_are_reported_separately():
+    leaves = observe(cube(11), 11, {(("country", "DE"),): 0.5, (("country", "JP"),): 0.5})
+
+    labels = [cause.label() for cause in localize(leaves, DIMENSIONS)]
+
+    assert sorted(labels) == ["country=DE", "country=JP"]
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_counting_noise_alone_localises_nothing(seed):
+    leaves = observe(cube(seed), seed, {})
+
+    assert localize(leaves, DIMENSIONS) == []
+
+
+def test_dimension_order_of_the_elements_follows_the_declared_order():
+    leaves = observe(cube(8), 8, {ANDROID_10: 0.4})
+
+    causes = localize(leaves, ["app_version", "country", "platform"])
+
+    assert causes[0].label() == "app_version=10.0 & platform=android"
+
+
+def test_max_causes_keeps_the_largest_shares():
+    leaves = observe(cube(9), 9, {(("country", "US"),): 0.2, (("country", "DE"),): 0.6,
+                                  (("country", "FR"),): 0.5})
+
+    causes = localize(leaves, DIMENSIONS, max_causes=1)
+
+    full = localize(leaves, DIMENSIONS)
+    assert len(full) == 3
+    assert causes == full[:1]
+
+
+def test_ratio_change_is_blamed_on_the_slice_whose_capture_rate_fell_not_on_traffic_growth():
+    rng = np.random.default_rng(21)
+    leaves = cube(21).rename(columns={"predict": "warehouse_history"})
+    history = (leaves["warehouse_history"] * 30).round().astype(int).to_numpy()
+    capture = rng.uniform(0.9, 0.99, size=len(leaves))
+    leaves["warehouse_history"] = history
+    leaves["client_history"] = rng.binomial(history, capture)
+    growth = np.where(leaves["platform"] == "web", 2.5, 1.0)         # traffic, not a logging problem
+    leaves["warehouse"] = rng.poisson(history / 30 * growth)
+    broken = ((leaves["platform"] == "ios") & (leaves["country"] == "DE")).to_numpy()
+    leaves["client"] = rng.binomial(leaves["warehouse"], np.where(broken, capture * 0.5, capture))
+
+    causes = localize_ratio(leaves, DIMENSIONS, numerator="client", denominator="warehouse",
+                            baseline_numerator="client_history", baseline_denominator="warehouse_history")
+
+    assert [cause.label() for cause in causes] == ["platform=ios & country=DE"]
+    assert causes[0].observed < causes[0].expected
+
+
+@pytest.mark.parametrize("column", ["real", "predict", "platform"])
+def test_a_missing_column_is_named_in_the_error(column):
+    leaves = observe(cube(1), 1, {}).drop(columns=[column])
+
+    with pytest.raises(ValueError, match=repr(column)):
+        localize(leaves, DIMENSIONS)
+
+
+def test_negative_values_are_rejected_naming_the_column():
+    leaves = observe(cube(1), 1, {})
+    leaves.loc[3, "predict"] = -1.0
+
+    with pytest.raises(ValueError, match="'predict'"):
+        localize(leaves, DIMENSIONS)
+
+
+def test_all_zero_leaves_have_nothing_to_explain():
+    leaves = cube(1).assign(predict=0.0, real=0.0)
+
+    assert localize(leaves, DIMENSIONS) == []
+
+
+def test_root_cause_label_uses_the_elements_in_order():
+    cause = RootCause(elements={"platform": "ios", "country": "DE"}, share=0.5, confidence=0.9,
+                      observed=10.0, expected=20.0)
+
+    assert cause.label() == "platform=ios & country=DE"
