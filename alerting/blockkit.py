@@ -46,13 +46,21 @@ def render(n: Notification) -> tuple[str, list[dict]]:
 def _fallback(n: Notification) -> str:
     where = ", ".join(part for part in (n.metric, n.partition) if part)
     count = f"; {len(n.alerts)} slices" if len(n.alerts) > 1 else ""
-    text = f"[{n.severity.upper()}] {_ACTION_PREFIX[n.action]}{n.title} ({where}{count})"
+    text = f"[{n.severity.upper()}] {_titled(n)} ({where}{count})"
     return _clip(text, MAX_FALLBACK_CHARS)
+
+
+def _titled(n: Notification) -> str:
+    """The title with "Still firing: " / "Resolved: " in front, unless the title already says so."""
+    prefix = _ACTION_PREFIX[n.action]
+    if n.title.lower().startswith(prefix.lower()):
+        return prefix + n.title[len(prefix):]
+    return prefix + n.title
 
 
 def _header(n: Notification) -> dict:
     emoji = ":white_check_mark:" if n.is_resolved else _SEVERITY_EMOJI.get(n.severity.lower(), ":bell:")
-    text = f"{emoji} {_ACTION_PREFIX[n.action]}{n.title}"
+    text = f"{emoji} {_titled(n)}"
     return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, MAX_HEADER_CHARS), "emoji": True}}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import math
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -30,11 +31,25 @@ class RetryableDeliveryError(MqError):
 
 
 def _number_or_none(owner: str, name: str, value: Any) -> float | None:
+    """A plain float (numpy scalars included); NaN means unknown and becomes None."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{owner}.{name} must be a number or None (got {value!r})")
-    return float(value)
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _plain(d: dict) -> dict:
+    """Numbers as plain int/float so the notification always serialises to JSON."""
+    out = {}
+    for name, value in d.items():
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, numbers.Real):
+            value = None if math.isnan(float(value)) else float(value)
+        out[name] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -116,8 +131,9 @@ class Notification:
             if not isinstance(alert, AlertLine):
                 raise ValueError(f"{owner}.alerts must hold AlertLine items (got {alert!r})")
         object.__setattr__(self, "alerts", alerts)
-        object.__setattr__(self, "root_causes", tuple(dict(rc) for rc in self.root_causes))
+        object.__setattr__(self, "root_causes", tuple(_plain(rc) for rc in self.root_causes))
         if self.impact is not None:
+            object.__setattr__(self, "impact", _plain(self.impact))
             for name, value in self.impact.items():
                 if isinstance(value, float) and not math.isfinite(value):
                     raise ValueError(f"{owner}.impact[{name!r}] must be finite (got {value!r})")

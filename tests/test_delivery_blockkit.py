@@ -140,3 +140,20 @@ def test_notification_json_round_trip_keeps_the_chart():
 def test_invalid_notification_names_the_field(changes, word):
     with pytest.raises(ValueError, match=word):
         _firing(**changes)
+
+
+def test_a_title_that_already_says_resolved_is_not_prefixed_twice():
+    text, blocks = render(_firing(action="resolved", title="resolved: 3 anomaly alerts on orders"))
+    assert blocks[0]["text"]["text"] == ":white_check_mark: Resolved: 3 anomaly alerts on orders"
+    assert text.count("esolved") == 1
+
+
+def test_numpy_numbers_and_nan_become_plain_json():
+    np = pytest.importorskip("numpy")
+    n = _firing(alerts=(_alert(0, observed=np.int64(5), expected=np.float64("nan")),),
+                impact={"events": np.float64(-3.0), "share_of_total": np.float32(0.5)},
+                root_causes=[{"label": "a=b", "share": np.float64(0.9)}])
+    wire = json.loads(json.dumps(n.to_json()))
+    assert wire["alerts"][0]["observed"] == 5.0 and wire["alerts"][0]["expected"] is None
+    assert wire["impact"] == {"events": -3.0, "share_of_total": 0.5}
+    assert Notification.from_json(wire) == n
