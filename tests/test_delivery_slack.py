@@ -239,3 +239,23 @@ def test_resolution_without_a_known_parent_posts_a_new_message(slack_server):
     (post,) = slack_server.calls("chat.postMessage")
     assert "thread_ts" not in post.body and ts in slack_server.messages
     assert slack_server.calls("chat.update") == []
+
+
+def test_a_chart_refused_for_good_is_skipped_with_a_warning_and_the_message_counts_as_sent(slack_server, caplog):
+    slack_server.fail_next("files.getUploadURLExternal", error="missing_scope")
+
+    ts = _receiver(slack_server).deliver(_notification(chart=b"\x89PNG\r\n\x1a\nchart"), None)
+
+    assert ts in slack_server.messages and slack_server.calls("files.completeUploadExternal") == []
+    assert "missing_scope" in caplog.text and "without its chart" in caplog.text
+
+
+def test_resolution_with_a_channel_name_still_replies_when_the_update_needs_an_id(slack_server):
+    slack_server.fail_next("chat.update", error="channel_not_found")
+    receiver = SlackReceiver("slack", "#data-alerts", token=slack_server.token, base_url=slack_server.api_url,
+                             http_retries=0)
+
+    receiver.deliver(_notification("resolved"), "1700000000.000100")
+
+    (reply,) = slack_server.calls("chat.postMessage")
+    assert reply.body["thread_ts"] == "1700000000.000100"

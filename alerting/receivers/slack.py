@@ -4,6 +4,9 @@
 * repeat   -> a reply in the thread;
 * resolved -> `chat.update` of the parent (it then reads "Resolved"), then a reply in the thread.
 
+A chart that fails for a passing reason is retried; one that cannot be uploaded for good (no files:write
+scope) is logged and skipped, since the message itself is out.
+
 Idempotent steps run before the one that is not, and a failure after the parent was posted carries the
 parent's `ts` (`partial_ref`), so a retry never posts the same message twice.
 
@@ -85,7 +88,12 @@ class SlackReceiver:
             if ts is None:
                 ts = self._post(text, blocks, None)
             if n.chart_png:
-                self._finish_after_parent(ts, lambda: self._upload_chart(n, ts))
+                try:
+                    self._finish_after_parent(ts, lambda: self._upload_chart(n, ts))
+                except DeliveryError as exc:
+                    # The message is out; a chart that cannot be uploaded for good (say the app lacks
+                    # files:write) must not hold back every later alert of this receiver.
+                    log.warning("receiver %s: message %s sent without its chart: %s", self.name, ts, exc)
             return ts
         if thread_ref is None:  # the parent is unknown (sent before this store existed): start a new one
             return self._post(text, blocks, None)
@@ -108,9 +116,13 @@ class SlackReceiver:
         try:
             self._call("chat.update", lambda c: c.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
         except DeliveryError as exc:
-            # A deleted or foreign parent must not hold back the resolution reply itself.
-            if "message_not_found" in str(exc) or "cant_update_message" in str(exc):
-                log.warning("receiver %s: parent %s not updated: %s", self.name, ts, exc)
+            # A deleted parent, or a channel configured by name (chat.update needs the ID), must not hold
+            # back the resolution reply itself.
+            skippable = ("message_not_found", "cant_update_message") + (("channel_not_found",) if
+                                                                        self._channel_id is None else ())
+            if any(error in str(exc) for error in skippable):
+                log.warning("receiver %s: parent %s not marked resolved (configure the channel ID): %s",
+                            self.name, ts, exc)
                 return
             raise
 
