@@ -8,6 +8,7 @@ files.completeUploadExternal). Every request is recorded; failures are programma
         client = WebClient(token=server.token, base_url=server.api_url)
         server.fail_next("chat.postMessage", status=429, retry_after=1)
         server.fail_next("chat.postMessage", error="channel_not_found", times=2)
+        server.fail_next("chat.update", delay=2)  # slower than a client with timeout=1
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import contextlib
 import itertools
 import json
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +39,7 @@ class _Failure:
     status: int = 200
     retry_after: int | None = None
     error: str | None = None
+    delay: float = 0.0
 
 
 @dataclass
@@ -69,14 +72,15 @@ class SlackTestServer:
     # -- programming -------------------------------------------------------------------------------
 
     def fail_next(self, method: str, *, times: int = 1, status: int = 200, retry_after: int | None = None,
-                  error: str | None = None) -> None:
-        """The next `times` calls to `method` answer `status` (429 gets Retry-After) or `{"ok": false, "error"}`."""
+                  error: str | None = None, delay: float = 0.0) -> None:
+        """The next `times` calls to `method` answer `status` (429 gets Retry-After), `{"ok": false, "error"}`,
+        or (with `delay`) succeed only after `delay` seconds, past a client's timeout."""
         if status == 429 and retry_after is None:
             retry_after = 1
-        if status == 200 and error is None:
-            raise ValueError("fail_next needs a non-200 status or an error")
+        if status == 200 and error is None and not delay:
+            raise ValueError("fail_next needs a non-200 status, an error or a delay")
         with self._lock:
-            self._failures.setdefault(method, []).append(_Failure(times, status, retry_after, error))
+            self._failures.setdefault(method, []).append(_Failure(times, status, retry_after, error, delay))
 
     def calls(self, method: str) -> list[RecordedRequest]:
         with self._lock:
@@ -88,6 +92,10 @@ class SlackTestServer:
         with self._lock:
             self.requests.append(RecordedRequest(method, body, raw, authorization))
             failure = self._take_failure(method)
+        if failure is not None and failure.delay:
+            time.sleep(failure.delay)  # answers normally, after the client may have given up
+            failure = None
+        with self._lock:
             if failure is not None:
                 headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
                 if failure.status != 200:
@@ -166,13 +174,16 @@ def _handler_for(server: SlackTestServer) -> type[BaseHTTPRequestHandler]:
             self._send(status, headers, json.dumps(payload).encode(), "application/json; charset=utf-8")
 
         def _send(self, status: int, headers: dict, data: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out and left, which is what a delay test wants
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass

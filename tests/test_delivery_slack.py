@@ -259,3 +259,11 @@ def test_resolution_with_a_channel_name_still_replies_when_the_update_needs_an_i
 
     (reply,) = slack_server.calls("chat.postMessage")
     assert reply.body["thread_ts"] == "1700000000.000100"
+
+
+def test_a_timeout_is_retryable(slack_server):
+    slack_server.fail_next("chat.postMessage", delay=1.5)
+    receiver = _receiver(slack_server, timeout=1)
+
+    with pytest.raises(RetryableDeliveryError, match="chat.postMessage.*(timed out|Timeout)"):
+        receiver.deliver(_notification(), None)
