@@ -65,6 +65,7 @@ class CuboidIndex:
         return self.codes(cuboid) == code
 
 
-def proper_subsets(cuboid: Cuboid) -> Iterator[Cuboid]:
-    for size in range(1, len(cuboid)):
-        yield from combinations(cuboid, size)
+def parents(cuboid: Cuboid) -> Iterator[Cuboid]:
+    """The cuboids with one dimension fewer (none for a layer-1 cuboid)."""
+    if len(cuboid) > 1:
+        yield from combinations(cuboid, len(cuboid) - 1)

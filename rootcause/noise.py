@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls
 from scipy.stats import norm
 
 FAMILY_WISE_ERROR = 0.05
@@ -63,8 +62,7 @@ def fit_variance_function(real: np.ndarray, predict: np.ndarray) -> tuple[float,
     volumes, variances = np.asarray(volumes), np.asarray(scales) ** 2
     # Relative least squares: each bin's equation divided by its own variance.
     design = np.column_stack([volumes**2, volumes]) / variances[:, None]
-    (a, b), _ = nnls(design, np.ones(len(volumes)))
-    return float(a), float(b)
+    return _nonnegative_least_squares(design, np.ones(len(volumes)))
 
 
 def refit_variance_function(real: np.ndarray, predict: np.ndarray, a: float, b: float) -> tuple[float, float]:
@@ -81,7 +79,7 @@ def refit_variance_function(real: np.ndarray, predict: np.ndarray, a: float, b: 
         f, variance = predict[keep], variance[keep]
         squared = (real[keep] - f) ** 2 / kappa
         design = np.column_stack([f**2, f]) / variance[:, None]
-        (a_new, b_new), _ = nnls(design, squared / variance)
+        a_new, b_new = _nonnegative_least_squares(design, squared / variance)
         if a_new == 0 and b_new == 0:
             break
         a, b = float(a_new), float(b_new)
@@ -112,6 +110,26 @@ def classify_leaves(real: np.ndarray, predict: np.ndarray) -> LeafStates:
         typical = _weighted_median(np.minimum(relative, 1.0), predict[abnormal] + 1e-12)
         informative = abnormal | (typical * predict / scale > threshold)
     return LeafStates(z, scale, low, high, informative, threshold)
+
+
+def _nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """argmin ||design @ (a, b) - target|| over a, b >= 0, for two columns (closed form per face)."""
+    gram, moment = design.T @ design, design.T @ target
+    best, best_loss = (0.0, 0.0), float(target @ target)
+    candidates = []
+    if abs(np.linalg.det(gram)) > 1e-12 * max(gram[0, 0] * gram[1, 1], 1e-300):
+        candidates.append(np.linalg.solve(gram, moment))
+    for column in (0, 1):
+        if gram[column, column] > 0:
+            solution = np.zeros(2)
+            solution[column] = moment[column] / gram[column, column]
+            candidates.append(solution)
+    for solution in candidates:
+        if (solution >= 0).all():
+            loss = float(target @ target - 2 * solution @ moment + solution @ gram @ solution)
+            if loss < best_loss:
+                best, best_loss = (float(solution[0]), float(solution[1])), loss
+    return best
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
