@@ -70,7 +70,9 @@ def _summary(n: Notification) -> dict:
         pairs.append(("Slices", str(len(n.alerts))))
     return {
         "type": "section",
-        "fields": [{"type": "mrkdwn", "text": _clip(f"*{name}*\n{_escape(value)}", MAX_FIELD_CHARS)} for name, value in pairs],
+        "fields": [
+            {"type": "mrkdwn", "text": _clip(f"*{name}*\n{_escape(value)}", MAX_FIELD_CHARS)} for name, value in pairs
+        ],
     }
 
 

@@ -1,7 +1,7 @@
 """Block Kit rendering: golden payloads, Slack's limits, and the notification's JSON form.
 
-Regenerate the golden files after an intended layout change with `MQ_UPDATE_GOLDEN=1 pytest tests/test_delivery_blockkit.py`
-and review the diff.
+Regenerate the golden files after an intended layout change with
+`MQ_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_delivery_blockkit.py` and review the diff.
 """
 from __future__ import annotations
 

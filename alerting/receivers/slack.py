@@ -172,7 +172,8 @@ class SlackReceiver:
         if status == 429 or error == "ratelimited":
             headers = {k.lower(): v for k, v in (response.headers or {}).items()}
             retry_after = _seconds(headers.get("retry-after"))
-            return RetryableDeliveryError(f"{prefix}; rate limited, retry after {retry_after}s", retry_after=retry_after)
+            return RetryableDeliveryError(f"{prefix}; rate limited, retry after {retry_after}s",
+                                          retry_after=retry_after)
         if (status is not None and status >= 500) or error in _TRANSIENT_ERRORS:
             return RetryableDeliveryError(f"{prefix}; Slack-side failure, will retry")
         if error in _AUTH_ERRORS:
