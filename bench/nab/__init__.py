@@ -1,0 +1,1 @@
+"""Numenta Anomaly Benchmark (NAB) harness: an independent scorer and a runner for our detectors."""
