@@ -48,10 +48,16 @@ class Incident:
 
 @dataclass(frozen=True)
 class DemoSpec:
-    start: dt.date = dt.date(2026, 8, 3)       # a Monday
+    # The incidents sit at fixed offsets from `end`, so the holiday in config/demo.yml (2026-10-05)
+    # stays right whatever `days` is.
+    end: dt.date = dt.date(2026, 10, 11)
     days: int = 70
     daily_events: int = 20_000                # warehouse events per day before trend/seasonality
     seed: int = 7
+
+    @property
+    def start(self) -> dt.date:
+        return self.end - dt.timedelta(days=self.days - 1)
 
     @property
     def dates(self) -> list[dt.date]:
@@ -120,7 +126,8 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
             volume *= 0.55
         counts = rng.poisson(volume * probs)
         n = int(counts.sum())
-        leaf_index = np.repeat(np.arange(len(leaves)), counts)
+        # Shuffled, as events arrive: a file of the partition holds a mix of every slice.
+        leaf_index = rng.permutation(np.repeat(np.arange(len(leaves)), counts))
         day_start = np.datetime64(iso, "us")
         # Diurnal shape: more events in the afternoon (a triangular draw peaking at 15:00).
         seconds = rng.triangular(0, 15 * 3600, 86_400 - 1, size=n).astype("int64")
@@ -158,7 +165,7 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
         if progress:
             progress(1)
 
-    truth = {"spec": {**asdict(spec), "start": spec.start.isoformat()},
+    truth = {"spec": {**asdict(spec), "start": spec.start.isoformat(), "end": spec.end.isoformat()},
              "dimensions": DIMENSIONS, "rows": rows,
              "incidents": [asdict(inc) for inc in incidents]}
     (out / "incidents.json").write_text(json.dumps(truth, indent=2))

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 
 from alerting.lifecycle import AlertBook
 from alerting.outbox import Outbox
@@ -105,12 +106,22 @@ class Pipeline:
         self.record_config()
         run_id = self.store.start_run(partition, trigger, self.config.content_hash)
         summary: dict = {"partition": partition.isoformat(), "config_hash": self.config.content_hash}
+        timings: dict[str, float] = {}
+
+        def timed(stage, fn, *a):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a)
+            finally:
+                timings[stage] = round(time.perf_counter() - t0, 3)
+
         try:
-            summary["pulls"] = self.pull(partition, run_id)
-            summary["checks"] = [{"suite": c.suite, "success": c.success} for c in self.validate(partition, run_id)]
-            summary["detections"] = self.detect(partition, run_id)
-            summary["alerts"] = self.alert(partition, run_id)
-            delivery = self.deliver()
+            summary["pulls"] = timed("pull", self.pull, partition, run_id)
+            summary["checks"] = [{"suite": c.suite, "success": c.success}
+                                 for c in timed("validate", self.validate, partition, run_id)]
+            summary["detections"] = timed("detect", self.detect, partition, run_id)
+            summary["alerts"] = timed("alert", self.alert, partition, run_id)
+            delivery = timed("deliver", self.deliver)
             summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
             summary["status"] = "success"
         except MqError as exc:
@@ -125,7 +136,10 @@ class Pipeline:
             digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
             self.ledger.append("run", f"run:{partition.isoformat()}:{digest[:24]}",
                                {**stable, "trigger": trigger}, partition=partition)
+            summary["seconds"] = timings
             self.store.finish_run(run_id, summary.get("status", "failed"), summary)
+            log.info("run finished", extra={"mq": {"partition": partition.isoformat(),
+                                                   "status": summary.get("status"), "seconds": timings}})
         return summary
 
     def backfill(self, start: dt.date, end: dt.date, trigger: str = "backfill", progress=None) -> list[dict]:

@@ -64,3 +64,38 @@ def shared_bench() -> Path:
     if not SHARED_BENCH.is_dir():
         pytest.skip(f"benchmark data not found at {SHARED_BENCH} (it lives beside the repo, not in it)")
     return SHARED_BENCH
+
+
+# A small demo warehouse, generated once per test run: 56 days x ~4k events a day and side.
+SMALL_DEMO = {"days": 56, "daily_events": 4000, "seed": 11}
+DEMO_CONFIG = REPO / "config" / "demo.yml"
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory):
+    """(folder, ground truth) of a small demo warehouse shared by every test of the run."""
+    from mq.demo import DemoSpec, generate
+
+    out = tmp_path_factory.mktemp("demo") / "warehouse"
+    truth = generate(out, DemoSpec(**SMALL_DEMO))
+    return out, truth
+
+
+@pytest.fixture
+def demo_env(demo_warehouse, tmp_path, monkeypatch):
+    """config/demo.yml pointed at the shared demo warehouse, with this test's own state and sinks.
+
+    Returns the workdir (tmp_path): state.db, alerts/ and report/ land there.
+    """
+    (tmp_path / "warehouse").symlink_to(demo_warehouse[0], target_is_directory=True)
+    monkeypatch.setenv("MQ_DEMO_DIR", str(tmp_path))
+    monkeypatch.delenv("MQ_STATE_URL", raising=False)
+    monkeypatch.delenv("MQ_RECEIVER", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def demo_config(demo_env):
+    from mq.config import load_config
+
+    return load_config(DEMO_CONFIG)
