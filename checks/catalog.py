@@ -82,8 +82,10 @@ def check_arguments(name: str, kwargs: dict[str, Any]) -> None:
     except Exception as exc:  # GX wraps pydantic v1 errors; some validators raise their own types
         errors = getattr(exc, "errors", None)
         if callable(errors):
-            # pydantic v1 smart unions report one error per union member; the first is the telling one
-            first = errors()[0]
+            # An unknown argument explains the rest (a misspelt required one); otherwise the first
+            # error is the telling one (smart unions add one error per union member after it).
+            found = errors()
+            first = next((e for e in found if e.get("type") == "value_error.extra"), found[0])
             field = ".".join(str(p) for p in first["loc"]) or None
             message = "unknown argument" if first.get("type") == "value_error.extra" else first["msg"]
             raise ArgumentError(field, message, kwargs.get(field) if field else None) from None
