@@ -61,6 +61,11 @@ class CuboidIndex:
         table = self.leaves
         return {table.dimensions[d]: str(table.labels[d][table.codes[d][leaf]]) for d in cuboid}
 
+    def representative_leaf(self, cuboid: Cuboid, code: int) -> int:
+        """Index of one leaf of the element."""
+        self.codes(cuboid)
+        return int(self._first_leaf[cuboid][code])
+
     def element_mask(self, cuboid: Cuboid, code: int) -> np.ndarray:
         return self.codes(cuboid) == code
 

@@ -1,8 +1,8 @@
 """`localize`: which dimension-value combinations explain a deviation between real and predicted.
 
 Pipeline: validate leaves (`leaves`) -> per-leaf noise model and abnormal split (`noise`) -> maximal
-pure elements over all cuboids (`search`) -> drop elements that carry a negligible part of the
-deviation, attach share and confidence, rank.
+pure elements over all cuboids (`search`), kept by greedy cover -> stepwise search among the leaves
+left for causes no single leaf shows (`stepwise`) -> cover again -> share, confidence, rank.
 """
 from __future__ import annotations
 
@@ -11,16 +11,23 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from rootcause.cuboids import CuboidIndex
+from rootcause.cuboids import Cuboid, CuboidIndex
 from rootcause.leaves import load_leaves
 from rootcause.model import RootCause
-from rootcause.noise import classify_leaves
-from rootcause.search import maximal_pure_elements
+from rootcause.noise import LeafStates, classify_leaves
+from rootcause.search import maximal_pure_elements, purity_votes
+from rootcause.stepwise import ScoreTest, stepwise_causes
 
 # New evidence an element must bring, in units of the squared leaf threshold: as much as two
 # independent leaves just past the Bonferroni bound. One leaf past it happens by chance in about 5% of
 # cubes (that is what the bound allows), two in the same element practically never.
 MIN_EVIDENCE_LEAVES = 2.0
+# A cause seen only in aggregate must carry this share of the deviation explained so far: RiskLoc's
+# explanatory-power threshold (Kalander 2022, `pep_threshold` = 0.02). Without it a real but
+# immaterial drift of a tiny slice would be listed next to the incident.
+MIN_WEAK_SHARE = 0.02
+
+Found = tuple[Cuboid, int, np.ndarray, float]   # cuboid, element code, leaf mask, confidence
 
 
 def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "real",
@@ -29,61 +36,90 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
 
     `leaves` has one row per full combination of `dimensions`, with additive, non-negative values
     (counts, sums). For a ratio metric pass its numerator as `real` and denominator x baseline ratio
-    as `predict` (see `rootcause.ratio.expected_numerator`).
+    as `predict` (or call `rootcause.localize_ratio`).
 
-    `share` is the element's absolute deviation (sum of real - predict over its leaves) over the
-    deviation to be explained: the summed absolute deviation of the abnormal leaves and of the leaves
-    of the causes (RiskLoc's explanatory power, Kalander 2022, is taken relative to the same
-    abnormal part). Shares of non-overlapping causes add up to at most 1. `confidence` is the posterior mean (Jeffreys prior) of the share
-    of the element's informative leaves that are abnormal in its direction.
+    `share` is the cause's absolute deviation (sum of real - predict over its leaves) over the
+    deviation to explain: the causes' deviations plus those of abnormal leaves outside every cause
+    (explanatory power relative to the abnormal part, as in RiskLoc, Kalander 2022). Shares of
+    non-overlapping causes add up to at most 1. `confidence` is, for a cause seen leaf by leaf, the
+    share of its informative leaves abnormal in its direction (weighted as in `search`, shrunk by one
+    pseudo-leaf), and for a cause seen only in aggregate, 1 - its Bonferroni-adjusted p-value.
     """
-    if not isinstance(max_causes, (int, np.integer)) or max_causes < 1:
+    if not isinstance(max_causes, (int, np.integer)) or isinstance(max_causes, bool) or max_causes < 1:
         raise ValueError(f"max_causes must be a positive integer, got {max_causes!r}")
     table = load_leaves(leaves, dimensions, real, predict)
     if len(table) == 0:
         return []
     states = classify_leaves(table.real, table.predict)
     abnormal = states.abnormal_low | states.abnormal_high
-    if not abnormal.any():
-        return []
     index = CuboidIndex(table, max_layer=len(table.dimensions))
+    test = ScoreTest(index, table.real, table.predict, states.scale)
     deviation = table.real - table.predict
 
-    scored = []
-    for candidate in maximal_pure_elements(index, states):
-        mask = index.element_mask(candidate.cuboid, candidate.code)
-        observed, expected = float(table.real[mask].sum()), float(table.predict[mask].sum())
-        if np.sign(observed - expected) != candidate.direction:
+    found = _leaf_level_causes(index, states) if abnormal.any() else []
+    explained = np.zeros(len(table), dtype=bool)
+    for _, _, mask, _ in found:
+        explained |= mask
+    explained_deviation = sum(abs(float(deviation[mask].sum())) for _, _, mask, _ in found)
+    weak_causes: list[Found] = []
+    for weak in stepwise_causes(test, eligible=~abnormal & ~explained, max_steps=max_causes):
+        mask = index.element_mask(weak.cuboid, weak.code)
+        weak_deviation = abs(float(deviation[mask].sum()))
+        if weak_deviation < MIN_WEAK_SHARE * (explained_deviation + weak_deviation):
             continue
-        scored.append((candidate, mask, observed, expected))
-    evidence = np.where(abnormal, states.z**2, 0.0)
-    scored = _greedy_cover(scored, evidence, MIN_EVIDENCE_LEAVES * states.threshold**2)
-    if not scored:
+        weak_causes.append((weak.cuboid, weak.code, mask, 1.0 - weak.p_value))
+        explained_deviation += weak_deviation
+    if weak_causes:
+        # A moderate failure shows in some leaves only: the leaf-level pass finds those as small
+        # elements and the stepwise pass the failing element around them. Keep a leaf-level element
+        # only where it still adds evidence once the larger causes are in.
+        found = _cover(found + weak_causes, deviation, np.where(abnormal, states.z**2, 0.0),
+                       MIN_EVIDENCE_LEAVES * states.threshold**2, always={id(c) for c in weak_causes})
+    if not found:
         return []
     explained = np.zeros(len(table), dtype=bool)
-    for _, mask, _, _ in scored:
+    for _, _, mask, _ in found:
         explained |= mask
-    # The deviation to explain: what the noise model cannot explain, plus all of the causes' slices.
-    denominator = float(np.abs(deviation[abnormal | explained]).sum())
+
+    cause_deviations = [abs(float(deviation[mask].sum())) for _, _, mask, _ in found]
+    denominator = sum(cause_deviations) + float(np.abs(deviation[abnormal & ~explained]).sum())
     causes = [
-        RootCause(elements=index.element(c.cuboid, c.code), share=abs(obs - exp) / denominator,
-                  confidence=(c.abnormal + 0.5) / (c.informative + 1.0), observed=obs, expected=exp)
-        for c, _, obs, exp in scored
+        RootCause(elements=index.element(cuboid, code), share=cause_deviation / denominator,
+                  confidence=float(confidence), observed=float(table.real[mask].sum()),
+                  expected=float(table.predict[mask].sum()))
+        for (cuboid, code, mask, confidence), cause_deviation in zip(found, cause_deviations)
     ]
     causes.sort(key=lambda cause: (-cause.share, len(cause.elements), cause.label()))
     return causes[:max_causes]
 
 
-def _greedy_cover(scored: list, evidence: np.ndarray, min_gain: float) -> list:
-    """Keep elements, largest deviation first, while each adds at least `min_gain` of evidence
-    (squared standardised errors of abnormal leaves) not already explained by the ones kept (greedy
-    set cover, Chvatal 1979). Drops elements whose abnormal leaves all lie inside a larger cause, e.g.
-    a sparse slice that only has data where the real cause is, and lone noise leaves."""
-    covered = np.zeros(len(evidence), dtype=bool)
-    kept = []
-    for item in sorted(scored, key=lambda item: -abs(item[2] - item[3])):
-        mask = item[1]
-        if float(evidence[mask & ~covered].sum()) >= min_gain:
+def _leaf_level_causes(index: CuboidIndex, states: LeafStates) -> list[Found]:
+    """Maximal pure elements kept by greedy cover (see `_cover`)."""
+    table = index.leaves
+    found: list[Found] = []
+    for candidate in maximal_pure_elements(index, states):
+        mask = index.element_mask(candidate.cuboid, candidate.code)
+        deviation = float(table.real[mask].sum() - table.predict[mask].sum())
+        if np.sign(deviation) == candidate.direction:
+            hits, votes = purity_votes(states, candidate.direction, mask, table.predict)
+            found.append((candidate.cuboid, candidate.code, mask, (hits + 0.5) / (votes + 1.0)))
+    abnormal = states.abnormal_low | states.abnormal_high
+    return _cover(found, table.real - table.predict, np.where(abnormal, states.z**2, 0.0),
+                  MIN_EVIDENCE_LEAVES * states.threshold**2)
+
+
+def _cover(found: list[Found], deviation: np.ndarray, evidence: np.ndarray, min_gain: float,
+           always: set[int] = frozenset()) -> list[Found]:
+    """Greedy set cover (Chvatal 1979): elements by absolute deviation, largest first, each kept only
+    if it adds at least `min_gain` of evidence (squared standardised errors of abnormal leaves) not
+    already covered by those kept; elements in `always` (by id) are kept regardless. This drops
+    elements whose abnormal leaves lie inside a larger cause, e.g. a sparse slice with data only
+    where the real cause is, and lone noise leaves."""
+    covered = np.zeros(len(deviation), dtype=bool)
+    kept: list[Found] = []
+    for item in sorted(found, key=lambda item: -abs(float(deviation[item[2]].sum()))):
+        mask = item[2]
+        if id(item) in always or float(evidence[mask & ~covered].sum()) >= min_gain:
             kept.append(item)
             covered |= mask
     return kept

@@ -56,6 +56,18 @@ def test_injected_drop_is_the_top_cause_with_almost_all_of_the_deviation(seed):
     assert len(causes) == 1
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_15_percent_loss_within_counting_noise_of_most_leaves_is_localised_as_one_cause(seed):
+    # At ~400 events a leaf, a 15% loss is about 3 standard errors: few leaves are abnormal on their
+    # own, the slice as a whole is far off.
+    leaves = observe(cube(seed), seed, {ANDROID_10: 0.85})
+
+    causes = localize(leaves, DIMENSIONS)
+
+    assert [cause.label() for cause in causes] == ["platform=android & app_version=10.0"]
+    assert causes[0].share == pytest.approx(1.0, abs=0.1)
+
+
 def test_two_simultaneous_causes_in_opposite_directions_are_both_found():
     leaves = observe(cube(7), 7, {ANDROID_10: 0.3, (("country", "BR"),): 1.8})
 

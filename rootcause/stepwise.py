@@ -1,0 +1,86 @@
+"""Robust score test of the ripple effect, and a greedy stepwise search for causes too weak for any
+single leaf to show.
+
+A 10% loss spread over many small leaves leaves every leaf within its noise, yet the slice as a
+whole is far off. Under the ripple effect (Squeeze, Li et al., ISSRE 2019) a root cause multiplies
+its leaves' expectation by one factor rho. The score test of rho = 1 on the leaves of element e is
+
+    gain(e) = (sum_i psi(z_i) w_i)^2 / (E[psi(Z)^2] sum_i w_i^2),   w_i = predict_i / s_i,
+
+a matched filter (z_i the leaf's standardised error, s_i its noise scale) that is chi-square(1)
+without a cause. psi is Huber's, clipped at `noise.TRIM` (Huber, "Robust Estimation of a Location
+Parameter", 1964): a deviation spread thinly over many leaves keeps its full weight, while one or two
+leaves in the noise tail cannot make a cause. Among an element, its ancestors and its descendants,
+the failing element has the largest gain: an ancestor adds only noise to the denominator, a
+descendant drops part of the numerator.
+
+Forward stepwise selection (Efroymson 1960) keeps adding the element of largest gain, then sets its
+leaves aside (as RiskLoc does with the leaves of a found cause, Kalander 2022), while the gain beats
+the Bonferroni bound for one chi-square(1) test per element at a 5% family-wise error rate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from rootcause.cuboids import Cuboid, CuboidIndex
+from rootcause.noise import FAMILY_WISE_ERROR, TRIM
+
+# E[psi(Z)^2] for a standard normal Z and Huber's psi clipped at TRIM.
+_PSI_VARIANCE = float((2 * norm.cdf(TRIM) - 1) - 2 * TRIM * norm.pdf(TRIM) + 2 * TRIM**2 * norm.sf(TRIM))
+
+
+@dataclass(frozen=True)
+class WeakCause:
+    cuboid: Cuboid
+    code: int
+    gain: float
+    p_value: float          # Bonferroni-adjusted
+
+
+class ScoreTest:
+    """The robust ripple-effect score test for every element of a cube, over a subset of leaves."""
+
+    def __init__(self, index: CuboidIndex, real: np.ndarray, predict: np.ndarray, scale: np.ndarray) -> None:
+        self.index = index
+        self.psi = np.clip((real - predict) / scale, -TRIM, TRIM)
+        self.weight = predict / scale
+        cuboids = [cuboid for layer in index.layers() for cuboid in layer]
+        self.cuboids = cuboids
+        self.n_elements = sum(index.size(cuboid) for cuboid in cuboids)
+        self.bound = float(norm.isf(FAMILY_WISE_ERROR / (2 * max(self.n_elements, 1)))) ** 2
+
+    def gains(self, cuboid: Cuboid, leaves: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(gain, signed score) of every element of `cuboid`, counting only `leaves` (default all)."""
+        live = self.weight if leaves is None else self.weight * leaves
+        score = self.index.sums(cuboid, self.psi * live)
+        information = _PSI_VARIANCE * self.index.sums(cuboid, live**2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = np.where(information > 0, score**2 / information, 0.0)
+        return gain, score
+
+    def p_value(self, gain: float) -> float:
+        """Bonferroni-adjusted p-value of a gain, over every element of the cube."""
+        return min(1.0, self.n_elements * 2 * float(norm.sf(np.sqrt(gain))))
+
+
+def stepwise_causes(test: ScoreTest, eligible: np.ndarray, max_steps: int) -> list[WeakCause]:
+    """Elements chosen by forward stepwise selection among the `eligible` leaves."""
+    chosen: list[WeakCause] = []
+    remaining = eligible.copy()
+    for _ in range(max_steps):
+        best = None
+        for cuboid in test.cuboids:
+            gain, _ = test.gains(cuboid, remaining)
+            code = int(np.argmax(gain))
+            # Ties go to the most general element: cuboids come in layer order.
+            if gain[code] > test.bound and (best is None or gain[code] > best[2] * (1 + 1e-9)):
+                best = (cuboid, code, float(gain[code]))
+        if best is None:
+            break
+        cuboid, code, gain_value = best
+        chosen.append(WeakCause(cuboid, code, gain_value, test.p_value(gain_value)))
+        remaining &= ~test.index.element_mask(cuboid, code)
+    return chosen
