@@ -13,10 +13,10 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mq.errors import ConfigError
 
@@ -33,6 +33,9 @@ def _check_identifier(value: str) -> str:
     if not _IDENTIFIER.match(value):
         raise ValueError("must be a plain identifier (letters, digits, underscore)")
     return value
+
+
+Identifier = Annotated[str, AfterValidator(_check_identifier)]
 
 
 class SparkSpec(_Spec):
@@ -99,7 +102,7 @@ class MetricSpec(_Spec):
     expression: str = "COUNT(*)"          # a Spark SQL aggregate over the table's rows
     where: str | None = None              # optional extra row filter (Spark SQL)
     additive: bool = True                 # sums of slices equal the total (counts, sums)
-    dimensions: list[str] | None = None   # default: the top-level `dimensions`
+    dimensions: list[Identifier] | None = None   # default: the top-level `dimensions`
     detectors: list[DetectorRef] = Field(default_factory=list)
     owner: str = "metrics-quality"
     team: str | None = None
@@ -146,7 +149,8 @@ class RouteSpec(_Spec):
 
 class AlertingSpec(_Spec):
     route: RouteSpec = Field(default_factory=lambda: RouteSpec(receiver="local"))
-    receivers: list[ReceiverSpec] = Field(default_factory=list)
+    receivers: list[ReceiverSpec] = Field(
+        default_factory=lambda: [ReceiverSpec(name="local", file=".mq/alerts/notifications.jsonl")])
     fdr_q: float = Field(default=0.05, gt=0, lt=1)
     min_relative_effect: float = Field(default=0.02, ge=0)
     min_absolute_effect: float = Field(default=0.0, ge=0)
@@ -159,8 +163,8 @@ class Config(_Spec):
     spark: SparkSpec = Field(default_factory=SparkSpec)
     state_store: StateStoreSpec = Field(default_factory=StateStoreSpec)
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
-    dimensions: list[str] = Field(default_factory=list)
-    slices: list[list[str]] = Field(default_factory=lambda: [[]])  # dimension sets alerted on
+    dimensions: list[Identifier] = Field(default_factory=list)
+    slices: list[list[Identifier]] = Field(default_factory=lambda: [[]])  # dimension sets alerted on
     tables: dict[str, TableSpec]
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     pairs: dict[str, PairSpec] = Field(default_factory=dict)
@@ -176,19 +180,12 @@ class Config(_Spec):
             _check_identifier(name)
         return value
 
-    @field_validator("dimensions")
-    @classmethod
-    def _dims(cls, value: list[str]) -> list[str]:
-        return [_check_identifier(v) for v in value]
-
     @model_validator(mode="after")
     def _references(self) -> "Config":
         for name, metric in self.metrics.items():
             if metric.table not in self.tables:
                 raise ValueError(f"metrics.{name}.table: unknown table {metric.table!r}; "
                                  f"known: {sorted(self.tables)}")
-            for dim in metric.dimensions or []:
-                _check_identifier(dim)
         for name, pair in self.pairs.items():
             for side in ("client", "warehouse"):
                 if getattr(pair, side) not in self.metrics:
@@ -284,6 +281,10 @@ def load_config(path: str | os.PathLike) -> Config:
         loc = tuple(p for p in err["loc"] if p not in ("function-after[_references()]",))
         key = ".".join(str(p) for p in loc) or "<top>"
         message = err["msg"].removeprefix("Value error, ")
+        nested = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message, re.S)
+        if nested and not loc:  # a cross-reference check names its own key path
+            key, message = nested.group(1), nested.group(2)
+            loc = tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", key) if p)
         value = _dig(raw, loc) if loc else None
         if isinstance(value, (dict, list)):
             value = None

@@ -1,0 +1,46 @@
+"""The metric store keeps every version of a partition and never double-records a re-pull."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from metricstore import MetricStore, utcnow
+
+DAY = dt.date(2026, 3, 2)
+
+
+def points(total: float) -> pd.DataFrame:
+    return pd.DataFrame([("n", "(total)", "", {}, total), ("n", "platform=ios", "platform", {"platform": "ios"}, 3.0)],
+                        columns=["metric", "slice_key", "grouping", "labels", "value"])
+
+
+def evidence(content_hash: str) -> dict:
+    return {"table_name": "events", "partition": DAY, "status": "ok", "row_count": 10, "input_files": [],
+            "sql_text": "SELECT 1", "sql_hash": "h", "content_hash": content_hash, "spark_app_id": "app",
+            "started_at": utcnow(), "finished_at": utcnow(), "error": None}
+
+
+def test_repull_unchanged_writes_nothing_and_late_data_adds_a_version(store_url):
+    store = MetricStore(store_url)
+    store.install()
+    assert store.record_pull(evidence("a"), points(10))[1:] == (1, True)
+    assert store.record_pull(evidence("a"), points(10))[1:] == (1, False)      # re-run: no new rows
+    assert len(store.pulls()) == 1
+    assert store.record_pull(evidence("b"), points(12))[1:] == (2, True)      # late data
+    latest = store.points(["n"], DAY, DAY)
+    assert latest.set_index("slice_key").value["(total)"] == 12 and set(latest.version) == {2}
+    first = store.points(["n"], DAY, DAY, version=1)
+    assert first.set_index("slice_key").value["(total)"] == 10
+    only_totals = store.points(["n"], DAY, DAY, groupings=[""])
+    assert list(only_totals.slice_key) == ["(total)"]
+
+
+def test_check_results_are_idempotent(store_url):
+    store = MetricStore(store_url)
+    store.install()
+    kwargs = dict(suite="s", table="events", partition=DAY, suite_hash="x", result_hash="y", success=True,
+                  result={"expectations": []}, run_id="r")
+    assert store.record_check(**kwargs) is True
+    assert store.record_check(**kwargs) is False
+    assert len(store.check_results()) == 1
