@@ -6,6 +6,7 @@ left for causes no single leaf shows (`stepwise`) -> cover again -> share, confi
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -27,7 +28,15 @@ MIN_EVIDENCE_LEAVES = 2.0
 # immaterial drift of a tiny slice would be listed next to the incident.
 MIN_WEAK_SHARE = 0.02
 
-Found = tuple[Cuboid, int, np.ndarray, float]   # cuboid, element code, leaf mask, confidence
+
+
+@dataclass(frozen=True, eq=False)
+class Finding:
+    cuboid: Cuboid
+    code: int
+    mask: np.ndarray        # its leaves
+    confidence: float
+    in_aggregate: bool      # found by the stepwise score test, not leaf by leaf
 
 
 def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "real",
@@ -58,68 +67,67 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
 
     found = _leaf_level_causes(index, states) if abnormal.any() else []
     explained = np.zeros(len(table), dtype=bool)
-    for _, _, mask, _ in found:
-        explained |= mask
-    explained_deviation = sum(abs(float(deviation[mask].sum())) for _, _, mask, _ in found)
-    weak_causes: list[Found] = []
+    for finding in found:
+        explained |= finding.mask
+    explained_deviation = sum(abs(float(deviation[f.mask].sum())) for f in found)
+    weak_causes: list[Finding] = []
     for weak in stepwise_causes(test, eligible=~abnormal & ~explained, max_steps=max_causes):
         mask = index.element_mask(weak.cuboid, weak.code)
         weak_deviation = abs(float(deviation[mask].sum()))
         if weak_deviation < MIN_WEAK_SHARE * (explained_deviation + weak_deviation):
             continue
-        weak_causes.append((weak.cuboid, weak.code, mask, 1.0 - weak.p_value))
+        weak_causes.append(Finding(weak.cuboid, weak.code, mask, 1.0 - weak.p_value, in_aggregate=True))
         explained_deviation += weak_deviation
     if weak_causes:
         # A moderate failure shows in some leaves only: the leaf-level pass finds those as small
         # elements and the stepwise pass the failing element around them. Keep a leaf-level element
         # only where it still adds evidence once the larger causes are in.
         found = _cover(found + weak_causes, deviation, np.where(abnormal, states.z**2, 0.0),
-                       MIN_EVIDENCE_LEAVES * states.threshold**2, always={id(c) for c in weak_causes})
+                       MIN_EVIDENCE_LEAVES * states.threshold**2)
     if not found:
         return []
-    explained = np.zeros(len(table), dtype=bool)
-    for _, _, mask, _ in found:
-        explained |= mask
 
-    cause_deviations = [abs(float(deviation[mask].sum())) for _, _, mask, _ in found]
+    explained = np.zeros(len(table), dtype=bool)
+    for finding in found:
+        explained |= finding.mask
+    cause_deviations = [abs(float(deviation[f.mask].sum())) for f in found]
     denominator = sum(cause_deviations) + float(np.abs(deviation[abnormal & ~explained]).sum())
     causes = [
-        RootCause(elements=index.element(cuboid, code), share=cause_deviation / denominator,
-                  confidence=float(confidence), observed=float(table.real[mask].sum()),
-                  expected=float(table.predict[mask].sum()))
-        for (cuboid, code, mask, confidence), cause_deviation in zip(found, cause_deviations)
+        RootCause(elements=index.element(f.cuboid, f.code), share=cause_deviation / denominator,
+                  confidence=float(f.confidence), observed=float(table.real[f.mask].sum()),
+                  expected=float(table.predict[f.mask].sum()))
+        for f, cause_deviation in zip(found, cause_deviations)
     ]
     causes.sort(key=lambda cause: (-cause.share, len(cause.elements), cause.label()))
     return causes[:max_causes]
 
 
-def _leaf_level_causes(index: CuboidIndex, states: LeafStates) -> list[Found]:
+def _leaf_level_causes(index: CuboidIndex, states: LeafStates) -> list[Finding]:
     """Maximal pure elements kept by greedy cover (see `_cover`)."""
     table = index.leaves
-    found: list[Found] = []
+    found: list[Finding] = []
     for candidate in maximal_pure_elements(index, states):
         mask = index.element_mask(candidate.cuboid, candidate.code)
         deviation = float(table.real[mask].sum() - table.predict[mask].sum())
         if np.sign(deviation) == candidate.direction:
             hits, votes = purity_votes(states, candidate.direction, mask, table.predict)
-            found.append((candidate.cuboid, candidate.code, mask, (hits + 0.5) / (votes + 1.0)))
+            found.append(Finding(candidate.cuboid, candidate.code, mask, (hits + 0.5) / (votes + 1.0),
+                                 in_aggregate=False))
     abnormal = states.abnormal_low | states.abnormal_high
     return _cover(found, table.real - table.predict, np.where(abnormal, states.z**2, 0.0),
                   MIN_EVIDENCE_LEAVES * states.threshold**2)
 
 
-def _cover(found: list[Found], deviation: np.ndarray, evidence: np.ndarray, min_gain: float,
-           always: set[int] = frozenset()) -> list[Found]:
+def _cover(found: list[Finding], deviation: np.ndarray, evidence: np.ndarray, min_gain: float) -> list[Finding]:
     """Greedy set cover (Chvatal 1979): elements by absolute deviation, largest first, each kept only
     if it adds at least `min_gain` of evidence (squared standardised errors of abnormal leaves) not
-    already covered by those kept; elements in `always` (by id) are kept regardless. This drops
-    elements whose abnormal leaves lie inside a larger cause, e.g. a sparse slice with data only
-    where the real cause is, and lone noise leaves."""
+    already covered by those kept; causes found in aggregate carry no such evidence and are kept.
+    This drops elements whose abnormal leaves lie inside a larger cause, e.g. a sparse slice with
+    data only where the real cause is, and lone noise leaves."""
     covered = np.zeros(len(deviation), dtype=bool)
-    kept: list[Found] = []
-    for item in sorted(found, key=lambda item: -abs(float(deviation[item[2]].sum()))):
-        mask = item[2]
-        if id(item) in always or float(evidence[mask & ~covered].sum()) >= min_gain:
-            kept.append(item)
-            covered |= mask
+    kept: list[Finding] = []
+    for finding in sorted(found, key=lambda f: -abs(float(deviation[f.mask].sum()))):
+        if finding.in_aggregate or float(evidence[finding.mask & ~covered].sum()) >= min_gain:
+            kept.append(finding)
+            covered |= finding.mask
     return kept

@@ -9,8 +9,10 @@ within clusters of deviation scores, here every cuboid is scored at once and an 
 * *pure*: at least `PURITY` of its informative leaves are abnormal in the same direction, and
 * *maximal*: no element of a sub-cuboid that contains it is pure in that direction.
 
-Under a ripple-effect failure the maximal pure elements are exactly the failing elements, also when
-several fail at once, because a union of elements is never itself pure unless one of them contains it.
+Under a ripple-effect failure the maximal pure elements are the failing elements, also when several
+fail at once, because a union of elements is not itself pure unless one of them contains it. The
+exceptions are sparse elements that only have data where a failing element is; `localize` removes
+them with a greedy cover.
 """
 from __future__ import annotations
 
@@ -32,8 +34,6 @@ class Candidate:
     cuboid: Cuboid
     code: int
     direction: int          # -1 drop, +1 rise
-    abnormal: float         # vote weight of informative leaves abnormal in `direction`
-    informative: float      # vote weight of informative leaves
 
 
 def leaf_votes(states: LeafStates, predict: np.ndarray) -> np.ndarray:
@@ -72,6 +72,5 @@ def maximal_pure_elements(index: CuboidIndex, states: LeafStates) -> list[Candid
                     continue
                 dominated_element = np.bincount(codes, weights=dominated, minlength=len(pure)) > 0
                 for code in np.flatnonzero(pure & ~dominated_element):
-                    found.append(Candidate(cuboid, int(code), direction,
-                                           float(n_abnormal[code]), float(n_informative[code])))
+                    found.append(Candidate(cuboid, int(code), direction))
     return found
