@@ -110,7 +110,7 @@ def _leaf_level_causes(index: CuboidIndex, states: LeafStates) -> list[Finding]:
         mask = index.element_mask(candidate.cuboid, candidate.code)
         deviation = float(table.real[mask].sum() - table.predict[mask].sum())
         if np.sign(deviation) == candidate.direction:
-            hits, votes = purity_votes(states, candidate.direction, mask, table.predict)
+            hits, votes = purity_votes(states, candidate.direction, mask, table.real, table.predict)
             found.append(Finding(candidate.cuboid, candidate.code, mask, (hits + 0.5) / (votes + 1.0),
                                  in_aggregate=False))
     abnormal = states.abnormal_low | states.abnormal_high

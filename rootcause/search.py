@@ -36,23 +36,26 @@ class Candidate:
     direction: int          # -1 drop, +1 rise
 
 
-def leaf_votes(states: LeafStates, predict: np.ndarray) -> np.ndarray:
-    """Each informative leaf votes with sqrt(predict): the signal-to-noise ratio a proportional change
-    of its count has under counting noise, so a leaf expected to hold 1 event, which a failure cannot
-    visibly change, barely counts, and one huge leaf cannot outvote dozens of ordinary ones."""
-    return np.sqrt(np.maximum(predict, 0.0)) * states.informative
+def leaf_votes(states: LeafStates, real: np.ndarray, predict: np.ndarray) -> np.ndarray:
+    """Each informative leaf votes with sqrt(max(real, predict)): the signal-to-noise ratio a
+    proportional change of its count has under counting noise, so a leaf expected to hold 1 event,
+    which a failure cannot visibly change, barely counts, and one huge leaf cannot outvote dozens of
+    ordinary ones. The max lets a leaf that was expected empty but is not (say, events the warehouse
+    lost but the client logged) vote too."""
+    return np.sqrt(np.maximum(real, predict)) * states.informative
 
 
-def purity_votes(states: LeafStates, direction: int, mask: np.ndarray, predict: np.ndarray) -> tuple[float, float]:
+def purity_votes(states: LeafStates, direction: int, mask: np.ndarray, real: np.ndarray,
+                 predict: np.ndarray) -> tuple[float, float]:
     """(votes of leaves abnormal in `direction`, all votes) within `mask`."""
-    vote = leaf_votes(states, predict)[mask]
+    vote = leaf_votes(states, real, predict)[mask]
     abnormal = (states.abnormal_low if direction < 0 else states.abnormal_high)[mask]
     return float(vote[abnormal].sum()), float(vote.sum())
 
 
 def maximal_pure_elements(index: CuboidIndex, states: LeafStates) -> list[Candidate]:
     """Every maximal pure element, in either direction."""
-    vote = leaf_votes(states, index.leaves.predict)
+    vote = leaf_votes(states, index.leaves.real, index.leaves.predict)
     found: list[Candidate] = []
     # Per (cuboid, direction): the leaf lies in a pure element of this cuboid or of any sub-cuboid.
     # Built from the immediate parents only, so the cost grows as D 2^D, not 3^D, in D dimensions.

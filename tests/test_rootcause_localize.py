@@ -134,6 +134,23 @@ def test_ratio_change_is_blamed_on_the_slice_whose_capture_rate_fell_not_on_traf
     assert causes[0].observed < causes[0].expected
 
 
+def test_events_the_warehouse_lost_show_as_client_over_count_where_nothing_was_expected():
+    rng = np.random.default_rng(31)
+    leaves = cube(31).rename(columns={"predict": "warehouse"})
+    leaves["warehouse"] = rng.poisson(leaves["warehouse"])
+    leaves["warehouse_history"] = leaves["warehouse"] * 20
+    leaves["client_history"] = rng.binomial(leaves["warehouse_history"], 0.95)
+    leaves["client"] = rng.binomial(leaves["warehouse"], 0.95)
+    lost = (leaves["country"] == "JP").to_numpy()
+    leaves.loc[lost, "warehouse"] = 0          # the warehouse load failed for JP; the client logged
+
+    causes = localize_ratio(leaves, DIMENSIONS, numerator="client", denominator="warehouse",
+                            baseline_numerator="client_history", baseline_denominator="warehouse_history")
+
+    assert [cause.label() for cause in causes] == ["country=JP"]
+    assert causes[0].expected == 0 and causes[0].observed > 0
+
+
 @pytest.mark.parametrize("column", ["real", "predict", "platform"])
 def test_a_missing_column_is_named_in_the_error(column):
     leaves = observe(cube(1), 1, {}).drop(columns=[column])
