@@ -40,10 +40,8 @@ class CuboidIndex:
             else:
                 width = int(last.max(initial=0)) + 1
                 raw = self.codes(cuboid[:-1]) * width + last
-            uniques, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
-            self._codes[cuboid] = inverse.astype(np.int64)
-            self._sizes[cuboid] = len(uniques)
-            self._first_leaf[cuboid] = first
+            self._codes[cuboid], self._first_leaf[cuboid] = _compact(raw)
+            self._sizes[cuboid] = len(self._first_leaf[cuboid])
         return self._codes[cuboid]
 
     def size(self, cuboid: Cuboid) -> int:
@@ -62,7 +60,7 @@ class CuboidIndex:
         return {table.dimensions[d]: str(table.labels[d][table.codes[d][leaf]]) for d in cuboid}
 
     def representative_leaf(self, cuboid: Cuboid, code: int) -> int:
-        """Index of one leaf of the element."""
+        """Index of one leaf of the element (any one: all share the element's values)."""
         self.codes(cuboid)
         return int(self._first_leaf[cuboid][code])
 
@@ -74,3 +72,19 @@ def parents(cuboid: Cuboid) -> Iterator[Cuboid]:
     """The cuboids with one dimension fewer (none for a layer-1 cuboid)."""
     if len(cuboid) > 1:
         yield from combinations(cuboid, len(cuboid) - 1)
+
+
+def _compact(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber non-negative codes to 0..k-1; also one leaf index per new code."""
+    span = int(raw.max(initial=-1)) + 1
+    if span <= 4 * len(raw) + 1024:
+        # Dense codes: a lookup table instead of a sort.
+        present = np.zeros(span, dtype=bool)
+        present[raw] = True
+        renumber = np.cumsum(present) - 1
+        inverse = renumber[raw]
+        leaf = np.empty(int(present.sum()), dtype=np.int64)
+        leaf[inverse] = np.arange(len(raw))
+        return inverse, leaf
+    _, leaf, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    return inverse.astype(np.int64), leaf

@@ -16,7 +16,7 @@ from rootcause.cuboids import Cuboid, CuboidIndex
 from rootcause.leaves import load_leaves
 from rootcause.model import RootCause
 from rootcause.noise import LeafStates, classify_leaves
-from rootcause.search import maximal_pure_elements, purity_votes
+from rootcause.search import leaf_votes, maximal_pure_elements, purity_votes
 from rootcause.stepwise import ScoreTest, stepwise_causes
 
 # New evidence an element must bring, in units of the squared leaf threshold: as much as two
@@ -105,13 +105,14 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
 def _leaf_level_causes(index: CuboidIndex, states: LeafStates) -> list[Finding]:
     """Maximal pure elements kept by greedy cover (see `_cover`)."""
     table = index.leaves
+    votes = leaf_votes(states, table.real, table.predict)
     found: list[Finding] = []
     for candidate in maximal_pure_elements(index, states):
         mask = index.element_mask(candidate.cuboid, candidate.code)
         deviation = float(table.real[mask].sum() - table.predict[mask].sum())
         if np.sign(deviation) == candidate.direction:
-            hits, votes = purity_votes(states, candidate.direction, mask, table.real, table.predict)
-            found.append(Finding(candidate.cuboid, candidate.code, mask, (hits + 0.5) / (votes + 1.0),
+            hits, total = purity_votes(states, votes, candidate.direction, mask)
+            found.append(Finding(candidate.cuboid, candidate.code, mask, (hits + 0.5) / (total + 1.0),
                                  in_aggregate=False))
     abnormal = states.abnormal_low | states.abnormal_high
     return _cover(found, table.real - table.predict, np.where(abnormal, states.z**2, 0.0),

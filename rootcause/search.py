@@ -45,10 +45,9 @@ def leaf_votes(states: LeafStates, real: np.ndarray, predict: np.ndarray) -> np.
     return np.sqrt(np.maximum(real, predict)) * states.informative
 
 
-def purity_votes(states: LeafStates, direction: int, mask: np.ndarray, real: np.ndarray,
-                 predict: np.ndarray) -> tuple[float, float]:
-    """(votes of leaves abnormal in `direction`, all votes) within `mask`."""
-    vote = leaf_votes(states, real, predict)[mask]
+def purity_votes(states: LeafStates, votes: np.ndarray, direction: int, mask: np.ndarray) -> tuple[float, float]:
+    """(votes of leaves abnormal in `direction`, all votes) within `mask`; `votes` from `leaf_votes`."""
+    vote = votes[mask]
     abnormal = (states.abnormal_low if direction < 0 else states.abnormal_high)[mask]
     return float(vote[abnormal].sum()), float(vote.sum())
 
