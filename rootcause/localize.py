@@ -70,8 +70,11 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     for finding in found:
         explained |= finding.mask
     explained_deviation = sum(abs(float(deviation[f.mask].sum())) for f in found)
+    # Stepwise search among the leaves no cause explains yet, abnormal ones included: Huber's psi caps
+    # what a lone outlier contributes, while a few abnormal leaves with their quieter neighbours can
+    # still add up to a small cause.
     weak_causes: list[Finding] = []
-    for weak in stepwise_causes(test, eligible=~abnormal & ~explained, max_steps=max_causes):
+    for weak in stepwise_causes(test, eligible=~explained, max_steps=max_causes):
         mask = index.element_mask(weak.cuboid, weak.code)
         weak_deviation = abs(float(deviation[mask].sum()))
         if weak_deviation < MIN_WEAK_SHARE * (explained_deviation + weak_deviation):
