@@ -1,8 +1,14 @@
 """`localize`: which dimension-value combinations explain a deviation between real and predicted.
 
-Pipeline: validate leaves (`leaves`) -> per-leaf noise model and abnormal split (`noise`) -> maximal
-pure elements over all cuboids (`search`), kept by greedy cover -> stepwise search among the leaves
-left for causes no single leaf shows (`stepwise`) -> cover again -> share, confidence, rank.
+Pipeline: validate leaves (`leaves`) -> per-leaf noise model and abnormal split (`noise`) -> two
+searches over all cuboids: causes seen in aggregate, by a stepwise robust score test (`stepwise`),
+and causes seen leaf by leaf, as maximal pure elements (`search`) -> one greedy cover over both ->
+share, confidence, rank.
+
+The two searches complement each other. The aggregate one finds a 10-20% loss that no single leaf
+shows, and names the failing element whole when only its larger leaves are abnormal. The leaf-level
+one finds failures whose leaves are clearly abnormal but too few for the aggregate test, which has
+to pay a Bonferroni bound over every element of the cube.
 """
 from __future__ import annotations
 
@@ -23,10 +29,13 @@ from rootcause.stepwise import ScoreTest, stepwise_causes
 # independent leaves just past the Bonferroni bound. One leaf past it happens by chance in about 5% of
 # cubes (that is what the bound allows), two in the same element practically never.
 MIN_EVIDENCE_LEAVES = 2.0
-# A cause seen only in aggregate must carry this share of the deviation explained so far: RiskLoc's
+# A cause seen in aggregate must carry this share of the deviation of those found before it: RiskLoc's
 # explanatory-power threshold (Kalander 2022, `pep_threshold` = 0.02). Without it a real but
 # immaterial drift of a tiny slice would be listed next to the incident.
-MIN_WEAK_SHARE = 0.02
+MIN_AGGREGATE_SHARE = 0.02
+# Upper bound on stepwise steps; the search stops earlier when no element beats the Bonferroni bound.
+# Independent of `max_causes`, so asking for fewer causes truncates the same ranking.
+MAX_STEPWISE_STEPS = 20
 
 
 
@@ -52,7 +61,7 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     (explanatory power relative to the abnormal part, as in RiskLoc, Kalander 2022). Shares of
     non-overlapping causes add up to at most 1. `confidence` is, for a cause seen leaf by leaf, the
     share of its informative leaves abnormal in its direction (weighted as in `search`, shrunk by one
-    pseudo-leaf), and for a cause seen only in aggregate, 1 - its Bonferroni-adjusted p-value.
+    pseudo-leaf), and for a cause seen in aggregate, 1 - its Bonferroni-adjusted p-value.
     """
     if not isinstance(max_causes, (int, np.integer)) or isinstance(max_causes, bool) or max_causes < 1:
         raise ValueError(f"max_causes must be a positive integer, got {max_causes!r}")
@@ -65,28 +74,12 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     test = ScoreTest(index, table.real, table.predict, states.scale)
     deviation = table.real - table.predict
 
-    found = _leaf_level_causes(index, states) if abnormal.any() else []
-    explained = np.zeros(len(table), dtype=bool)
-    for finding in found:
-        explained |= finding.mask
-    explained_deviation = sum(abs(float(deviation[f.mask].sum())) for f in found)
-    # Stepwise search among the leaves no cause explains yet, abnormal ones included: Huber's psi caps
-    # what a lone outlier contributes, while a few abnormal leaves with their quieter neighbours can
-    # still add up to a small cause.
-    weak_causes: list[Finding] = []
-    for weak in stepwise_causes(test, eligible=~explained, max_steps=max_causes):
-        mask = index.element_mask(weak.cuboid, weak.code)
-        weak_deviation = abs(float(deviation[mask].sum()))
-        if weak_deviation < MIN_WEAK_SHARE * (explained_deviation + weak_deviation):
-            continue
-        weak_causes.append(Finding(weak.cuboid, weak.code, mask, 1.0 - weak.p_value, in_aggregate=True))
-        explained_deviation += weak_deviation
-    if weak_causes:
-        # A moderate failure shows in some leaves only: the leaf-level pass finds those as small
-        # elements and the stepwise pass the failing element around them. Keep a leaf-level element
-        # only where it still adds evidence once the larger causes are in.
-        found = _cover(found + weak_causes, deviation, np.where(abnormal, states.z**2, 0.0),
-                       MIN_EVIDENCE_LEAVES * states.threshold**2)
+    in_aggregate = _aggregate_causes(index, test, deviation)
+    seen = {(f.cuboid, f.code) for f in in_aggregate}
+    leaf_level = [f for f in (_leaf_level_causes(index, states) if abnormal.any() else [])
+                  if (f.cuboid, f.code) not in seen]
+    found = _cover(in_aggregate + leaf_level, deviation, np.where(abnormal, states.z**2, 0.0),
+                   MIN_EVIDENCE_LEAVES * states.threshold**2)
     if not found:
         return []
 
@@ -103,6 +96,21 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     ]
     causes.sort(key=lambda cause: (-cause.share, len(cause.elements), cause.label()))
     return causes[:max_causes]
+
+
+def _aggregate_causes(index: CuboidIndex, test: ScoreTest, deviation: np.ndarray) -> list[Finding]:
+    """Stepwise selection over all leaves, minus the immaterial (MIN_AGGREGATE_SHARE)."""
+    found: list[Finding] = []
+    explained = 0.0
+    everything = np.ones(len(deviation), dtype=bool)
+    for step in stepwise_causes(test, eligible=everything, max_steps=MAX_STEPWISE_STEPS):
+        mask = index.element_mask(step.cuboid, step.code)
+        step_deviation = abs(float(deviation[mask].sum()))
+        if step_deviation < MIN_AGGREGATE_SHARE * (explained + step_deviation):
+            continue
+        explained += step_deviation
+        found.append(Finding(step.cuboid, step.code, mask, 1.0 - step.p_value, in_aggregate=True))
+    return found
 
 
 def _leaf_level_causes(index: CuboidIndex, states: LeafStates) -> list[Finding]:
@@ -125,7 +133,7 @@ def _leaf_level_causes(index: CuboidIndex, states: LeafStates) -> list[Finding]:
 def _cover(found: list[Finding], deviation: np.ndarray, evidence: np.ndarray, min_gain: float) -> list[Finding]:
     """Greedy set cover (Chvatal 1979): elements by absolute deviation, largest first, each kept only
     if it adds at least `min_gain` of evidence (squared standardised errors of abnormal leaves) not
-    already covered by those kept; causes found in aggregate carry no such evidence and are kept.
+    already covered by those kept; causes found in aggregate passed their own test and are kept.
     This drops elements whose abnormal leaves lie inside a larger cause, e.g. a sparse slice with
     data only where the real cause is, and lone noise leaves."""
     covered = np.zeros(len(deviation), dtype=bool)
