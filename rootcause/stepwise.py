@@ -52,14 +52,13 @@ class ScoreTest:
         self.n_elements = sum(index.size(cuboid) for cuboid in cuboids)
         self.bound = float(norm.isf(FAMILY_WISE_ERROR / (2 * max(self.n_elements, 1)))) ** 2
 
-    def gains(self, cuboid: Cuboid, leaves: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(gain, signed score) of every element of `cuboid`, counting only `leaves` (default all)."""
-        live = self.weight if leaves is None else self.weight * leaves
-        score = self.index.sums(cuboid, self.psi * live)
-        information = _PSI_VARIANCE * self.index.sums(cuboid, live**2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gain = np.where(information > 0, score**2 / information, 0.0)
-        return gain, score
+    def sums(self, cuboid: Cuboid, leaves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per element of `cuboid`: (sum of psi w, E[psi^2] sum of w^2) over `leaves`."""
+        codes, size = self.index.codes(cuboid)[leaves], self.index.size(cuboid)
+        live = self.weight[leaves]
+        score = np.bincount(codes, weights=self.psi[leaves] * live, minlength=size)
+        information = _PSI_VARIANCE * np.bincount(codes, weights=live**2, minlength=size)
+        return score, information
 
     def p_value(self, gain: float) -> float:
         """Bonferroni-adjusted p-value of a gain, over every element of the cube."""
@@ -68,12 +67,16 @@ class ScoreTest:
 
 def stepwise_causes(test: ScoreTest, eligible: np.ndarray, max_steps: int) -> list[WeakCause]:
     """Elements chosen by forward stepwise selection among the `eligible` leaves."""
-    chosen: list[WeakCause] = []
+    # Per-cuboid sums, updated by subtracting each chosen element's leaves rather than recomputed.
+    sums = {cuboid: test.sums(cuboid, eligible) for cuboid in test.cuboids}
     remaining = eligible.copy()
+    chosen: list[WeakCause] = []
     for _ in range(max_steps):
         best = None
         for cuboid in test.cuboids:
-            gain, _ = test.gains(cuboid, remaining)
+            score, information = sums[cuboid]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gain = np.where(information > 1e-12 * information.max(initial=0.0), score**2 / information, 0.0)
             code = int(np.argmax(gain))
             # Ties go to the most general element: cuboids come in layer order.
             if gain[code] > test.bound and (best is None or gain[code] > best[2] * (1 + 1e-9)):
@@ -82,5 +85,9 @@ def stepwise_causes(test: ScoreTest, eligible: np.ndarray, max_steps: int) -> li
             break
         cuboid, code, gain_value = best
         chosen.append(WeakCause(cuboid, code, gain_value, test.p_value(gain_value)))
-        remaining &= ~test.index.element_mask(cuboid, code)
+        taken = remaining & test.index.element_mask(cuboid, code)
+        remaining &= ~taken
+        for other in test.cuboids:
+            score, information = test.sums(other, taken)
+            sums[other] = (sums[other][0] - score, sums[other][1] - information)
     return chosen
