@@ -1,0 +1,138 @@
+"""The alert path: routing tree, dedup on re-runs, incidents, silences, inhibition, resolution."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+import yaml
+
+from alerting.alert import Alert
+from alerting.dispatch import build_notifications
+from alerting.lifecycle import AlertBook
+from alerting.route import route
+from metricstore import make_engine
+from mq.config import AlertingSpec, RouteSpec
+
+D1, D2, D3 = dt.date(2026, 9, 17), dt.date(2026, 9, 18), dt.date(2026, 9, 19)
+NOW = dt.datetime(2026, 9, 20, 8, tzinfo=dt.timezone.utc)
+
+TREE = RouteSpec.model_validate(yaml.safe_load("""
+receiver: default
+group_by: [partition]
+routes:
+  - matchers: {kind: freshness}
+    receiver: data-eng
+  - matchers: {team: growth}
+    receiver: growth
+    continue: true
+  - matchers: {severity: critical}
+    receiver: oncall
+    group_by: [kind, metric]
+    routes:
+      - matchers: {platform: "~android|ios"}
+        receiver: mobile-oncall
+"""))
+
+
+def alert(kind="discrepancy", labels=None, day=D1, severity="warning", team=None, subject="pair") -> Alert:
+    return Alert(kind, subject, labels if labels is not None else {"platform": "android"}, day, severity,
+                 f"{kind} on {labels}", observed=0.8, expected=0.93, lower=0.91, upper=0.95, team=team)
+
+
+@pytest.mark.parametrize("labels, receivers, group_by", [
+    ({"kind": "freshness", "severity": "critical"}, ["data-eng"], ("partition",)),
+    ({"kind": "anomaly", "severity": "warning"}, ["default"], ("partition",)),
+    ({"kind": "anomaly", "severity": "critical", "platform": "web"}, ["oncall"], ("kind", "metric")),
+    ({"kind": "anomaly", "severity": "critical", "platform": "ios"}, ["mobile-oncall"], ("kind", "metric")),
+    ({"kind": "anomaly", "severity": "critical", "team": "growth"}, ["growth", "oncall"], ("partition",)),
+])
+def test_routing_tree(labels, receivers, group_by):
+    found = route(TREE, labels)
+    assert [d.receiver for d in found] == receivers
+    assert found[0].group_by == group_by
+
+
+def book(url) -> AlertBook:
+    b = AlertBook(make_engine(url))
+    b.install()
+    return b
+
+
+def test_rerun_never_redecides_and_an_incident_spans_days(store_url):
+    b = book(store_url)
+    first = b.process(D1, [alert()], set(), TREE, NOW)
+    assert [d.decision for d in first] == ["notify"]
+    assert [d.decision for d in b.process(D1, [alert()], set(), TREE, NOW)] == ["duplicate"]
+    assert [d.decision for d in b.process(D2, [alert(day=D2)], set(), TREE, NOW)] == ["continuing"]
+    resolved = b.process(D3, [], {alert().fingerprint}, TREE, NOW)
+    assert [d.decision for d in resolved] == ["resolve"]
+    assert resolved[0].thread_key == first[0].thread_key          # the resolution goes to the same thread
+    (incident,) = b.alerts()
+    assert (incident["status"], incident["first_partition"], incident["last_partition"]) == ("resolved", D1, D2)
+    # A backfill of the middle day after all this changes nothing.
+    assert [d.decision for d in b.process(D2, [alert(day=D2)], set(), TREE, NOW)] == ["duplicate"]
+    assert len(b.decisions()) == 3
+
+
+def test_silence_mutes_and_is_recorded_with_its_reason(store_url):
+    b = book(store_url)
+    s = b.silences.create({"platform": "android"}, author="ana", reason="SDK fix rolling out",
+                          expires_at=NOW + dt.timedelta(days=1), now=NOW - dt.timedelta(hours=1))
+    (d,) = b.process(D1, [alert()], set(), TREE, NOW)
+    assert d.decision == "silenced" and f"silence #{s.id} by ana: SDK fix rolling out" in d.reason
+    assert not d.sends
+    b.silences.expire(s.id, by="ana", now=NOW)
+    (d2,) = b.process(D1, [alert(labels={"platform": "ios"})], set(), TREE, NOW + dt.timedelta(minutes=1))
+    assert d2.decision == "notify"
+
+
+def test_silence_needs_reason_and_future_expiry(sqlite_url):
+    from mq.errors import MqError
+
+    b = book(sqlite_url)
+    with pytest.raises(MqError, match="must be in the future"):
+        b.silences.create({"platform": "ios"}, author="a", reason="r", expires_at=NOW - dt.timedelta(days=1), now=NOW)
+    with pytest.raises(MqError, match="--author and --reason are required"):
+        b.silences.create({"platform": "ios"}, author="a", reason=" ", expires_at=NOW + dt.timedelta(days=1), now=NOW)
+
+
+def test_missing_partition_inhibits_the_count_alerts_it_causes(sqlite_url):
+    b = book(sqlite_url)
+    freshness = alert("freshness", {"table": "warehouse_events"}, severity="critical", subject="warehouse_events")
+    count = alert("anomaly", {}, subject="warehouse_events")
+    decisions = {d.alert.kind: d for d in b.process(D1, [freshness, count], set(), TREE, NOW)}
+    assert decisions["freshness"].decision == "notify"
+    assert decisions["anomaly"].decision == "inhibited" and "freshness" in decisions["anomaly"].reason
+
+
+def test_many_slices_of_one_incident_make_one_notification(sqlite_url):
+    b = book(sqlite_url)
+    slices = [alert(labels={"country": c}) for c in ("US", "IN", "BR", "DE")]
+    notifications = build_notifications(b.process(D1, slices, set(), TREE, NOW))
+    assert len(notifications) == 1
+    receiver, n = notifications[0]
+    assert receiver == "default" and n.action == "firing" and len(n.alerts) == 4
+
+
+def test_eight_concurrent_runs_decide_once(pg_url):
+    """Eight runs raising the same alert at once: exactly one of them notifies."""
+    book(pg_url)
+    results, barrier = [], threading.Barrier(8)
+
+    def one_run():
+        b = AlertBook(make_engine(pg_url))
+        barrier.wait()
+        results.extend(d.decision for d in b.process(D1, [alert()], set(), TREE, NOW))
+
+    threads = [threading.Thread(target=one_run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["duplicate"] * 7 + ["notify"]
+    assert len(AlertBook(make_engine(pg_url)).alerts()) == 1
+
+
+def test_alerting_defaults_validate():
+    assert AlertingSpec().route.receiver == "local"
