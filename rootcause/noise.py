@@ -6,9 +6,10 @@ Models*, ch. 9): `b` is Poisson-like counting noise, `a` multiplicative forecast
 robustly per volume bin, from the 25th percentile of absolute errors (breakdown point 75%), so that
 root-cause leaves, however many, do not inflate the noise estimate; the fit is then refined on the
 leaves within `TRIM` standard errors, correcting for the trimming (iteratively trimmed least squares,
-as in Huber, *Robust Statistics*, ch. 7), which uses every normal leaf and not a quarter of them. Squeeze (Li et al., ISSRE 2019)
-and RiskLoc (Kalander, 2022) instead threshold a deviation score with a cut-off derived from the data;
-a variance function also lets small count leaves be noisy without being called abnormal.
+as in Huber, *Robust Statistics*, ch. 7), which uses every normal leaf and not a quarter of them.
+Squeeze (Li et al., ISSRE 2019) and RiskLoc (Kalander, 2022) instead threshold a deviation score with
+a cut-off derived from the data; a variance function also lets small count leaves be noisy without
+being called abnormal.
 
 A leaf is *abnormal* when its standardised error exceeds the Bonferroni bound for all leaves at a 5%
 family-wise error rate. It is *informative* when a deviation of the typical root-cause size would have
@@ -24,7 +25,7 @@ from scipy.stats import norm
 FAMILY_WISE_ERROR = 0.05
 _GAUSS_Q25_ABS = norm.ppf(0.625)   # P(|Z| <= 0.3186) = 0.25 for a standard normal Z
 _VOLUME_BINS = 20
-TRIM = 2.5
+TRIM = 2.5   # standard errors; Huber's usual tuning range is 1.345-2.5, the upper end keeps efficiency
 _REFITS = 3
 
 
