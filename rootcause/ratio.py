@@ -47,12 +47,14 @@ def localize_ratio(leaves: pd.DataFrame, dimensions: Sequence[str], *, numerator
     Localises on numerators: observed `numerator` against `denominator` x baseline ratio, so a slice
     is blamed for the events its ratio moved, not for changes in its traffic.
     """
-    expected = expected_numerator(leaves, denominator=denominator, baseline_numerator=baseline_numerator,
-                                  baseline_denominator=baseline_denominator)
-    frame = pd.DataFrame({dim: leaves[dim].to_numpy() for dim in dimensions if dim in leaves.columns})
-    frame["__observed"] = numeric_column(leaves, numerator)
-    frame["__expected"] = expected
+    if isinstance(dimensions, str):
+        raise ValueError(f"dimensions must be a sequence of column names, got the string {dimensions!r}")
     missing = [dim for dim in dimensions if dim not in leaves.columns]
     if missing:
         raise ValueError(f"dimension column {missing[0]!r} not found in leaves (columns: {list(leaves.columns)})")
+    expected = expected_numerator(leaves, denominator=denominator, baseline_numerator=baseline_numerator,
+                                  baseline_denominator=baseline_denominator)
+    frame = pd.DataFrame({dim: leaves[dim].to_numpy() for dim in dimensions})
+    frame["__observed"] = numeric_column(leaves, numerator)
+    frame["__expected"] = expected
     return localize(frame, dimensions, real="__observed", predict="__expected", max_causes=max_causes)
