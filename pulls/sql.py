@@ -47,37 +47,42 @@ def _grouping_sets(groupings) -> str:
 
 
 def render_pull(table: str, partition_column: str, dimensions: list[str],
-                groupings: list[list[str]], metrics: list[MetricColumn]) -> PullQuery:
+                groupings: list[list[str]], metrics: list[MetricColumn], *,
+                date_range: bool = False) -> PullQuery:
+    """One partition (`:ds`), or with `date_range` every partition in [`:start`, `:end`] at once,
+    grouped by the partition column too: a backfill then costs one scan per table, not one per day."""
     dims = tuple(dimensions)
+    keys = (partition_column,) if date_range else ()
     sets = tuple(dict.fromkeys(tuple(d for d in dims if d in g) for g in groupings))
-    dim_select = ", ".join(f"COALESCE(CAST({d} AS STRING), '{NULL_LABEL}') AS {d}" for d in dims)
+    key_sets = [keys + g for g in sets]
+    dim_select = ", ".join([*keys, *(f"COALESCE(CAST({d} AS STRING), '{NULL_LABEL}') AS {d}" for d in dims)])
     additive = [m for m in metrics if m.additive]
     distinct = [m for m in metrics if not m.additive]
-    where = f"{partition_column} = :ds"
-    parts = []
+    where = f"{partition_column} BETWEEN :start AND :end" if date_range else f"{partition_column} = :ds"
     leaf_cols = ", ".join(["COUNT(*) AS __rows"] + [f"{m.aggregate} AS m_{m.name}" for m in additive])
     re_agg = ", ".join(["SUM(__rows) AS __rows"] + [f"SUM(m_{m.name}) AS m_{m.name}" for m in additive])
-    leaf_group = f" GROUP BY {', '.join(dims)}" if dims else ""
-    outer_dims = (", ".join(dims) + ", ") if dims else ""
-    parts.append(
-        f"WITH leaves AS (\n  SELECT {dim_select + ', ' if dims else ''}{leaf_cols}\n"
-        f"  FROM {table} WHERE {where}{leaf_group}\n)")
-    main = (f"SELECT {outer_dims}{re_agg}\nFROM leaves"
-            + (f"\nGROUP BY GROUPING SETS ({_grouping_sets(sets)})" if dims else ""))
-    if distinct:
-        # Distinct counts cannot be re-aggregated from leaves: group the raw rows directly.
-        raw_dims = ", ".join(f"COALESCE(CAST({d} AS STRING), '{NULL_LABEL}') AS __d_{d}" for d in dims)
-        raw_sets = [tuple(f"__d_{d}" for d in g) for g in sets]
-        raw_cols = ", ".join(f"{m.aggregate} AS m_{m.name}" for m in distinct)
-        raw = (f"SELECT {''.join(f'__d_{d} AS {d}, ' for d in dims)}{raw_cols}\n"
-               f"FROM (SELECT {raw_dims + ', ' if dims else ''}* FROM {table} WHERE {where})"
-               + (f"\nGROUP BY GROUPING SETS ({_grouping_sets(raw_sets)})" if dims else ""))
-        # Dimension values are never NULL after COALESCE, so NULL means "aggregated over".
-        join_on = " AND ".join([f"a.{d} <=> b.{d}" for d in dims]) or "TRUE"
-        sel = ", ".join([f"a.{d}" for d in dims] + ["a.__rows"]
-                        + [f"a.m_{m.name}" for m in additive] + [f"b.m_{m.name}" for m in distinct])
-        sql = (f"{parts[0]},\nadditive AS (\n{main}\n),\nraw AS (\n{raw}\n)\n"
-               f"SELECT {sel}\nFROM additive a JOIN raw b ON {join_on}")
-    else:
-        sql = f"{parts[0]}\n{main}"
+    group_cols = [*keys, *dims]
+    leaf_group = f" GROUP BY {', '.join(group_cols)}" if group_cols else ""
+    outer = (", ".join(group_cols) + ", ") if group_cols else ""
+    grouping = f"\nGROUP BY GROUPING SETS ({_grouping_sets(key_sets)})" if dims else (
+        f"\nGROUP BY {', '.join(keys)}" if keys else "")
+    leaves = (f"WITH leaves AS (\n  SELECT {dim_select + ', ' if dim_select else ''}{leaf_cols}\n"
+              f"  FROM {table} WHERE {where}{leaf_group}\n)")
+    main = f"SELECT {outer}{re_agg}\nFROM leaves{grouping}"
+    if not distinct:
+        return PullQuery(table=table, dimensions=dims, groupings=sets, sql=f"{leaves}\n{main}")
+    # Distinct counts cannot be re-aggregated from leaves: group the raw rows directly.
+    raw_dims = ", ".join([*(f"{k} AS __k_{k}" for k in keys), *(f"COALESCE(CAST({d} AS STRING), '{NULL_LABEL}') AS __d_{d}" for d in dims)])
+    raw_keys = tuple(f"__k_{k}" for k in keys)
+    raw_sets = [raw_keys + tuple(f"__d_{d}" for d in g) for g in sets]
+    raw_cols = ", ".join(f"{m.aggregate} AS m_{m.name}" for m in distinct)
+    raw_grouping = f"\nGROUP BY GROUPING SETS ({_grouping_sets(raw_sets)})" if dims else (
+        f"\nGROUP BY {', '.join(raw_keys)}" if keys else "")
+    raw = (f"SELECT {''.join(f'__k_{k} AS {k}, ' for k in keys)}{''.join(f'__d_{d} AS {d}, ' for d in dims)}{raw_cols}\n"
+           f"FROM (SELECT {raw_dims + ', ' if raw_dims else ''}* FROM {table} WHERE {where}){raw_grouping}")
+    # Dimension values are never NULL after COALESCE, so NULL means "aggregated over".
+    join_on = " AND ".join([f"a.{c} <=> b.{c}" for c in group_cols]) or "TRUE"
+    sel = ", ".join([f"a.{c}" for c in group_cols] + ["a.__rows"]
+                    + [f"a.m_{m.name}" for m in additive] + [f"b.m_{m.name}" for m in distinct])
+    sql = f"{leaves},\nadditive AS (\n{main}\n),\nraw AS (\n{raw}\n)\nSELECT {sel}\nFROM additive a JOIN raw b ON {join_on}"
     return PullQuery(table=table, dimensions=dims, groupings=sets, sql=sql)

@@ -42,23 +42,29 @@ def register_table(spark, name: str, spec: TableSpec, config: Config) -> None:
 _FILE_FRAMES: dict[str, object] = {}
 
 
-def partition_files(spark, name: str, spec: TableSpec, partition: dt.date) -> list[dict]:
-    """The files behind one partition and their row counts (completeness evidence).
+def partition_files(spark, name: str, spec: TableSpec, partition) -> list[dict] | dict:
+    """The files behind a partition and their row counts (completeness evidence).
 
-    Uses the `_metadata` column of file sources; reading only row counts is cheap. An empty list means
-    the partition is missing (or has no rows).
+    `partition` is a date (-> list of {file, rows}) or a (start, end) pair (-> {date: list}). Uses the
+    hidden `_metadata` column of file sources; reading row counts only is cheap. No files means the
+    partition is missing (or has no rows).
     """
     from pyspark.sql import functions as F
 
+    pc = F.col(spec.partition_column)
+    span = partition if isinstance(partition, tuple) else (partition, partition)
     df = _FILE_FRAMES.get(name)
     if df is None:  # a catalog table: no file list, the row count alone
-        rows = (spark.table(name).where(F.col(spec.partition_column) == F.lit(partition))
-                .groupBy(F.lit("<catalog table>").alias("file")).count().collect())
+        df, file_col = spark.table(name), F.lit("<catalog table>")
     else:
-        rows = (df.where(F.col(spec.partition_column) == F.lit(partition))
-                .groupBy(F.col("_metadata.file_path").alias("file")).count().orderBy("file").collect())
-    rows = [r for r in rows if r["count"]]
-    return [{"file": r["file"], "rows": int(r["count"])} for r in rows]
+        file_col = F.col("_metadata.file_path")
+    rows = (df.where(pc.between(F.lit(span[0]), F.lit(span[1])))
+            .groupBy(pc.alias("partition"), file_col.alias("file")).count().orderBy("partition", "file").collect())
+    by_day: dict = {}
+    for r in rows:
+        day = r["partition"] if isinstance(r["partition"], dt.date) else dt.date.fromisoformat(str(r["partition"]))
+        by_day.setdefault(day, []).append({"file": r["file"], "rows": int(r["count"])})
+    return by_day if isinstance(partition, tuple) else by_day.get(partition, [])
 
 
 def _first_line(exc: Exception) -> str:

@@ -106,3 +106,18 @@ def test_null_dimension_values_get_their_own_slice(spark, tmp_path):
     points = pull_partition(spark, config, "t", DAY).points.set_index("slice_key").value
     assert points["country=(null)"] == 1 and points["country=US"] == 1 and points["(total)"] == 2
     assert isinstance(points, pd.Series)
+
+
+def test_range_pull_equals_one_pull_per_partition(spark, events_path):
+    from pulls.pull import pull_range
+
+    config = make_config(events_path, expression="COUNT(DISTINCT user_id)", additive=False)
+    register_tables(spark, config)
+    start, end = DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1)
+    ranged = {r.partition: r for r in pull_range(spark, config, "events", start, end)}
+    assert [ranged[d].status for d in sorted(ranged)] == ["ok", "ok", "missing"]
+    for day in (start, DAY):
+        alone = pull_partition(spark, config, "events", day)
+        assert ranged[day].evidence["content_hash"] == alone.evidence["content_hash"]
+        assert ranged[day].row_count == alone.row_count
+        assert ranged[day].evidence["input_files"] == alone.evidence["input_files"]

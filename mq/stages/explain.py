@@ -13,6 +13,7 @@ import pandas as pd
 
 from rootcause import estimate_impact, localize
 
+
 BASELINE_DAYS = 28
 
 
@@ -49,7 +50,7 @@ def pair_leaves(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame,
 def explain_pair(pipe, pair_name: str, partition: dt.date, max_causes: int = 5):
     """(root causes as dicts, impact as a dict) or ((), None) when there is nothing to explain."""
     leaves, dims = pair_leaves(pipe, pair_name, partition)
-    if leaves.empty:
+    if leaves.empty or leaves.baseline_warehouse.sum() <= 0:   # no history yet: nothing to compare with
         return (), None
     causes = localize(leaves, dims, real="client", predict="expected_client", max_causes=max_causes)
     if not causes:

@@ -1,0 +1,88 @@
+"""The audit DAGs of one config: a daily ledger verification and a monthly SOX evidence report."""
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import (DAG, CronDataIntervalTimetable, CronTriggerTimetable, PokeReturnValue, TriggerRule,
+                         get_current_context, task)
+from airflow.sdk.exceptions import AirflowFailException
+
+from mq.airflow import audit, docs
+from mq.airflow.factory import default_args
+from mq.airflow.partition import _utc
+from mq.airflow.settings import DagSettings
+from mq.config import Config
+
+# The report waits at most this long after the month ends for the last daily runs.
+REPORT_GRACE = dt.timedelta(days=2)
+
+
+def build_ledger_verify_dag(settings: DagSettings, config: Config) -> DAG:
+    path = str(settings.config_path)
+    with DAG(
+        dag_id=f"{settings.dag_prefix}_ledger_verify",
+        description="verify the audit ledger's hash chain",
+        schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC"),
+        start_date=settings.start_date,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(config, settings),
+        tags=docs.tags(config, "audit", "ledger"),
+        doc_md=docs.verify_doc(config),
+    ) as dag:
+
+        @task(task_id="verify")
+        def verify() -> dict:
+            """Verify the chain; on a break, notify and fail without retries."""
+            ti = get_current_context()["ti"]
+            # The head seen by the last successful check: truncation or a rewrite since then is caught.
+            previous = ti.xcom_pull(task_ids="verify", include_prior_dates=True) or {}
+            result = audit.verify_ledger(path, expected_head=previous.get("head_hash"),
+                                         expected_count=previous.get("count"))
+            if not result["ok"]:
+                raise AirflowFailException(
+                    f"audit ledger BROKEN at record {result['first_bad_seq']}: {result['problem']}")
+            return result
+
+        verify()
+    return dag
+
+
+def period_of(context) -> tuple[dt.date, dt.date, dt.datetime]:
+    """(first day, last day, interval end) of the run's closed period."""
+    start, end = _utc(context["data_interval_start"]), _utc(context["data_interval_end"])
+    return start.date(), (end - dt.timedelta(days=1)).date(), end
+
+
+def build_sox_report_dag(settings: DagSettings, config: Config) -> DAG:
+    path = str(settings.config_path)
+    with DAG(
+        dag_id=f"{settings.dag_prefix}_sox_report",
+        description="monthly SOX evidence report of the closed period",
+        # Interval [month start, next month start): the run starts when the month is closed.
+        schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
+        start_date=settings.start_date,
+        catchup=settings.catchup,
+        max_active_runs=1,
+        default_args=default_args(config, settings),
+        tags=docs.tags(config, "audit", "report"),
+        doc_md=docs.report_doc(config),
+    ) as dag:
+
+        @task.sensor(task_id="wait_for_period", mode="reschedule", poke_interval=600,
+                     timeout=(REPORT_GRACE + dt.timedelta(hours=1)).total_seconds())
+        def wait_for_period() -> PokeReturnValue:
+            """Done when every partition of the month ran successfully, or the grace period is over."""
+            first, last, end = period_of(get_current_context())
+            status = audit.period_status(path, first, last)
+            late = dt.datetime.now(dt.timezone.utc) >= end + REPORT_GRACE
+            return PokeReturnValue(is_done=status["complete"] or late, xcom_value=status)
+
+        @task(task_id="write_report", trigger_rule=TriggerRule.NONE_FAILED)
+        def write_report() -> dict:
+            """The evidence report; a month with missing runs shows them (runs per partition)."""
+            first, last, _ = period_of(get_current_context())
+            return audit.write_report(path, first, last, settings.report_dir)
+
+        wait_for_period() >> write_report()
+    return dag
