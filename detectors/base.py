@@ -17,6 +17,8 @@ import numpy as np
 
 # 1 / Phi^-1(3/4): makes the median absolute deviation a consistent estimate of a normal sigma.
 MAD_TO_SIGMA = 1.4826
+# sqrt(pi / 2): makes the mean absolute deviation a consistent estimate of a normal sigma.
+MEAN_AD_TO_SIGMA = 1.2533
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,18 @@ class Detector(ABC):
 
 
 def robust_scale(residuals: np.ndarray, axis: int | tuple[int, ...] = -1) -> np.ndarray:
-    """Normal-consistent MAD around zero of already-centred residuals, NaN-aware."""
-    with np.errstate(all="ignore"):
-        return MAD_TO_SIGMA * _nanmedian(np.abs(residuals), axis=axis)
+    """Normal-consistent MAD around zero of already-centred residuals, NaN-aware.
+
+    Quantised or mostly-constant series have MAD = 0 even when they move; there the mean absolute
+    deviation times sqrt(pi/2) (normal-consistent) is used instead (Iglewicz & Hoaglin, "How to Detect
+    and Handle Outliers", ASQC 1993), so only a truly flat past gets a zero scale.
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        absolute = np.abs(residuals)
+        mad = MAD_TO_SIGMA * np.nanmedian(absolute, axis=axis)
+        mean_ad = MEAN_AD_TO_SIGMA * np.nanmean(absolute, axis=axis)
+    return np.where(mad > 0, mad, mean_ad)
 
 
 def _nanmedian(a: np.ndarray, axis) -> np.ndarray:

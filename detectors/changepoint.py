@@ -18,7 +18,6 @@ import numpy as np
 from scipy import stats
 
 from detectors.base import (
-    MAD_TO_SIGMA,
     Detector,
     DetectorParams,
     Scores,
@@ -27,6 +26,7 @@ from detectors.base import (
     phase_noise_weights,
     phase_profile,
     phases_of_history,
+    robust_scale,
 )
 
 
@@ -76,8 +76,7 @@ class Changepoint(Detector):
         # Residuals in units of the phase's own noise level, so weekdays and weekends compare.
         resid = (values - profile[rows, phases[None, :]]) / weights[rows, phases[None, :]]
         level = nanmedian(np.abs(profile), axis=1)
-        with np.errstate(all="ignore"):
-            sigma = MAD_TO_SIGMA * nanmedian(np.abs(np.diff(resid, axis=1)), axis=1) / np.sqrt(2.0)
+        sigma = robust_scale(np.diff(resid, axis=1)) / np.sqrt(2.0)
         sigma = np.fmax(sigma, p.min_relative_scale * level)
         sigma = np.where(sigma > 0, sigma, np.nan)
 
