@@ -108,18 +108,24 @@ def _pivot(history: pd.DataFrame, end: np.datetime64) -> _Matrix:
     missing = {"series_id", "partition", "value"} - set(history.columns)
     if missing:
         raise ValueError(f"history lacks column(s) {sorted(missing)}; it has {list(history.columns)}")
-    days = pd.to_datetime(history["partition"]).to_numpy().astype("datetime64[D]")
+    days = _day_array(history["partition"])
     keep = days <= end
-    frame, days = history.loc[keep], days[keep]
+    frame = history if keep.all() else history.loc[keep]
+    days = days if keep.all() else days[keep]
     if frame.empty:
         return _Matrix(np.array([], dtype=object), end, np.empty((0, 1)), None, np.empty(0, dtype=np.int64))
-    codes, series_ids = pd.factorize(frame["series_id"].astype(str), sort=True)
+    codes, series_ids = pd.factorize(frame["series_id"], sort=True)
+    series_ids = np.asarray(series_ids).astype(str).astype(object)
     origin = days.min()
     cols = (days - origin).astype(np.int64)
     width = int((end - origin).astype(np.int64)) + 1
-    if pd.Series(codes * width + cols).duplicated().any():
-        dup = frame.loc[pd.Series(codes * width + cols).duplicated().to_numpy(), ["series_id", "partition"]]
+    seen = np.zeros((len(series_ids), width), dtype=bool)
+    seen[codes, cols] = True
+    if int(seen.sum()) != len(codes):
+        keys = pd.Series(codes.astype(np.int64) * width + cols)
+        dup = frame.loc[keys.duplicated().to_numpy(), ["series_id", "partition"]]
         raise ValueError(f"history has duplicate (series_id, partition) rows, e.g. {dup.iloc[0].tolist()}")
+    del seen
     values = np.full((len(series_ids), width), np.nan)
     values[codes, cols] = frame["value"].to_numpy(dtype=float)
     denominators = None
@@ -129,6 +135,15 @@ def _pivot(history: pd.DataFrame, end: np.datetime64) -> _Matrix:
     first_day = np.full(len(series_ids), width, dtype=np.int64)
     np.minimum.at(first_day, codes, cols)
     return _Matrix(np.asarray(series_ids, dtype=object), origin, values, denominators, first_day)
+
+
+def _day_array(partitions: pd.Series) -> np.ndarray:
+    """Partitions (dates, timestamps or ISO strings) as datetime64[D]."""
+    if partitions.dtype == object and len(partitions) and isinstance(partitions.iloc[0], dt.date):
+        # Many rows share few dates: convert the distinct dates only.
+        codes, uniques = pd.factorize(partitions)
+        return pd.to_datetime(pd.Index(uniques)).to_numpy().astype("datetime64[D]")[codes]
+    return pd.to_datetime(partitions).to_numpy().astype("datetime64[D]")
 
 
 def _window(block: np.ndarray, col: int, width: int) -> np.ndarray:
