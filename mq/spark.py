@@ -7,6 +7,7 @@ Extra Spark conf passes straight through. The session is created once per proces
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Mapping
@@ -19,6 +20,8 @@ def quiet_spark_environment() -> None:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("SPARK_CONF_DIR", str(_CONF_DIR))
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    # PySpark logs every analysis error as JSON on stderr before raising it; mq reports the error itself.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
 
 
 def get_spark(master: str | None = None, remote: str | None = None,
