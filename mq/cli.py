@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--out", help="file to write (default: stdout)")
 
     sub.add_parser("config", help="validate the config and print a summary")
+    from mq import audit_cli
+
+    audit_cli.add_commands(sub, _date)
     return p
 
 
@@ -139,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     try:
-        from mq import commands
+        from mq import audit_cli, commands
 
+        if args.command in audit_cli.COMMANDS:
+            return audit_cli.run(args) or 0
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except MqError as exc:
         print(f"mq: error: {exc}", file=sys.stderr)
