@@ -157,51 +157,21 @@ def _window(block: np.ndarray, col: int, width: int) -> np.ndarray:
 def _score_day(matrix, day, det: Detector, holiday_days, fdr_q, min_rel, min_abs) -> pd.DataFrame:
     col = int((day - matrix.origin).astype(np.int64))
     present = np.flatnonzero(matrix.first_day <= col) if col >= 0 else np.array([], dtype=np.int64)
-    n = present.size
-    width = det.lookback(DAILY_SEASON) + 1
-    window_days = day - np.arange(width - 1, -1, -1).astype("timedelta64[D]")
-    past_holiday = np.isin(window_days[:-1], holiday_days)
-    is_holiday = bool(np.isin(day, holiday_days))
-
-    observed = np.full(n, np.nan)
-    history_points = np.zeros(n, dtype=np.int64)
-    parts: list[Scores] = []
-    for lo in range(0, n, CHUNK_ROWS):
-        rows = present[lo : lo + CHUNK_ROWS]
-        values = _window(matrix.values[rows], col, width)
-        denominators = None if matrix.denominators is None else _window(matrix.denominators[rows], col, width)
-        if det.needs_denominator:
-            values = np.where(np.isfinite(denominators), values, np.nan)
-            valid = np.isfinite(values) & (values + denominators > 0)
-            with np.errstate(all="ignore"):
-                observed[lo : lo + rows.size] = values[:, -1] / denominators[:, -1]
-        else:
-            if denominators is not None:
-                with np.errstate(all="ignore"):
-                    values = np.where(np.isnan(denominators), values, values / denominators)
-            valid = np.isfinite(values)
-            observed[lo : lo + rows.size] = values[:, -1]
-        # Holidays and known events never feed a baseline.
-        values[:, :-1][:, past_holiday] = np.nan
-        if denominators is not None:
-            denominators[:, :-1][:, past_holiday] = np.nan
-        history_points[lo : lo + rows.size] = np.sum(valid[:, :-1] & ~past_holiday, axis=1)
-        parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON)))
-
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(p, name) for p in parts]) if parts else np.empty(0)
-
-    expected, lower, upper, score, p_value = (cat(k) for k in ("expected", "lower", "upper", "score", "p_value"))
-    direction = cat("direction")
-    status = np.full(n, "ok", dtype=object)
+    observed, history_points, scores = _score_rows(matrix, present, col, day, det, holiday_days)
+    status = np.full(present.size, "ok", dtype=object)
     status[history_points < det.min_history(DAILY_SEASON)] = "insufficient_history"
+    # A detector that cannot form a baseline from what history there is (all-zero counts, say)
+    # gives no p-value: that is too little usable history, not an all-clear.
+    status[~np.isfinite(scores.p_value)] = "insufficient_history"
     status[~np.isfinite(observed)] = "missing"
-    if is_holiday:
+    if np.isin(day, holiday_days):
         status[:] = np.where(np.isfinite(observed), "holiday", "missing")
     insufficient = status == "insufficient_history"
-    expected, lower, upper, score = (np.where(insufficient, np.nan, a) for a in (expected, lower, upper, score))
+    expected, lower, upper, score = (
+        np.where(insufficient, np.nan, getattr(scores, k)) for k in ("expected", "lower", "upper", "score")
+    )
     tested = status == "ok"
-    p_value = np.where(tested, p_value, np.nan)
+    p_value = np.where(tested, scores.p_value, np.nan)
     if fdr_q is None:
         q_value, level = p_value, UNCORRECTED_ALPHA
     else:
@@ -209,7 +179,7 @@ def _score_day(matrix, day, det: Detector, holiday_days, fdr_q, min_rel, min_abs
     effect = np.abs(observed - expected)
     with np.errstate(invalid="ignore"):
         big_enough = (effect >= min_abs) & (effect >= min_rel * np.abs(expected))
-        status[tested & (q_value <= level) & big_enough] = "anomaly"
+    status[tested & (q_value <= level) & big_enough] = "anomaly"
     shown = np.isin(status, ("ok", "anomaly", "holiday"))
     return pd.DataFrame(
         {
@@ -224,6 +194,41 @@ def _score_day(matrix, day, det: Detector, holiday_days, fdr_q, min_rel, min_abs
             "score": score,
             "p_value": p_value,
             "q_value": q_value,
-            "direction": [_DIRECTION.get(int(d)) if s else None for d, s in zip(direction, shown)],
+            "direction": [_DIRECTION.get(int(d)) if s else None for d, s in zip(scores.direction, shown)],
         }
     )
+
+
+def _score_rows(matrix, present, col, day, det: Detector, holiday_days) -> tuple[np.ndarray, np.ndarray, Scores]:
+    """Observed value, usable past points and detector scores of each present series, a chunk at a time."""
+    n = present.size
+    width = det.lookback(DAILY_SEASON) + 1
+    window_days = day - np.arange(width - 1, -1, -1).astype("timedelta64[D]")
+    past_holiday = np.isin(window_days[:-1], holiday_days)
+    observed = np.full(n, np.nan)
+    history_points = np.zeros(n, dtype=np.int64)
+    parts: list[Scores] = []
+    for lo in range(0, n, CHUNK_ROWS):
+        rows = present[lo : lo + CHUNK_ROWS]
+        here = slice(lo, lo + rows.size)
+        values = _window(matrix.values[rows], col, width)
+        denominators = None if matrix.denominators is None else _window(matrix.denominators[rows], col, width)
+        with np.errstate(all="ignore"):
+            if det.needs_denominator:
+                values = np.where(np.isfinite(denominators), values, np.nan)
+                valid = np.isfinite(values) & (values + denominators > 0)
+                observed[here] = values[:, -1] / denominators[:, -1]
+            else:
+                if denominators is not None:  # a ratio series: count detectors run on the ratio
+                    values = np.where(np.isnan(denominators), values, values / denominators)
+                valid = np.isfinite(values)
+                observed[here] = values[:, -1]
+        # Holidays and known events never feed a baseline.
+        values[:, :-1][:, past_holiday] = np.nan
+        if denominators is not None:
+            denominators[:, :-1][:, past_holiday] = np.nan
+        history_points[here] = np.sum(valid[:, :-1] & ~past_holiday, axis=1)
+        parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON)))
+    names = ("expected", "lower", "upper", "score", "p_value", "direction")
+    joined = {k: np.concatenate([getattr(p, k) for p in parts]) if parts else np.empty(0) for k in names}
+    return observed, history_points, Scores(**joined)

@@ -1,15 +1,17 @@
-"""Robust seasonal baseline: trailing same-phase median, scored in pooled-MAD units.
+"""Robust seasonal baseline: trailing same-phase median, scored in robust noise units.
 
 The expected value of the current point is the median of the same seasonal phase (same weekday for
-daily data) over the last `window_weeks` seasons, shifted by the median residual of the most recent
-season so that a level change is followed within a week. The scale is the MAD of every trailing point
-around its own phase median, pooled over all phases, which is far more stable than a MAD of six
-same-weekday values. This is the median/MAD decomposition recommended for robust seasonal anomaly
-detection by Hochenbaum, Vallis & Kejariwal, "Automatic Anomaly Detection in the Cloud Via Statistical
-Learning" (Twitter, arXiv:1704.07706, 2017), and the MAD scale of Leys et al., "Detecting outliers: Do
-not use standard deviation around the mean, use absolute deviation around the median", J. Exp. Soc.
-Psychol. 49 (2013). Scores are referred to a Student t whose degrees of freedom reflect the 37%
-efficiency of the MAD (Rousseeuw & Croux, JASA 88, 1993), so a short history widens the interval.
+daily data) over the last `window_weeks` seasons, optionally shifted by the median residual of the
+most recent season so a level change is followed within a week. The noise scale is the MAD of
+differences one season apart divided by sqrt(2), pooled over phases after dividing each phase by
+sqrt(its level) (count noise grows with volume), then widened for the error of the median itself.
+This is the seasonal median/MAD decomposition of Hochenbaum, Vallis & Kejariwal, "Automatic Anomaly
+Detection in the Cloud Via Statistical Learning" (Twitter, arXiv:1704.07706, 2017), with the MAD
+scale advocated by Leys et al., "Detecting outliers: Do not use standard deviation around the mean,
+use absolute deviation around the median", J. Exp. Soc. Psychol. 49 (2013). Scores are referred to a
+Student t whose degrees of freedom reflect the 37% efficiency of the MAD (Rousseeuw & Croux, JASA 88,
+1993), so a short history widens the interval. With a season of one point it is a robust z-score
+against the trailing median.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ class SeasonalMad(Detector):
         blocks = history.reshape(n, length // s, s)
         profile = nanmedian(blocks, axis=1)  # (n, s); phase 0 = phase of the current point
         weights = phase_noise_weights(profile)
-        residuals = (blocks - profile[:, None, :]) / weights[:, None, :]
+        residuals = (blocks - profile[:, None, :]) / weights[:, None, :]  # in units of phase noise
         n_points = np.sum(~np.isnan(history), axis=1)
         seasons = np.maximum(np.sum(~np.isnan(blocks), axis=1).mean(axis=1), 1.0)
         phases = np.arange(length) % s

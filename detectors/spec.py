@@ -32,8 +32,8 @@ class DetectorSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Frozen and hashable in spirit: keep a read-only copy so a caller's dict can't change it later.
-        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        # Keep a private copy so a caller mutating their dict later can't change this spec.
+        object.__setattr__(self, "params", dict(self.params))
 
     def build(self) -> Detector:
         return build_detector(self.name, self.params)
