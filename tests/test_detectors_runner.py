@@ -223,3 +223,45 @@ def test_bad_specs_fail_early_naming_the_detector_or_parameter(name, params, mes
 def test_ratio_detector_without_denominator_column_is_a_clear_error():
     with pytest.raises(ValueError, match="'ratio_binomial' .* needs a 'denominator' column"):
         evaluate(to_history(daily_counts(1, 30)), last_day(30), [DetectorSpec("ratio_binomial")])
+
+
+def test_rows_after_the_evaluated_date_are_ignored():
+    days = 6 * 7 + 1
+    values = daily_counts(3, days + 5, seed=14)
+    history = to_history(values)
+    at = last_day(days)
+    with_future = evaluate(history, at, [DetectorSpec("seasonal_mad")])
+    without = evaluate(history[history.partition <= at], at, [DetectorSpec("seasonal_mad")])
+    pd.testing.assert_frame_equal(with_future, without)
+
+
+def test_a_ratio_with_no_client_events_at_all_is_not_judged():
+    days = 29
+    warehouse = np.full((2, days), 1_000.0)
+    client = np.vstack([np.zeros(days), np.full(days, 990.0)])
+    result = evaluate(to_history(client, warehouse), last_day(days), [DetectorSpec("ratio_binomial")])
+    assert result.status.tolist() == ["insufficient_history", "ok"]
+
+
+def test_count_detectors_run_on_the_ratio_when_a_denominator_is_given():
+    days = 6 * 7 + 1
+    warehouse = daily_counts(2, days, seed=15)
+    client = np.round(warehouse * 0.97)
+    client[0, -1] = np.round(warehouse[0, -1] * 0.70)
+    result = evaluate(to_history(client, warehouse), last_day(days), [DetectorSpec("seasonal_mad")])
+    assert result.observed.iloc[0] == pytest.approx(0.70, abs=0.01)
+    assert result.status.tolist() == ["anomaly", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("p_values", "q_values"),
+    [
+        ([0.01, 0.04, 0.03, 0.5], [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]),
+        ([0.2, np.nan, 0.2], [0.2, np.nan, 0.2]),
+        ([], []),
+    ],
+)
+def test_benjamini_hochberg_adjustment(p_values, q_values):
+    from detectors.fdr import benjamini_hochberg
+
+    np.testing.assert_allclose(benjamini_hochberg(np.array(p_values)), np.array(q_values))
