@@ -4,8 +4,11 @@ dedup (one decision per fingerprint and partition: re-runs and backfills never r
 -> continuing incident (consecutive breaching partitions are one incident, one thread)
 -> silence (a person muted it, with reason and expiry)
 -> inhibition (a missing partition mutes the count alerts it causes)
+-> hysteresis (fire only after `fire_after_runs` breaching runs in a row)
+-> flap detection (a fingerprint that keeps firing and resolving is muted as flapping)
 -> notify.
-A fingerprint evaluated clean after firing resolves its incident (a reply in the same thread).
+A fingerprint evaluated clean after firing resolves its incident (a reply in the same thread) after
+`resolve_after_runs` clean runs in a row.
 Every decision, suppressions included, is stored in `mq_alert_decisions` with its reason.
 """
 from __future__ import annotations
@@ -40,7 +43,7 @@ DEFAULT_INHIBIT = (InhibitRule({"kind": "freshness"}, {"kind": "~anomaly|discrep
 class Decision:
     fingerprint: str
     partition: dt.date
-    decision: str          # notify | repeat | resolve | duplicate | continuing | silenced | inhibited
+    decision: str  # notify|repeat|resolve|duplicate|continuing|silenced|inhibited|pending|flapping|clean
     reason: str
     alert: Alert | None = None
     alert_id: str | None = None
@@ -54,9 +57,10 @@ class Decision:
 
 
 class AlertBook:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, flap_max_incidents: int = 3, flap_window_days: int = 14) -> None:
         self.engine = engine
         self.silences = Silences(engine)
+        self.flap_max_incidents, self.flap_window_days = flap_max_incidents, flap_window_days
 
     def install(self) -> None:
         schema.metadata.create_all(self.engine)
@@ -67,7 +71,7 @@ class AlertBook:
         decisions = []
         for alert in candidates:
             decisions.append(self._decide(alert, candidates, tree, now, inhibit_rules))
-        decisions += self._resolutions(partition, clean, now)
+        decisions += self._resolutions(partition, clean, tree, now)
         return decisions
 
     def _decide(self, alert: Alert, candidates, tree, now, inhibit_rules) -> Decision:
@@ -96,22 +100,43 @@ class AlertBook:
             return self._claim(Decision(fp, day, "inhibited", f"inhibited by {source.kind} alert on "
                                         f"{source.subject} ({source.slice_label})", alert, alert_id, dest),
                                now, new=True)
+        streak = self._streak(fp, day, "pending")
+        if streak + 1 < dest.fire_after_runs:
+            return self._claim(Decision(fp, day, "pending", f"breach {streak + 1} of {dest.fire_after_runs} "
+                                        "needed before firing", alert, None, dest), now)
+        flaps = self._recent_incidents(fp, day)
+        if flaps >= self.flap_max_incidents:
+            return self._claim(Decision(fp, day, "flapping", f"flapping: {flaps} incidents in the last "
+                                        f"{self.flap_window_days} days", alert, alert_id, dest), now, new=True)
         thread = f"{dest.group_key(alert.match_labels)}|{day.isoformat()}"
         return self._claim(Decision(fp, day, "notify", f"new incident via route {dest.path}", alert,
-                                    alert_id, dest, thread), now, new=True)
+                                    alert_id, dest, thread), now, new=True,
+                           first=day - dt.timedelta(days=streak))
 
-    def _resolutions(self, partition: dt.date, clean: set[str], now: dt.datetime) -> list[Decision]:
+    def _resolutions(self, partition: dt.date, clean: set[str], tree: RouteSpec,
+                     now: dt.datetime) -> list[Decision]:
         a = schema.alerts
         with self.engine.connect() as conn:
             firing = conn.execute(sa.select(a).where(a.c.status == "firing", a.c.last_partition < partition,
                                                      a.c.fingerprint.in_(list(clean)))).mappings().all()
         out = []
         for inc in firing:
-            if self._decided(inc["fingerprint"], partition):
+            fp = inc["fingerprint"]
+            if self._decided(fp, partition):
                 continue
-            d = Decision(inc["fingerprint"], partition, "resolve", f"clean on {partition}", None, inc["id"],
-                         Destination(inc["receiver"] or "local", (), None, "resolve"), inc["thread_key"],
-                         extra={"incident": dict(inc)})
+            labels = {**{k: str(v) for k, v in inc["labels"].items()}, "kind": inc["kind"],
+                      "metric": inc["subject"], "severity": inc["severity"], "partition": partition.isoformat(),
+                      **({"team": inc["team"]} if inc["team"] else {}),
+                      **({"table": inc["table_name"]} if inc["table_name"] else {})}
+            needed = route(tree, labels)[0].resolve_after_runs
+            streak = self._streak(fp, partition, "clean")
+            dest = Destination(inc["receiver"] or "local", (), None, "resolve")
+            if streak + 1 < needed:
+                self._record(Decision(fp, partition, "clean", f"clean run {streak + 1} of {needed} needed to "
+                                      "resolve", None, inc["id"], dest), now)
+                continue
+            d = Decision(fp, partition, "resolve", f"clean on {partition}", None, inc["id"], dest,
+                         inc["thread_key"], extra={"incident": dict(inc)})
             if inc["suppressed"]:
                 d.decision, d.reason = "resolved_quietly", f"clean on {partition}; was never notified"
             if self._record(d, now):
@@ -120,6 +145,24 @@ class AlertBook:
                         status="resolved", resolved_partition=partition, resolved_at=now))
                 out.append(d)
         return out
+
+    def _streak(self, fp: str, day: dt.date, decision: str) -> int:
+        """How many partitions right before `day` this fingerprint got `decision` in a row."""
+        d = schema.decisions
+        with self.engine.connect() as conn:
+            rows = dict(conn.execute(sa.select(d.c.partition, d.c.decision).where(
+                d.c.fingerprint == fp, d.c.partition < day, d.c.partition >= day - dt.timedelta(days=60))).all())
+        count = 0
+        while rows.get(day - dt.timedelta(days=count + 1)) == decision:
+            count += 1
+        return count
+
+    def _recent_incidents(self, fp: str, day: dt.date) -> int:
+        a = schema.alerts
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(a).where(
+                a.c.fingerprint == fp, a.c.first_partition < day,
+                a.c.first_partition >= day - dt.timedelta(days=self.flap_window_days))).scalar_one()
 
     # ---- storage --------------------------------------------------------------------
     def _decided(self, fp: str, day: dt.date) -> bool:
@@ -153,7 +196,8 @@ class AlertBook:
         except IntegrityError:
             return False
 
-    def _claim(self, d: Decision, now: dt.datetime, *, new: bool = False, extend: dict | None = None) -> Decision:
+    def _claim(self, d: Decision, now: dt.datetime, *, new: bool = False, extend: dict | None = None,
+               first: dt.date | None = None) -> Decision:
         if not self._record(d, now):
             return Decision(d.fingerprint, d.partition, "duplicate", "decided by a concurrent run", d.alert)
         a, alert = schema.alerts, d.alert
@@ -162,7 +206,7 @@ class AlertBook:
                 conn.execute(a.insert().values(
                     id=d.alert_id, fingerprint=d.fingerprint, kind=alert.kind, subject=alert.subject,
                     labels=alert.labels, severity=alert.severity, status="firing",
-                    first_partition=alert.partition, last_partition=alert.partition,
+                    first_partition=first or alert.partition, last_partition=alert.partition,
                     first_fired_at=now, last_fired_at=now, message=alert.message,
                     observed=alert.observed, expected=alert.expected, lower=alert.lower, upper=alert.upper,
                     impact=alert.impact, root_causes=list(alert.root_causes) or None, team=alert.team,

@@ -142,7 +142,9 @@ class RouteSpec(_Spec):
     receiver: str | None = None
     matchers: dict[str, str] = Field(default_factory=dict)   # label: value, or label: "~regex"
     group_by: list[str] | None = None
-    repeat_interval_days: int | None = None
+    repeat_interval_days: int | None = Field(default=None, ge=1)
+    fire_after_runs: int | None = Field(default=None, ge=1)      # hysteresis: breaching runs before firing
+    resolve_after_runs: int | None = Field(default=None, ge=1)   # clean runs before resolving
     continue_: bool = Field(default=False, alias="continue")
     routes: list["RouteSpec"] = Field(default_factory=list)
 
@@ -155,6 +157,8 @@ class AlertingSpec(_Spec):
     min_relative_effect: float = Field(default=0.02, ge=0)
     min_absolute_effect: float = Field(default=0.0, ge=0)
     history_days: int = Field(default=56, ge=7)
+    flap_max_incidents: int = Field(default=3, ge=2)   # this many incidents of one fingerprint ...
+    flap_window_days: int = Field(default=14, ge=1)    # ... within this window: new ones are muted as flapping
 
 
 class Config(_Spec):

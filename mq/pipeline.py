@@ -32,7 +32,8 @@ class Pipeline:
         self._spark = spark
         self.engine = make_engine(state_url or config.state_url)
         self.store = MetricStore(self.engine)
-        self.alerts = AlertBook(self.engine)
+        self.alerts = AlertBook(self.engine, flap_max_incidents=config.alerting.flap_max_incidents,
+                                flap_window_days=config.alerting.flap_window_days)
         self.outbox = Outbox(self.engine)
         self.ledger = Ledger(self.engine)
         for part in (self.store, self.alerts, self.outbox, self.ledger):

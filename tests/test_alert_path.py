@@ -136,3 +136,37 @@ def test_eight_concurrent_runs_decide_once(pg_url):
 
 def test_alerting_defaults_validate():
     assert AlertingSpec().route.receiver == "local"
+
+
+def test_hysteresis_fires_after_n_breaches_and_resolves_after_m_clean_runs(sqlite_url):
+    tree = RouteSpec(receiver="default", fire_after_runs=2, resolve_after_runs=2)
+    b, days = book(sqlite_url), [D1 + dt.timedelta(days=i) for i in range(6)]
+    fp = alert().fingerprint
+    assert [d.decision for d in b.process(days[0], [alert(day=days[0])], set(), tree, NOW)] == ["pending"]
+    (fired,) = b.process(days[1], [alert(day=days[1])], set(), tree, NOW)
+    assert fired.decision == "notify"
+    assert b.alerts()[0]["first_partition"] == days[0]           # the incident starts at the first breach
+    assert [d.decision for d in b.process(days[2], [], {fp}, tree, NOW)] == []   # one clean run: not yet
+    assert [d.decision for d in b.process(days[3], [], {fp}, tree, NOW)] == ["resolve"]
+    assert [r["decision"] for r in b.decisions()] == ["pending", "notify", "clean", "resolve"]
+
+
+def test_a_single_breach_with_hysteresis_never_fires(sqlite_url):
+    tree = RouteSpec(receiver="default", fire_after_runs=2)
+    b = book(sqlite_url)
+    b.process(D1, [alert(day=D1)], set(), tree, NOW)
+    assert b.process(D3, [alert(day=D3)], set(), tree, NOW)[0].decision == "pending"   # not consecutive
+    assert b.alerts() == []
+
+
+def test_flapping_fingerprint_is_muted_with_a_reason(sqlite_url):
+    b = AlertBook(make_engine(sqlite_url), flap_max_incidents=2, flap_window_days=14)
+    b.install()
+    fp, decisions = alert().fingerprint, []
+    for i in range(0, 8, 2):   # breach, clean, breach, clean ...
+        day = D1 + dt.timedelta(days=i)
+        decisions += [d.decision for d in b.process(day, [alert(day=day)], set(), TREE, NOW)]
+        decisions += [d.decision for d in b.process(day + dt.timedelta(days=1), [], {fp}, TREE, NOW)]
+    assert decisions[:4] == ["notify", "resolve", "notify", "resolve"]
+    assert decisions[4] == "flapping"
+    assert "flapping: 2 incidents in the last 14 days" in b.alerts()[2]["suppressed"]
