@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
@@ -15,6 +16,22 @@ import sqlalchemy as sa
 
 from metricstore import schema
 from metricstore.engine import make_engine
+
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":   # one migrator at a time across processes
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7265431)")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
 
 
 def utcnow() -> dt.datetime:
@@ -26,7 +43,8 @@ class MetricStore:
         self.engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
 
     def install(self) -> None:
-        schema.metadata.create_all(self.engine)
+        """Create or upgrade the tables with the Alembic migrations in metricstore/migrations."""
+        migrate(self.engine)
 
     # ---- runs ---------------------------------------------------------------------
     def start_run(self, partition: dt.date, trigger: str, config_hash: str) -> str:

@@ -44,3 +44,30 @@ def test_check_results_are_idempotent(store_url):
     assert store.record_check(**kwargs) is True
     assert store.record_check(**kwargs) is False
     assert len(store.check_results()) == 1
+
+
+def test_schema_is_managed_by_alembic_migrations(store_url):
+    import sqlalchemy as sa
+
+    store = MetricStore(store_url)
+    store.install()
+    store.install()   # idempotent
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM mq_metricstore_version")).scalar_one() == "0001"
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"mq_runs", "mq_pulls", "mq_metric_points", "mq_check_results", "mq_detections"} <= tables
+
+
+def test_migration_matches_the_schema_the_code_uses(sqlite_url):
+    """The migrated database has no difference from metricstore/schema.py (alembic autogenerate compare)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from metricstore import schema
+
+    store = MetricStore(sqlite_url)
+    store.install()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+    alembic_own = ("remove_table", "mq_metricstore_version")   # Alembic's bookkeeping, not ours
+    assert [d for d in diff if (d[0], getattr(d[1], "name", None)) != alembic_own] == []
