@@ -45,6 +45,14 @@ def notify_broken_ledger(pipe, result: dict, today: dt.date) -> None:
               summary.delivered, summary.pending)
 
 
+def period_of(context) -> tuple[dt.date, dt.date, dt.datetime]:
+    """(first day, last day, interval end) of a report run's closed period: its data interval."""
+    from mq.airflow.partition import _utc
+
+    start, end = _utc(context["data_interval_start"]), _utc(context["data_interval_end"])
+    return start.date(), (end - dt.timedelta(days=1)).date(), end
+
+
 def period_status(config_path: str, start: dt.date, end: dt.date) -> dict:
     """How many partitions of [start, end] have a successful run in the store."""
     with open_pipeline(config_path) as pipe:

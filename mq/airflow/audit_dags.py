@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import (DAG, CronDataIntervalTimetable, CronTriggerTimetable, PokeReturnValue, TriggerRule,
-                         get_current_context, task)
+from airflow.sdk import DAG, CronDataIntervalTimetable, CronTriggerTimetable, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from mq.airflow import audit, docs
+from mq.airflow.audit import period_of
 from mq.airflow.factory import default_args
-from mq.airflow.partition import _utc
+from mq.airflow.sensors import PeriodCompleteSensor
 from mq.airflow.settings import DagSettings
 from mq.config import Config
 
@@ -48,12 +48,6 @@ def build_ledger_verify_dag(settings: DagSettings, config: Config) -> DAG:
     return dag
 
 
-def period_of(context) -> tuple[dt.date, dt.date, dt.datetime]:
-    """(first day, last day, interval end) of the run's closed period."""
-    start, end = _utc(context["data_interval_start"]), _utc(context["data_interval_end"])
-    return start.date(), (end - dt.timedelta(days=1)).date(), end
-
-
 def build_sox_report_dag(settings: DagSettings, config: Config) -> DAG:
     path = str(settings.config_path)
     with DAG(
@@ -69,14 +63,9 @@ def build_sox_report_dag(settings: DagSettings, config: Config) -> DAG:
         doc_md=docs.report_doc(config),
     ) as dag:
 
-        @task.sensor(task_id="wait_for_period", mode="reschedule", poke_interval=600,
-                     timeout=(REPORT_GRACE + dt.timedelta(hours=1)).total_seconds())
-        def wait_for_period() -> PokeReturnValue:
-            """Done when every partition of the month ran successfully, or the grace period is over."""
-            first, last, end = period_of(get_current_context())
-            status = audit.period_status(path, first, last)
-            late = dt.datetime.now(dt.timezone.utc) >= end + REPORT_GRACE
-            return PokeReturnValue(is_done=status["complete"] or late, xcom_value=status)
+        waited = PeriodCompleteSensor(task_id="wait_for_period", config_path=path, grace=REPORT_GRACE,
+                                      mode="reschedule", poke_interval=600,
+                                      timeout=(REPORT_GRACE + dt.timedelta(hours=1)).total_seconds())
 
         @task(task_id="write_report", trigger_rule=TriggerRule.NONE_FAILED)
         def write_report() -> dict:
@@ -84,5 +73,5 @@ def build_sox_report_dag(settings: DagSettings, config: Config) -> DAG:
             first, last, _ = period_of(get_current_context())
             return audit.write_report(path, first, last, settings.report_dir)
 
-        wait_for_period() >> write_report()
+        waited >> write_report()
     return dag

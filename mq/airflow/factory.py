@@ -44,9 +44,9 @@ def _run_url(context) -> str | None:
 
 
 def _stage_task(config_path: str, stage: str, **task_kwargs):
-    def run(run_id: str) -> dict:
+    def run(store_run_id: str) -> dict:
         context = get_current_context()
-        return tasks.run_stage(config_path, stage, partition_of(context), run_id,
+        return tasks.run_stage(config_path, stage, partition_of(context), store_run_id,
                                run_url=_run_url(context) if stage == "alert" else None)
 
     run.__name__ = stage
@@ -81,7 +81,7 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
             context = get_current_context()
             return tasks.start_run(path, partition_of(context), trigger_of(context))
 
-        run_id = start()
+        store_run_id = start()
         with TaskGroup("arrival", tooltip="wait for each table's partition until its deadline") as arrival:
             for table in config.tables:
                 if watchable(config, table):
@@ -90,10 +90,10 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
                                     poke_interval=settings.poke_interval, deferrable=True)
 
         pulled = _stage_task(path, "pull", pool=settings.pool,
-                             trigger_rule=TriggerRule.NONE_FAILED)(run_id)
-        validated = _stage_task(path, "validate", pool=settings.pool)(run_id)
-        detected = _stage_task(path, "detect")(run_id)
-        alerted = _stage_task(path, "alert")(run_id)
+                             trigger_rule=TriggerRule.NONE_FAILED)(store_run_id)
+        validated = _stage_task(path, "validate", pool=settings.pool)(store_run_id)
+        detected = _stage_task(path, "detect")(store_run_id)
+        alerted = _stage_task(path, "alert")(store_run_id)
 
         @task(task_id="deliver")
         def deliver() -> dict:

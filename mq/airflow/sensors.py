@@ -79,3 +79,24 @@ class PartitionSensor(BaseSensorOperator):
                 "freshness alert")
         self.log.info("partition of %s arrived: %s data files in %s", self.table, event["files"], event["folder"])
         return True
+
+
+class PeriodCompleteSensor(BaseSensorOperator):
+    """Done when every partition of the run's closed period has a successful run in the store, or once
+    `grace` has passed since the period ended (the report then shows the gaps)."""
+
+    template_fields = ("config_path",)
+
+    def __init__(self, *, config_path: str, grace: dt.timedelta, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config_path, self.grace = str(config_path), grace
+
+    def poke(self, context) -> bool:
+        from mq.airflow.audit import period_of, period_status
+
+        first, last, end = period_of(context)
+        status = period_status(self.config_path, first, last)
+        late = dt.datetime.now(dt.timezone.utc) >= end + self.grace
+        self.log.info("period %s..%s: %s of %s partitions ran%s", first, last, status["complete_days"],
+                      status["days"], " (grace period over)" if late and not status["complete"] else "")
+        return status["complete"] or late
