@@ -36,7 +36,10 @@ def context():
                                    analytics_enabled=False,
                                    progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False))
         ctx = gx.get_context(mode="ephemeral", project_config=config)
-        ctx.data_sources.add_spark(DATA_SOURCE)
+        # GX would otherwise persist() every DataFrame it validates and never unpersist it: a
+        # worker validating partition after partition would fill its memory. Caching is decided
+        # (and undone) by the caller.
+        ctx.data_sources.add_spark(DATA_SOURCE, persist=False)
         _STATE["context"] = ctx
     return _STATE["context"]
 

@@ -1,6 +1,6 @@
 """Validate one partition's Spark DataFrame against a suite and return a `CheckResult`.
 
-The partition is persisted once, then validated in two passes. The fast pass decides every
+The partition is validated in two passes. The fast pass decides every
 expectation and keeps the observed values and unexpected counts, which GX computes anyway, but asks
 for no unexpected values (fetching them costs Spark jobs per expectation). The sample pass, over
 the failing row-level expectations only, fetches a few unexpected values. Passing partitions (the
@@ -23,9 +23,12 @@ FAST_RESULT_FORMAT: Any = {"result_format": "BASIC", "partial_unexpected_count":
 SAMPLE_RESULT_FORMAT: Any = {"result_format": "BASIC", "partial_unexpected_count": 4 * SAMPLE_SIZE}
 
 
-def validate_partition(df, suite: SuiteSpec, *, partition: dt.date, persist: bool = True) -> CheckResult:
+def validate_partition(df, suite: SuiteSpec, *, partition: dt.date, persist: bool = False) -> CheckResult:
     """Run `suite` on `df` (the DataFrame of one partition of `suite.table`).
 
+    `persist=True` caches the partition for the passes and releases it afterwards. Off by default:
+    on a Parquet partition each GX job reads only the columns it needs, and building the cache
+    (every column, deserialised) cost more than it saved (bench/gx_validation.py --variants).
     Raises ConfigError before any Spark job if the suite names a column `df` lacks.
     """
     if not isinstance(partition, dt.date) or isinstance(partition, dt.datetime):
