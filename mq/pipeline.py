@@ -54,6 +54,10 @@ class Pipeline:
             self._registered = True
         return self._spark
 
+    def refresh_tables(self) -> None:
+        """Re-list the tables' files (new partitions or late files) before the next stage reads them."""
+        self._registered = False
+
     def receivers(self) -> dict:
         from mq.receivers import build_receivers
 

@@ -121,3 +121,25 @@ def test_range_pull_equals_one_pull_per_partition(spark, events_path):
         assert ranged[day].evidence["content_hash"] == alone.evidence["content_hash"]
         assert ranged[day].row_count == alone.row_count
         assert ranged[day].evidence["input_files"] == alone.evidence["input_files"]
+
+
+def test_late_rows_make_a_new_version_marked_late(spark, tmp_path, sqlite_url):
+    """A re-pull after more rows landed stores version 2, keeps version 1, and says it was late."""
+    from mq.pipeline import Pipeline
+
+    path = tmp_path / "t"
+    write = lambda rows, mode: spark.createDataFrame(rows, "event_id string, ds string").write.mode(mode) \
+        .partitionBy("ds").parquet(str(path))  # noqa: E731
+    write([("a", DAY.isoformat())], "overwrite")
+    config = Config.model_validate({"tables": {"t": {"path": str(path)}}, "metrics": {"n": {"table": "t"}},
+                                    "alerting": {"receivers": [{"name": "local", "file": str(tmp_path / "s")}]}})
+    pipe = Pipeline(config, spark=spark, state_url=sqlite_url)
+    first = pipe.pull(DAY)[0]
+    assert (first["version"], first.get("late")) == (1, None)
+    write([("b", DAY.isoformat()), ("c", DAY.isoformat())], "append")
+    pipe.refresh_tables()   # a new run lists the files again
+    second = pipe.pull(DAY)[0]
+    assert second["version"] == 2 and second["row_count"] == 3
+    assert second["late"] == {"previous_version": 1, "previous_rows": 1}
+    assert pipe.store.points(["n"], DAY, DAY, version=1).value.tolist() == [1.0]
+    assert any(r.payload.get("late") for r in pipe.ledger.records(kind="pull"))

@@ -38,9 +38,14 @@ def recorded_pulls(pipe, partition: dt.date) -> list[dict]:
 
 def _record(pipe, result, run_id: str | None) -> dict:
     table, partition = result.table, result.partition
+    before = pipe.store.latest_pull(table, partition)
     pull_id, version, changed = pipe.store.record_pull({**result.evidence, "run_id": run_id}, result.points)
     outcome = {"table": table, "partition": partition.isoformat(), "status": result.status,
                "row_count": result.row_count, "version": version, "changed": changed}
+    if changed and before is not None and result.row_count > (before["row_count"] or 0):
+        # Rows arrived after an earlier pull: the partition was late (or is still growing).
+        outcome["late"] = {"previous_version": before["version"], "previous_rows": before["row_count"]}
+        log.warning("late data in %s %s", table, partition, extra={"mq": outcome["late"]})
     if changed:
         ev = result.evidence
         pipe.ledger.append("pull", f"pull:{table}:{partition.isoformat()}:v{version}", {
