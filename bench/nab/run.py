@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     windows = load_windows(args.nab)
     costs = CostMatrix.load(args.nab)
     print(f"NAB at {args.nab}: {len(windows)} series; results under {args.out}")
-    print(f"{"config":<22}{'standard':>10}{'low_FP':>10}{'low_FN':>10}{'seconds':>10}")
+    print(f"{'config':<22}{'standard':>10}{'low_FP':>10}{'low_FN':>10}{'seconds':>10}")
     for name in args.config:
         started = time.perf_counter()
         results = run_config(CONFIGS[name], args.nab, args.out, windows)
