@@ -92,7 +92,7 @@ CONFIGS = {
         ),
     )
 }
-DEFAULT_CONFIGS = ("mqensemble",)
+DEFAULT_CONFIGS = ("mqensemble", "mqensemblesustained")
 
 
 def season_points(timestamps: pd.Series) -> int:
