@@ -15,6 +15,7 @@ from rootcause import estimate_impact, localize
 
 
 BASELINE_DAYS = 28
+MIN_SHARE = 0.05   # a cause explaining less than 5 % of the deviation is noise next to the others
 
 
 def pair_leaves(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame, list[str]]:
@@ -53,6 +54,7 @@ def explain_pair(pipe, pair_name: str, partition: dt.date, max_causes: int = 5):
     if leaves.empty or leaves.baseline_warehouse.sum() <= 0:   # no history yet: nothing to compare with
         return (), None
     causes = localize(leaves, dims, real="client", predict="expected_client", max_causes=max_causes)
+    causes = [c for c in causes if c.share >= MIN_SHARE]
     if not causes:
         return (), None
     impact = estimate_impact(leaves, causes, observed="client", denominator="warehouse",
