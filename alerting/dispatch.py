@@ -33,7 +33,7 @@ def build_notifications(decisions: list[Decision], links: dict[str, str] | None 
         verb = {"firing": "", "repeat": "still firing: ", "resolved": "resolved: "}[action]
         title = (f"{verb}{len(lines)} {'/'.join(kinds)} alert{'s' if len(lines) > 1 else ''} "
                  f"on {', '.join(subjects)} for {members[0].partition}")
-        primary = next((d.alert for d in members if d.alert is not None), None)
+        primary = _chart_subject(members)
         out.append((receiver, Notification(
             key=notification_key(members[0]), thread_key=thread_key, action=action, title=title,
             severity=worst.severity, kind=kinds[0] if len(kinds) == 1 else "mixed",
@@ -42,6 +42,13 @@ def build_notifications(decisions: list[Decision], links: dict[str, str] | None 
             root_causes=explained.root_causes if explained else (), links=dict(links or {}),
             chart_png=chart(primary) if (chart and primary is not None and action == "firing") else None)))
     return out
+
+
+def _chart_subject(members: list[Decision]):
+    """The alert whose series is charted: a discrepancy or anomaly, the broadest slice first."""
+    charted = [d.alert for d in members if d.alert is not None and d.alert.kind in ("discrepancy", "anomaly")]
+    charted.sort(key=lambda a: (a.kind != "discrepancy", len(a.labels)))
+    return charted[0] if charted else None
 
 
 def _line(d: Decision) -> AlertLine:
