@@ -44,8 +44,6 @@ def get_spark(master: str | None = None, remote: str | None = None,
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.session.timeZone", "UTC")
                    .config("spark.sql.shuffle.partitions", "8")
-                   .config("spark.driver.extraJavaOptions",
-                           f"-Dlog4j2.configurationFile=file:{_CONF_DIR / 'log4j2.properties'}")
                    .config("spark.driver.memory", os.environ.get("MQ_SPARK_DRIVER_MEMORY", "2g")))
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
