@@ -1,6 +1,17 @@
 """Statistical detectors for metric series, and the runner that turns their scores into anomalies.
 
     from detectors import DetectorSpec, evaluate, evaluate_range, validate_spec, DETECTOR_NAMES
+
+    evaluate(history, at, [DetectorSpec("seasonal_mad"), DetectorSpec("ratio_binomial")],
+             holidays=[...], fdr_q=0.05, min_relative_effect=0.0, min_absolute_effect=0.0)
+
+`history` has one row per (series_id, partition) with `value` and, for client/warehouse ratios,
+`denominator`; rows after `at` are ignored and a missing partition is a gap. The result has one row
+per (series_id, detector): status ("anomaly", "ok", "insufficient_history", "holiday", "missing"),
+observed, expected, lower, upper, score, p_value, q_value (Benjamini-Hochberg across the series of
+the call, per detector) and direction ("up", "down" or None). `evaluate_range` gives exactly what
+`evaluate` would give for each date of a range. Every detector reads only the past of the point it
+scores; see `detectors.base` for the interface and one module per detector for the method.
 """
 from detectors.runner import evaluate, evaluate_range
 from detectors.spec import DETECTOR_NAMES, DetectorSpec, DetectorSpecError, validate_spec
