@@ -46,5 +46,6 @@ def _utc(value) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.timezone.utc)
+    # A plain datetime: pendulum's astimezone() can drop the zone, and naive vs aware never compares.
+    return dt.datetime.fromtimestamp(value.timestamp(), tz=dt.timezone.utc)

@@ -1,0 +1,152 @@
+"""The daily DAG, run with `dag.test()` on the demo data, does what `Pipeline.run` does.
+
+History (three weeks, enough for the detectors) is backfilled once through the library and copied, so
+the DAG's store and the command line's store start identical. Then the incident dates run through the
+DAG on one store (its state store comes from the `mq_state_store` Connection) and through
+`Pipeline.run` on the other; alerts, stored points and audit records must agree, and a re-run of a date
+must add nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+
+import pytest
+
+from mq.airflow.testing import use_temporary_airflow_home
+
+use_temporary_airflow_home()   # before anything imports airflow
+
+import pandas as pd  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from mq.cli import DEMO_CONFIG  # noqa: E402
+
+HISTORY_DAYS = 21          # seasonal_mad gives verdicts from three weeks of history on
+WALL_CLOCK_FIELDS = ("id", "first_fired_at", "last_fired_at")
+
+
+def incident_dates(truth: dict) -> dict[str, dt.date]:
+    by_id = {i["id"]: i for i in truth["incidents"]}
+    return {name: dt.date.fromisoformat(by_id[name]["start"])
+            for name in ("logging-loss", "missing-partition", "null-spike")}
+
+
+@pytest.fixture(scope="module")
+def runs(spark, demo_warehouse, tmp_path_factory):
+    from mq.airflow.factory import build_daily_dag
+    from mq.airflow.partition import logical_date_for
+    from mq.airflow.settings import DagSettings
+    from mq.airflow.testing import init_metadata_db
+    from mq.config import load_config
+    from mq.pipeline import Pipeline
+
+    work = tmp_path_factory.mktemp("dag-vs-cli")
+    (work / "warehouse").symlink_to(demo_warehouse[0], target_is_directory=True)
+    incidents = incident_dates(demo_warehouse[1])
+    loss = incidents["logging-loss"]
+    # Three consecutive dates around the start of an incident, then two single incident dates.
+    dates = [loss - dt.timedelta(days=1), loss, loss + dt.timedelta(days=1),
+             incidents["missing-partition"], incidents["null-spike"]]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MQ_DEMO_DIR", str(work))
+        for name in ("MQ_STATE_URL", "MQ_RECEIVER", "MQ_CONFIG", "MQ_SPARK_MASTER", "MQ_SPARK_REMOTE"):
+            mp.delenv(name, raising=False)
+        init_metadata_db()
+        config = load_config(DEMO_CONFIG)
+        cli = Pipeline(config, spark=spark, state_url=f"sqlite:///{work / 'cli.db'}")
+        cli.backfill(dates[0] - dt.timedelta(days=HISTORY_DAYS), dates[0] - dt.timedelta(days=1))
+        cli.engine.dispose()
+        shutil.copy(work / "cli.db", work / "dag.db")
+        mp.setenv("AIRFLOW_CONN_MQ_STATE_STORE", json.dumps({"conn_type": "sqlite", "host": str(work / "dag.db")}))
+
+        dag = build_daily_dag(DagSettings(config_path=DEMO_CONFIG, retries=0), config)
+        states = {}
+        for day in dates:
+            dag_run = dag.test(logical_date=logical_date_for(day))
+            states[day] = _task_states(dag_run)
+            cli.run(day, trigger="cli")
+        yield {"dag": dag, "dates": dates, "incidents": incidents, "states": states, "cli": cli,
+               "dag_store": Pipeline(config, spark=spark, state_url=f"sqlite:///{work / 'dag.db'}")}
+
+
+def _task_states(dag_run) -> dict[str, str]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_run.dag_id,
+                                                 TaskInstance.run_id == dag_run.run_id).all()
+        return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in tis}
+
+
+def alerts_without_wall_clock(pipe) -> list[dict]:
+    from mq.commands import alert_records
+
+    rows = [{k: v for k, v in r.items() if k not in WALL_CLOCK_FIELDS} for r in alert_records(pipe)]
+    return sorted(rows, key=lambda r: (r["partition"], r["fingerprint"]))
+
+
+def ledger_keys(pipe, dates) -> list[tuple[str, str]]:
+    return sorted((r.kind, r.key) for r in pipe.ledger.records(start=min(dates), end=max(dates)))
+
+
+def stored_rows(pipe) -> dict[str, list]:
+    from metricstore import schema
+
+    with pipe.engine.connect() as conn:
+        points = pd.read_sql(sa.select(schema.metric_points.c.metric, schema.metric_points.c.slice_key,
+                                       schema.metric_points.c.partition, schema.metric_points.c.version,
+                                       schema.metric_points.c.value), conn)
+        pulls = pd.read_sql(sa.select(schema.pulls.c.table_name, schema.pulls.c.partition,
+                                      schema.pulls.c.version, schema.pulls.c.status,
+                                      schema.pulls.c.row_count, schema.pulls.c.content_hash), conn)
+    return {"points": sorted(map(tuple, points.astype(str).values.tolist())),
+            "pulls": sorted(map(tuple, pulls.astype(str).values.tolist()))}
+
+
+def test_every_dag_run_succeeds(runs):
+    for day, states in runs["states"].items():
+        failed = {t: s for t, s in states.items() if s not in ("success", "skipped")}
+        assert failed == {}, f"{day}: {failed}"
+
+
+def test_dag_raises_the_same_alerts_as_pipeline_run(runs):
+    from_dag, from_cli = alerts_without_wall_clock(runs["dag_store"]), alerts_without_wall_clock(runs["cli"])
+    assert from_dag == from_cli
+    # The comparison covers every kind of finding the incidents produce.
+    kinds = {(a["kind"], a["partition"]) for a in from_dag}
+    inc = runs["incidents"]
+    assert ("discrepancy", inc["logging-loss"].isoformat()) in kinds
+    assert ("freshness", inc["missing-partition"].isoformat()) in kinds
+    assert ("expectation", inc["null-spike"].isoformat()) in kinds
+
+
+def test_late_partition_is_skipped_and_still_raises_the_freshness_alert(runs):
+    states = runs["states"][runs["incidents"]["missing-partition"]]
+    assert states["arrival.warehouse_events"] == "skipped"
+    assert states["arrival.client_events"] == "success"
+    assert states["pull"] == states["alert"] == states["record"] == "success"
+
+
+def test_dag_writes_the_same_audit_records_as_pipeline_run(runs):
+    dates = runs["dates"]
+    assert ledger_keys(runs["dag_store"], dates) == ledger_keys(runs["cli"], dates)
+    assert runs["dag_store"].ledger.verify().ok
+
+
+def test_rerun_of_a_date_adds_nothing(runs):
+    from mq.airflow.partition import logical_date_for
+
+    pipe, middle = runs["dag_store"], runs["dates"][1]
+    before = (stored_rows(pipe), alerts_without_wall_clock(pipe), ledger_keys(pipe, runs["dates"]),
+              sorted(i.key for i in pipe.outbox.items()))
+    dag_run = runs["dag"].test(logical_date=logical_date_for(middle))
+    assert _task_states(dag_run)["record"] == "success"
+    after = (stored_rows(pipe), alerts_without_wall_clock(pipe), ledger_keys(pipe, runs["dates"]),
+             sorted(i.key for i in pipe.outbox.items()))
+    assert after == before
+    # ... and the store holds what single runs of each date hold.
+    assert after[0] == stored_rows(runs["cli"])
+    assert after[1] == alerts_without_wall_clock(runs["cli"])
