@@ -151,3 +151,12 @@ def test_freshness_on_a_non_timestamp_column_is_a_config_error(spark, tmp_path):
                         tmp_path / "t.yml")
     with pytest.raises(ConfigError, match="needs a timestamp column"):
         validate_partition(events(spark), suite, partition=DAY)
+
+
+def test_missing_partition_fails_volume_and_freshness_without_crashing(spark, client_suite):
+    result = validate_partition(events(spark).limit(0), client_suite, partition=DAY)
+    failed = {o.expectation: o for o in result.failures}
+    assert set(failed) == {"expect_table_row_count_to_be_between", "expect_partition_freshness"}
+    assert failed["expect_table_row_count_to_be_between"].observed_value == 0
+    assert failed["expect_partition_freshness"].observed_value is None
+    assert all(o.error is None for o in result.expectations)
