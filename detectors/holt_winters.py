@@ -74,19 +74,26 @@ class HoltWinters(Detector):
         for i in range(n):
             expected[i], scale[i] = self._forecast(filled[i], s)
         # A flexible model can fit short history too closely; never claim less noise than the
-        # seasonal differences show.
+        # seasonal differences show, plus the forecast's own estimation error (~ k/n of the noise
+        # variance for k fitted parameters).
         weights = phase_noise_weights(profile)
+        n_points = np.sum(np.isfinite(history), axis=1)
+        fitted_params = s + 5
         noise = seasonal_difference_scale(history, weights, phases % s, s) * weights[:, 0]
+        noise = noise * np.sqrt(1 + fitted_params / np.maximum(n_points, 1))
         scale = np.fmax(scale, noise)
         scale = np.fmax(scale, self.params.min_relative_scale * np.abs(expected))
         z = standardise(observed - expected, scale)
+        # Both scales are MAD-based (about 37% efficient): a Student t keeps the tails honest.
+        dof = np.maximum(2.0, 0.37 * (n_points - s))
+        p_value = 2.0 * stats.t.sf(np.abs(z), dof)
         half = self.params.interval_z * scale
         return Scores(
             expected=expected,
             lower=expected - half,
             upper=expected + half,
             score=z,
-            p_value=2.0 * stats.norm.sf(np.abs(z)),
+            p_value=p_value,
             direction=direction_of(observed, expected),
         )
 
