@@ -1,0 +1,113 @@
+"""Exceptions: every failed control execution and every missed scheduled run of a period.
+
+Derived, never stored: the run list (`controls.executions`, read from the ledger) says which control
+failed, found an anomaly or did not run on which partition, and the ledger's "signoff" records say
+what a person decided about it. The id `<control>@<partition>:<failed|anomaly|missed>` is stable, so a
+sign-off made today still matches when the report of the quarter is written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from controls.dispositions import Signoff, signoffs
+from controls.errors import ControlError
+from controls.executions import ControlDay, run_list
+from controls.registry import SCHEDULE_CONTROL, build_registry
+
+TYPES = ("failed", "anomaly", "missed")
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlException:
+    id: str
+    control_id: str
+    partition: dt.date
+    type: str
+    detail: str
+    owner: str
+    raised_at: dt.datetime | None        # when the ledger first showed it; None while nothing later ran
+    evidence: tuple[tuple[int, str], ...]  # (seq, hash) of the ledger records it is derived from
+    signoffs: tuple[Signoff, ...] = ()
+
+    @property
+    def latest(self) -> Signoff | None:
+        return self.signoffs[-1] if self.signoffs else None
+
+    @property
+    def status(self) -> str:
+        return "closed" if self.latest is not None and self.latest.closes else "open"
+
+    @property
+    def disposition(self) -> str | None:
+        return self.latest.disposition if self.latest is not None else None
+
+    @property
+    def hours_to_disposition(self) -> float | None:
+        """From raised to the first sign-off that closed it."""
+        first = next((s for s in self.signoffs if s.closes), None)
+        if first is None or self.raised_at is None:
+            return None
+        return round((first.signed_at - self.raised_at).total_seconds() / 3600, 2)
+
+
+def parse_exception_id(text: str) -> tuple[str, dt.date, str]:
+    """`<control>@<YYYY-MM-DD>:<type>` -> (control id, partition, type); ControlError naming the value."""
+    control_id, at, rest = text.rpartition("@")
+    day, _, kind = rest.partition(":")
+    try:
+        partition = dt.date.fromisoformat(day)
+    except ValueError:
+        partition = None
+    if not at or not control_id or partition is None or kind not in TYPES:
+        raise ControlError(f"exception id must look like <control>@<YYYY-MM-DD>:<{'|'.join(TYPES)}>, "
+                           f"e.g. schedule:daily@2026-10-03:missed (got {text!r})")
+    return control_id, partition, kind
+
+
+def derive_exceptions(pipe, start: dt.date, end: dt.date, *, rows: list[ControlDay] | None = None,
+                      open_only: bool = False) -> list[ControlException]:
+    """Exceptions of partitions in [start, end], by partition then id, with their sign-offs."""
+    controls = build_registry(pipe.config)
+    owners = {c.id: c.owner for c in controls}
+    rows = run_list(pipe, start, end, controls) if rows is None else rows
+    decided = signoffs(pipe.ledger, start, end)
+    later_runs = _first_later_run(pipe.ledger, [r.partition for r in rows
+                                                if r.control_id == SCHEDULE_CONTROL and r.status == "missed"])
+    out = []
+    for row in rows:
+        if row.exception_type is None:
+            continue
+        evidence = row.failures or row.executions
+        if row.exception_type == "missed":
+            raised = (later_runs.get(row.partition) if row.control_id == SCHEDULE_CONTROL
+                      else _run_time(pipe.ledger, row.partition))
+            detail = row.note
+        else:
+            raised = min(e.record.recorded_at for e in row.failures)
+            detail = "; ".join(dict.fromkeys(e.detail for e in row.failures))
+        exc = ControlException(
+            id=row.exception_id, control_id=row.control_id, partition=row.partition, type=row.exception_type,
+            detail=detail, owner=owners.get(row.control_id, ""), raised_at=raised,
+            evidence=tuple((e.record.seq, e.record.hash) for e in evidence),
+            signoffs=tuple(decided.get(row.exception_id, ())))
+        if not open_only or exc.status == "open":
+            out.append(exc)
+    return sorted(out, key=lambda e: (e.partition, e.id))
+
+
+def _first_later_run(ledger, missed: list[dt.date]) -> dict[dt.date, dt.datetime]:
+    """Missed partition -> when the ledger first recorded a run of a later partition (the miss showed)."""
+    if not missed:
+        return {}
+    out: dict[dt.date, dt.datetime] = {}
+    for record in ledger.records(kind="run", start=min(missed) + dt.timedelta(days=1)):
+        for day in missed:
+            if day not in out and record.partition > day:
+                out[day] = record.recorded_at
+    return out
+
+
+def _run_time(ledger, day: dt.date) -> dt.datetime | None:
+    runs = [r for r in ledger.records(kind="run", start=day, end=day) if r.payload.get("status") == "success"]
+    return runs[0].recorded_at if runs else None
