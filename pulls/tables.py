@@ -7,6 +7,8 @@ or a catalog table (`table: db.name`) aliased by a temp view. Metric SQL then al
 from __future__ import annotations
 
 import datetime as dt
+import re
+from urllib.parse import unquote
 
 from mq.config import Config, TableSpec
 from mq.errors import PullError
@@ -43,28 +45,50 @@ _FILE_FRAMES: dict[str, object] = {}
 
 
 def partition_files(spark, name: str, spec: TableSpec, partition) -> list[dict] | dict:
-    """The files behind a partition and their row counts (completeness evidence).
+    """The files behind a partition (completeness evidence), from the table's file index.
 
-    `partition` is a date (-> list of {file, rows}) or a (start, end) pair (-> {date: list}). Uses the
-    hidden `_metadata` column of file sources; reading row counts only is cheap. No files means the
-    partition is missing (or has no rows).
+    `partition` is a date (-> list of {file}) or a (start, end) pair (-> {date: list}). Hive-style
+    layouts (`<column>=<value>/` folders) are read off the listing Spark already holds: no data is
+    scanned. Other layouts fall back to one scan of the partition column. No files means the partition
+    is missing (or empty).
     """
+    span = partition if isinstance(partition, tuple) else (partition, partition)
+    frame = _FILE_FRAMES.get(name)
+    if frame is None:
+        frame = spark.table(name)
+    try:
+        files = frame.inputFiles()
+    except Exception:  # not file-based (a view, or Spark Connect without a file index)
+        files = []
+    folder = re.compile(rf"/{re.escape(spec.partition_column)}=([^/]+)/")
+    by_day: dict = {}
+    hive = False
+    for file in sorted(files):
+        match = folder.search(file)
+        if not match:
+            continue
+        hive = True
+        try:
+            day = dt.date.fromisoformat(unquote(match.group(1))[:10])
+        except ValueError:
+            continue
+        if span[0] <= day <= span[1]:
+            by_day.setdefault(day, []).append({"file": file})
+    if not hive:
+        by_day = _scan_partitions(frame, spec, span)
+    return by_day if isinstance(partition, tuple) else by_day.get(partition, [])
+
+
+def _scan_partitions(frame, spec: TableSpec, span) -> dict:
     from pyspark.sql import functions as F
 
     pc = F.col(spec.partition_column)
-    span = partition if isinstance(partition, tuple) else (partition, partition)
-    df = _FILE_FRAMES.get(name)
-    if df is None:  # a catalog table: no file list, the row count alone
-        df, file_col = spark.table(name), F.lit("<catalog table>")
-    else:
-        file_col = F.col("_metadata.file_path")
-    rows = (df.where(pc.between(F.lit(span[0]), F.lit(span[1])))
-            .groupBy(pc.alias("partition"), file_col.alias("file")).count().orderBy("partition", "file").collect())
-    by_day: dict = {}
+    rows = frame.where(pc.between(F.lit(span[0]), F.lit(span[1]))).groupBy(pc.alias("p")).count().collect()
+    out = {}
     for r in rows:
-        day = r["partition"] if isinstance(r["partition"], dt.date) else dt.date.fromisoformat(str(r["partition"]))
-        by_day.setdefault(day, []).append({"file": r["file"], "rows": int(r["count"])})
-    return by_day if isinstance(partition, tuple) else by_day.get(partition, [])
+        day = r["p"] if isinstance(r["p"], dt.date) else dt.date.fromisoformat(str(r["p"])[:10])
+        out[day] = [{"file": "<not laid out by partition folder>", "rows": int(r["count"])}]
+    return out
 
 
 def _first_line(exc: Exception) -> str:

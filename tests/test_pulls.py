@@ -61,8 +61,11 @@ def test_completeness_evidence(spark, events_path):
     config = make_config(events_path, expression="COUNT(*)")
     register_tables(spark, config)
     ev = pull_partition(spark, config, "events", DAY).evidence
-    assert ev["input_files"] and all(f["file"].endswith(".parquet") for f in ev["input_files"])
-    assert sum(f["rows"] for f in ev["input_files"]) == ev["row_count"]
+    assert ev["input_files"] and all(f["file"].endswith(".parquet") and f"/ds={DAY}/" in f["file"]
+                                     for f in ev["input_files"])
+    raw = spark.read.parquet(str(events_path)).where(f"ds = '{DAY}'")
+    assert ev["row_count"] == raw.count()
+    assert sorted(f["file"] for f in ev["input_files"]) == sorted(raw.inputFiles())
     assert len(ev["sql_hash"]) == 64 and ":ds" in ev["sql_text"]
     assert DAY.isoformat() not in ev["sql_text"]   # the partition is a bound parameter
     assert ev["spark_app_id"]
