@@ -53,14 +53,15 @@ def table_plan(config: Config, table: str) -> tuple[list[str], list[list[str]], 
 def pull_partition(spark, config: Config, table: str, partition: dt.date) -> PullResult:
     spec = config.tables[table]
     dims, groupings, columns = table_plan(config, table)
-    query = render_pull(table, spec.partition_column, dims, groupings, columns)
+    query = render_pull(table, spec.partition_column, dims, groupings, columns, fold_below=spec.min_slice_rows)
     started = utcnow()
     _check_columns(spark, config, table, dims)
     files = partition_files(spark, table, spec, partition)
     evidence = {"table_name": table, "partition": partition, "sql_text": query.sql,
                 "sql_hash": query.sql_hash, "input_files": files, "started_at": started,
                 "spark_app_id": _app_id(spark)}
-    frame = _run(spark, config, query, columns, {"ds": partition}) if files else pd.DataFrame()
+    args = {"ds": partition, **({"fold_below": spec.min_slice_rows} if spec.min_slice_rows else {})}
+    frame = _run(spark, config, query, columns, args) if files else pd.DataFrame()
     evidence["finished_at"] = utcnow()
     evidence["error"] = None
     return _result(table, partition, frame, dims, columns, evidence)
@@ -71,11 +72,13 @@ def pull_range(spark, config: Config, table: str, start: dt.date, end: dt.date) 
     partition alone, with the evidence of the shared query."""
     spec = config.tables[table]
     dims, groupings, columns = table_plan(config, table)
-    query = render_pull(table, spec.partition_column, dims, groupings, columns, date_range=True)
+    query = render_pull(table, spec.partition_column, dims, groupings, columns, date_range=True,
+                        fold_below=spec.min_slice_rows)
     started = utcnow()
     _check_columns(spark, config, table, dims)
     files = partition_files(spark, table, spec, (start, end))
-    frame = _run(spark, config, query, columns, {"start": start, "end": end})
+    args = {"start": start, "end": end, **({"fold_below": spec.min_slice_rows} if spec.min_slice_rows else {})}
+    frame = _run(spark, config, query, columns, args)
     pc = spec.partition_column
     frame[pc] = pd.to_datetime(frame[pc]).dt.date if len(frame) else frame[pc]
     finished, results, day = utcnow(), [], start

@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 
 NULL_LABEL = "(null)"
+OTHER_LABEL = "(other)"
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,13 @@ def _grouping_sets(groupings) -> str:
 
 def render_pull(table: str, partition_column: str, dimensions: list[str],
                 groupings: list[list[str]], metrics: list[MetricColumn], *,
-                date_range: bool = False) -> PullQuery:
+                date_range: bool = False, fold_below: int = 0) -> PullQuery:
     """One partition (`:ds`), or with `date_range` every partition in [`:start`, `:end`] at once,
-    grouped by the partition column too: a backfill then costs one scan per table, not one per day."""
+    grouped by the partition column too: a backfill then costs one scan per table, not one per day.
+
+    `fold_below`: a dimension value with fewer rows than this in a partition is reported as
+    `(other)`, so rare values (a long tail of app versions) do not each become a slice. The threshold
+    is the bound parameter `:fold_below`; folding works on the leaves, inside the same scan."""
     dims = tuple(dimensions)
     keys = (partition_column,) if date_range else ()
     sets = tuple(dict.fromkeys(tuple(d for d in dims if d in g) for g in groupings))
@@ -68,6 +73,16 @@ def render_pull(table: str, partition_column: str, dimensions: list[str],
         f"\nGROUP BY {', '.join(keys)}" if keys else "")
     leaves = (f"WITH leaves AS (\n  SELECT {dim_select + ', ' if dim_select else ''}{leaf_cols}\n"
               f"  FROM {table} WHERE {where}{leaf_group}\n)")
+    if fold_below and dims:
+        if distinct:
+            raise ValueError(f"table {table!r}: folding rare slices works for additive metrics only; "
+                             f"{[m.name for m in distinct]} are not additive")
+        part = f"PARTITION BY {', '.join(keys)}, " if keys else "PARTITION BY "
+        folded = ", ".join([*keys, *(f"CASE WHEN SUM(__rows) OVER ({part}{d}) < :fold_below "
+                                     f"THEN '{OTHER_LABEL}' ELSE {d} END AS {d}" for d in dims)])
+        rest = ", ".join(["__rows"] + [f"m_{m.name}" for m in additive])
+        leaves = leaves.replace("WITH leaves AS", "WITH raw_leaves AS") + (
+            f",\nleaves AS (\n  SELECT {folded}, {rest}\n  FROM raw_leaves\n)")
     main = f"SELECT {outer}{re_agg}\nFROM leaves{grouping}"
     if not distinct:
         return PullQuery(table=table, dimensions=dims, groupings=sets, sql=f"{leaves}\n{main}")

@@ -146,3 +146,21 @@ def test_late_rows_make_a_new_version_marked_late(spark, tmp_path, sqlite_url):
     assert second["late"] == {"previous_version": 1, "previous_rows": 1}
     assert pipe.store.points(["n"], DAY, DAY, version=1).value.tolist() == [1.0]
     assert any(r.payload.get("late") for r in pipe.ledger.records(kind="pull"))
+
+
+def test_rare_dimension_values_fold_into_other(spark, tmp_path):
+    path = tmp_path / "t"
+    rows = [(f"e{i}", "10.0" if i < 95 else f"9.{i}", "2026-03-02") for i in range(100)]
+    spark.createDataFrame(rows, "event_id string, app_version string, ds string").write.partitionBy("ds").parquet(str(path))
+    config = Config.model_validate({"dimensions": ["app_version"], "slices": [[], ["app_version"]],
+                                    "tables": {"t": {"path": str(path), "min_slice_rows": 3}},
+                                    "metrics": {"n": {"table": "t"}}})
+    register_tables(spark, config)
+    points = pull_partition(spark, config, "t", DAY).points.set_index("slice_key").value.to_dict()
+    assert points == {"(total)": 100.0, "app_version=10.0": 95.0, "app_version=(other)": 5.0}
+
+
+def test_folding_refuses_non_additive_metrics():
+    with pytest.raises(ValueError, match="min_slice_rows: folding rare slices needs additive metrics"):
+        Config.model_validate({"tables": {"t": {"path": "/x", "min_slice_rows": 5}},
+                               "metrics": {"u": {"table": "t", "expression": "COUNT(DISTINCT u)", "additive": False}}})
