@@ -22,7 +22,6 @@ START, END = dt.date(2026, 9, 28), dt.date(2026, 10, 11)
 PAIR = "client_vs_warehouse_events"
 SUITE_FAIL, MISSING, MISSED = dt.date(2026, 9, 30), dt.date(2026, 10, 2), dt.date(2026, 10, 4)
 ANOMALY, RUN_FAILED, RATIO_FAIL = dt.date(2026, 10, 6), dt.date(2026, 10, 8), dt.date(2026, 10, 9)
-SIGNED_AT = dt.datetime(2026, 10, 12, 9, 30, tzinfo=dt.timezone.utc)
 
 CONFIG = """\
 version: 1
@@ -107,11 +106,11 @@ def build_period(pipe: Pipeline) -> None:
                        ratio=0.7 if day == RATIO_FAIL else 0.93)
         day += dt.timedelta(days=1)
     sign_off(pipe, f"schedule:daily@{MISSED}:missed", by="ana", disposition="accepted",
-             note="scheduler outage; the 10-05 run covered the gap", now=SIGNED_AT)
+             note="scheduler outage; the 10-05 run covered the gap")
     sign_off(pipe, f"suite:client_events@{SUITE_FAIL}:failed", by="raj", disposition="false_positive",
-             note="anonymous events; suite threshold too tight", now=SIGNED_AT + dt.timedelta(hours=2))
+             note="anonymous events; suite threshold too tight")
     sign_off(pipe, f"detect:{PAIR}@{ANOMALY}:anomaly", by="raj", disposition="remediated",
-             note="android SDK 10.3 rollback; counts recovered", now=SIGNED_AT + dt.timedelta(hours=5))
+             note="android SDK 10.3 rollback; counts recovered")
 
 
 @pytest.fixture
