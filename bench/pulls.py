@@ -9,14 +9,13 @@ Spark session and the same run:
   (a)   - one hand-written leaf-level GROUP BY over the partition column and all dimensions
           (the cheapest query that reads the same columns)
   (b)   - Spark's plain GROUPING SETS over the raw rows (same sets as ours)
-and reports rows/s, the ratios ours/(a) and ours/(b), and the driver's memory (Python peak RSS and JVM
-heap used after the query) so growth with rows is visible.
+and reports rows/s, the ratios ours/(a) and ours/(b), and the driver's memory (Python resident set and
+JVM heap used after the query) so growth with rows is visible.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import resource
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,12 @@ from pulls import register_tables  # noqa: E402
 from pulls.pull import pull_range, table_plan  # noqa: E402
 
 DAYS = 56   # the demo's minimum; rows/side = millions spread over these days
+
+
+def rss_mb() -> float:
+    """Current resident memory of this (driver) process, not the peak: generation ran here too."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
 
 
 def jvm_heap_mb(spark) -> float:
@@ -73,7 +78,7 @@ def main() -> None:
         for name, run in variants(spark, config, start, end).items():
             best = min(timed(run)[0] for _ in range(args.repeat))
             results[name] = best
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rss = rss_mb()
             a, b = results.get("(a) leaf GROUP BY"), results.get("(b) plain GROUPING SETS")
             ratio_a = f"{results['ours: pull_range'] / a:7.2f}" if a and name.startswith("(a)") else ""
             ratio_b = f"{results['ours: pull_range'] / b:7.2f}" if b and name.startswith("(b)") else ""
