@@ -61,14 +61,7 @@ class MetricStore:
                 status=status, finished_at=utcnow(), summary=summary))
 
     def runs(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
-        q = sa.select(schema.runs)
-        if start:
-            q = q.where(schema.runs.c.partition >= start)
-        if end:
-            q = q.where(schema.runs.c.partition <= end)
-        with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(q.order_by(schema.runs.c.started_at)).mappings().all(),
-                                columns=[c.name for c in schema.runs.c])
+        return self._read(schema.runs, start, end, order="started_at")
 
     # ---- pulls ----------------------------------------------------------------------
     def latest_pull(self, table: str, partition: dt.date) -> dict | None:
@@ -101,14 +94,7 @@ class MetricStore:
         return pull_id, version, True
 
     def pulls(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
-        q = sa.select(schema.pulls)
-        if start:
-            q = q.where(schema.pulls.c.partition >= start)
-        if end:
-            q = q.where(schema.pulls.c.partition <= end)
-        with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(q.order_by(schema.pulls.c.pull_id)).mappings().all(),
-                                columns=[c.name for c in schema.pulls.c])
+        return self._read(schema.pulls, start, end, order="pull_id")
 
     # ---- points ---------------------------------------------------------------------
     def points(self, metrics: Iterable[str], start: dt.date, end: dt.date, *,
@@ -148,14 +134,7 @@ class MetricStore:
         return True
 
     def check_results(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
-        q = sa.select(schema.check_results)
-        if start:
-            q = q.where(schema.check_results.c.partition >= start)
-        if end:
-            q = q.where(schema.check_results.c.partition <= end)
-        with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(q.order_by(schema.check_results.c.id)).mappings().all(),
-                                columns=[c.name for c in schema.check_results.c])
+        return self._read(schema.check_results, start, end, order="id")
 
     # ---- detections -----------------------------------------------------------------
     def save_detections(self, subject: str, partition: dt.date, rows: list[dict]) -> None:
@@ -167,13 +146,20 @@ class MetricStore:
 
     def detections(self, subject: str | None = None, start: dt.date | None = None,
                    end: dt.date | None = None) -> pd.DataFrame:
-        d = schema.detections
-        q = sa.select(d)
-        if subject:
-            q = q.where(d.c.subject == subject)
+        return self._read(schema.detections, start, end, subject=subject)
+
+    def _read(self, table: sa.Table, start: dt.date | None, end: dt.date | None, *,
+              order: str | None = None, **equal) -> pd.DataFrame:
+        """Rows of `table` whose partition is in [start, end] (either may be open), as a DataFrame."""
+        q = sa.select(table)
+        for column, value in equal.items():
+            if value is not None:
+                q = q.where(table.c[column] == value)
         if start:
-            q = q.where(d.c.partition >= start)
+            q = q.where(table.c.partition >= start)
         if end:
-            q = q.where(d.c.partition <= end)
+            q = q.where(table.c.partition <= end)
+        if order:
+            q = q.order_by(table.c[order])
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in d.c])
+            return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in table.c])

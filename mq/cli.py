@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = lg.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
     lv = lsub.add_parser("verify", help="check the hash chain; names the first bad record")
     lv.add_argument("--expected-head", help="a head hash kept from an earlier report (detects truncation)")
+    lv.add_argument("--expected-count", type=int, help="the record count of that report (names where a cut starts)")
     lx = lsub.add_parser("export", help="write a self-verifying archive")
     lx.add_argument("--out", required=True)
 

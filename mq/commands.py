@@ -176,7 +176,7 @@ def cmd_report(args) -> int:
 def cmd_ledger(args) -> int:
     pipe = _pipeline(args)
     if args.ledger_command == "verify":
-        v = pipe.ledger.verify(expected_head=args.expected_head)
+        v = pipe.ledger.verify(expected_head=args.expected_head, expected_count=args.expected_count)
         if v.ok:
             print(f"ledger OK: {v.count} records, head {v.head_hash}")
             return 0
