@@ -91,7 +91,9 @@ def disposition_chart(exceptions: pd.DataFrame) -> Figure:
         ax.set_ylabel("exceptions", fontsize=8)
     elif per_exception:
         colors = [TYPE_COLORS.get(t, "#555555") for t in done.type]
-        ax.barh(range(len(done)), done.hours.clip(lower=0), color=colors)
+        bars = ax.barh(range(len(done)), done.hours.clip(lower=0), color=colors)
+        ax.bar_label(bars, labels=[f"{h:,.1f} h" for h in done.hours], fontsize=7, padding=3)
+        ax.set_xlim(0, max(1.0, float(done.hours.max()) * 1.15))
         ax.set_yticks(range(len(done)), [i if len(i) <= 48 else i[:45] + "..." for i in done.exception_id],
                       fontsize=7)
         ax.invert_yaxis()

@@ -7,6 +7,7 @@ then the per-control tally, the exception log, the definition changes and the si
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from reports.ledger_evidence import ARCHIVE_FORMAT, LedgerEvidence
 from reports.summary import headline, per_control
 
 A4_LANDSCAPE = (11.69, 8.27)
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 ROWS_PER_PAGE = 28
 CHARS_PER_LINE = 200   # what fits across a landscape A4 page at 6.5 pt
 MAX_TABLE_PAGES = 10
@@ -82,7 +84,11 @@ def _page() -> Figure:
 
 
 def _cell(value) -> str:
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    text = str(value)
+    # ISO timestamps to the minute: the CSV keeps the exact value
+    return f"{text[:10]} {text[11:16]}" if _TIMESTAMP.match(text) else text
 
 
 def _fit(header: list[str], cells: list[list[str]]) -> list[int]:
