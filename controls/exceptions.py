@@ -93,7 +93,25 @@ def derive_exceptions(pipe, start: dt.date, end: dt.date, *, rows: list[ControlD
             signoffs=tuple(decided.get(row.exception_id, ())))
         if not open_only or exc.status == "open":
             out.append(exc)
+    derived = {e.id for e in out} | {r.exception_id for r in rows}
+    for exception_id, history in decided.items():
+        if exception_id not in derived:   # signed off, then superseded: keep the sign-off in sight
+            exc = _superseded(exception_id, history, owners)
+            if not open_only or exc.status == "open":
+                out.append(exc)
     return sorted(out, key=lambda e: (e.partition, e.id))
+
+
+def _superseded(exception_id: str, history: list[Signoff], owners: dict[str, str]) -> ControlException:
+    """A signed-off exception the ledger no longer supports: a missed partition that was run later."""
+    control_id, partition, kind = parse_exception_id(exception_id)
+    checked = history[0].record.payload.get("checked", {})
+    raised = checked.get("raised_at")
+    return ControlException(
+        id=exception_id, control_id=control_id, partition=partition, type=kind,
+        detail=f"superseded by a later execution; when signed off: {checked.get('detail', '')}",
+        owner=owners.get(control_id, ""), raised_at=dt.datetime.fromisoformat(raised) if raised else None,
+        evidence=tuple((e["seq"], e["hash"]) for e in checked.get("evidence", [])), signoffs=tuple(history))
 
 
 def _first_later_run(ledger, missed: list[dt.date]) -> dict[dt.date, dt.datetime]:

@@ -194,3 +194,13 @@ def test_cli_lists_and_signs_off(tmp_path, sqlite_url, monkeypatch, capsys):
     assert f"reconcile:{PAIR}@{RATIO_FAIL}:failed  closed  remediated by ana" in capsys.readouterr().out
     assert main([*cfg, "signoff", "nope", "--by", "a", "--disposition", "accepted", "--note", "n"]) == 2
     assert "must look like" in capsys.readouterr().err
+
+
+def test_a_signed_off_missed_run_stays_in_sight_after_a_late_run(period):
+    record_day(period, MISSED)   # the partition is run days later
+    rows = {r.control_id: r for r in run_list(period, MISSED, MISSED)}
+    assert rows["schedule:daily"].status == "ok"
+    [late] = derive_exceptions(period, MISSED, MISSED)
+    assert late.id == f"schedule:daily@{MISSED}:missed" and late.status == "closed"
+    assert late.detail.startswith("superseded by a later execution")
+    assert late.raised_at is not None and late.disposition == "accepted"
