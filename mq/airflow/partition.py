@@ -1,9 +1,11 @@
 """Which partition a DAG run owns.
 
 The daily DAG uses a data-interval timetable: the run for the interval [D 00:00, D+1 00:00) UTC owns
-partition D. A scheduled run has logical_date D; a manual run (or `dag.test`) at logical date T gets
-the last complete interval before T, so to (re)run partition D by hand, trigger with logical date
-D+1 00:00 UTC (`logical_date_for(D)`), or pass `{"partition": "YYYY-MM-DD"}` as run conf.
+partition D (scheduled and backfill runs have logical_date D). A manual run gets the last complete
+interval before it was triggered (Airflow 3 infers it from `run_after`, whatever logical date was
+given), so "trigger now" processes yesterday; to (re)run a given partition, trigger with conf
+`{"partition": "YYYY-MM-DD"}`. `dag.test(logical_date=T)` infers the interval from T instead:
+`logical_date_for(D)` is the T whose interval is partition D.
 """
 from __future__ import annotations
 

@@ -99,6 +99,8 @@ class DagSettings:
             max_active_runs=int(_number("MQ_AIRFLOW_MAX_ACTIVE_RUNS", cls.max_active_runs, 1)),
             pool=os.environ.get("MQ_AIRFLOW_POOL") or cls.pool,
             retries=int(_number("MQ_AIRFLOW_RETRIES", cls.retries)),
+            retry_delay=dt.timedelta(seconds=_number("MQ_AIRFLOW_RETRY_DELAY_SECONDS",
+                                                     cls.retry_delay.total_seconds(), 1)),
             arrival_deadline=dt.timedelta(hours=_number("MQ_PARTITION_DEADLINE_HOURS", 6.0)),
             poke_interval=_number("MQ_PARTITION_POKE_SECONDS", cls.poke_interval, 1),
             report_dir=Path(report_dir) if report_dir else None,

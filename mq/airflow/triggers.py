@@ -48,9 +48,11 @@ class PartitionArrivalTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = dt.datetime.fromisoformat(self.deadline)
         while True:
+            # The sensor looked just before deferring: wait one interval before looking again.
+            now = dt.datetime.now(dt.timezone.utc)
+            await asyncio.sleep(max(0.0, min(self.poke_interval, (deadline - now).total_seconds())))
             now = dt.datetime.now(dt.timezone.utc)
             event = await asyncio.to_thread(arrival_event, self.folder, deadline, now)
             if event is not None:
                 yield TriggerEvent(event)
                 return
-            await asyncio.sleep(max(0.0, min(self.poke_interval, (deadline - now).total_seconds())))
