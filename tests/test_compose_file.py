@@ -28,7 +28,7 @@ def compose() -> dict:
 
 @pytest.fixture(scope="module")
 def validator():
-    return jsonschema.Draft201909Validator(json.loads(SCHEMA.read_text()))
+    return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
 
 
 def test_compose_file_matches_the_compose_spec_schema(compose, validator):
