@@ -54,7 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="millions of warehouse rows")
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "pulls"))
-    ap.add_argument("--repeat", type=int, default=2, help="timed repetitions (best is reported)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed repetitions (best is reported)")
     args = ap.parse_args()
     spark = get_spark(conf={"spark.sql.shuffle.partitions": "8"})
     import os
@@ -74,9 +74,15 @@ def main() -> None:
         register_tables(spark, config)
         start, end = spec.dates[0], spec.dates[-1]
         rows = sum(spark.table(t).count() for t in ("client_events", "warehouse_events"))
-        results = {}
-        for name, run in variants(spark, config, start, end).items():
-            best = min(timed(run)[0] for _ in range(args.repeat))
+        results, runs = {}, variants(spark, config, start, end)
+        for run in runs.values():   # warm-up: JIT, file listing, OS page cache; not timed
+            run()
+        times = {name: [] for name in runs}
+        for _ in range(args.repeat):   # interleaved, so load changes hit every variant alike
+            for name, run in runs.items():
+                times[name].append(timed(run)[0])
+        for name in runs:
+            best = min(times[name])
             results[name] = best
             rss = rss_mb()
             a, b = results.get("(a) leaf GROUP BY"), results.get("(b) plain GROUPING SETS")

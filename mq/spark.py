@@ -44,6 +44,7 @@ def get_spark(master: str | None = None, remote: str | None = None,
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.session.timeZone", "UTC")
                    .config("spark.sql.shuffle.partitions", "8")
+                   .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                    .config("spark.driver.memory", os.environ.get("MQ_SPARK_DRIVER_MEMORY", "2g")))
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)

@@ -131,14 +131,16 @@ def _run(spark, config: Config, query: PullQuery, columns: list[MetricColumn], a
 
 
 def _to_points(frame: pd.DataFrame, dims: list[str], metrics: list[str]) -> pd.DataFrame:
-    records = []
-    for row in frame.to_dict("records"):
-        labels = {d: row[d] for d in dims if row[d] is not None and not pd.isna(row[d])}
-        key, grouping = slice_key(labels), ",".join(labels)
-        for m in metrics:
-            value = row[f"m_{m}"]
-            records.append((m, key, grouping, labels, None if pd.isna(value) else float(value)))
-    return pd.DataFrame(records, columns=["metric", "slice_key", "grouping", "labels", "value"])
+    """Wide aggregate rows -> one row per (metric, slice); NULL dimension = aggregated over."""
+    present = frame[dims].notna().to_numpy() if dims else None
+    values = frame[dims].astype(object).to_numpy() if dims else None
+    labels = [{d: v for d, v, p in zip(dims, vals, mask) if p} for vals, mask in zip(values, present)] \
+        if dims else [{} for _ in range(len(frame))]
+    keys = [slice_key(lab) for lab in labels]
+    groupings = [",".join(lab) for lab in labels]
+    parts = [pd.DataFrame({"metric": m, "slice_key": keys, "grouping": groupings, "labels": labels,
+                           "value": frame[f"m_{m}"].astype(float).to_numpy()}) for m in metrics]
+    return pd.concat(parts, ignore_index=True)
 
 
 def _empty_points() -> pd.DataFrame:
