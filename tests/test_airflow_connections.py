@@ -37,7 +37,8 @@ def test_spark_connection_maps_to_master_or_connect_url(conn, master, remote):
 
 def test_spark_conf_from_config_then_connection_extras():
     conn = _conn(conn_type="spark", host="local[2]",
-                 extra={"spark.executor.memory": "2g", "queue": "ignored", "conf": {"spark.sql.shuffle.partitions": "16"}})
+                 extra={"spark.executor.memory": "2g", "queue": "ignored",
+                        "conf": {"spark.sql.shuffle.partitions": "16"}})
     target = spark_target_from_connection(conn, base_conf={"spark.sql.shuffle.partitions": "8", "spark.x": "1"})
     assert target.conf == {"spark.sql.shuffle.partitions": "16", "spark.x": "1", "spark.executor.memory": "2g"}
 
@@ -58,7 +59,8 @@ def test_spark_connection_without_host_names_the_problem():
 @pytest.mark.parametrize("conn, url", [
     (_conn(conn_id="mq_state_store", conn_type="postgres", host="db", port=5432, login="mq", password="pw",
            schema="mq_state"), "postgresql+psycopg://mq:pw@db:5432/mq_state"),
-    (_conn(conn_id="mq_state_store", conn_type="sqlite", host="/var/lib/mq/state.db"), "sqlite:////var/lib/mq/state.db"),
+    (_conn(conn_id="mq_state_store", conn_type="sqlite", host="/var/lib/mq/state.db"),
+     "sqlite:////var/lib/mq/state.db"),
     (_conn(conn_id="mq_state_store", conn_type="generic", extra={"url": "sqlite:///x.db"}), "sqlite:///x.db"),
 ])
 def test_state_store_connection_maps_to_a_sqlalchemy_url(conn, url):

@@ -67,7 +67,8 @@ def runs(spark, demo_warehouse, tmp_path_factory):
             dag_run = dag.test(logical_date=logical_date_for(day))
             states[day] = _task_states(dag_run)
             cli.run(day, trigger="cli")
-        yield {"dag": dag, "dates": dates, "incidents": incidents, "states": states, "cli": cli,
+        yield {"dag": dag, "dates": dates, "work": work, "config": config, "incidents": incidents,
+               "states": states, "cli": cli,
                "dag_store": Pipeline(config, spark=spark, state_url=f"sqlite:///{work / 'dag.db'}")}
 
 
@@ -150,3 +151,43 @@ def test_rerun_of_a_date_adds_nothing(runs):
     # ... and the store holds what single runs of each date hold.
     assert after[0] == stored_rows(runs["cli"])
     assert after[1] == alerts_without_wall_clock(runs["cli"])
+
+
+def test_sox_report_dag_writes_the_closed_month(runs):
+    from mq.airflow.audit_dags import build_sox_report_dag
+    from mq.airflow.settings import DagSettings
+
+    dag = build_sox_report_dag(DagSettings(config_path=DEMO_CONFIG, retries=0), runs["config"])
+    month = runs["dates"][0].replace(day=1)
+    next_month = (month + dt.timedelta(days=32)).replace(day=1)
+    # A manual run at the start of a month owns the month before it.
+    dag_run = dag.test(logical_date=dt.datetime.combine(next_month, dt.time(), tzinfo=dt.timezone.utc))
+    assert set(_task_states(dag_run).values()) == {"success"}
+    last = next_month - dt.timedelta(days=1)
+    report = runs["work"] / "reports" / "sox" / f"{month}_{last}"
+    assert (report / "index.html").is_file() and (report / "ledger_verification.csv").is_file()
+    # The evidence covers exactly the month's runs in the state store the Connection names.
+    assert len(pd.read_csv(report / "runs.csv")) == len(runs["dag_store"].store.runs(month, last)) > 0
+
+
+def test_ledger_verify_dag_fails_and_notifies_on_a_broken_chain(runs, tmp_path, monkeypatch):
+    from mq.airflow.audit_dags import build_ledger_verify_dag
+    from mq.airflow.settings import DagSettings
+
+    copy = tmp_path / "tampered.db"
+    shutil.copy(runs["work"] / "dag.db", copy)
+    monkeypatch.setenv("AIRFLOW_CONN_MQ_STATE_STORE", json.dumps({"conn_type": "sqlite", "host": str(copy)}))
+    dag = build_ledger_verify_dag(DagSettings(config_path=DEMO_CONFIG, retries=0), runs["config"])
+    when = dt.datetime(2026, 10, 12, 6, tzinfo=dt.timezone.utc)
+    assert _task_states(dag.test(logical_date=when)) == {"verify": "success"}
+
+    engine = sa.create_engine(f"sqlite:///{copy}")
+    with engine.begin() as conn:   # an edit behind the ledger's back (its guard triggers dropped first)
+        conn.exec_driver_sql("DROP TRIGGER mq_ledger_no_update")
+        conn.execute(sa.text("UPDATE mq_ledger SET payload = :p WHERE seq = 5"), {"p": '{"edited": true}'})
+    engine.dispose()
+    assert _task_states(dag.test(logical_date=when + dt.timedelta(days=1))) == {"verify": "failed"}
+    sink = runs["work"] / "alerts" / "notifications.jsonl"
+    broken = [json.loads(line) for line in sink.read_text().splitlines() if "audit ledger BROKEN" in line]
+    assert broken and broken[-1]["notification"]["severity"] == "critical"
+    assert broken[-1]["notification"]["kind"] == "ledger"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, CronTriggerTimetable, TriggerRule, get_current_context, task
+from airflow.sdk import (DAG, CronDataIntervalTimetable, CronTriggerTimetable, TriggerRule, get_current_context,
+                         task)
 from airflow.sdk.exceptions import AirflowFailException
 
 from mq.airflow import audit, docs

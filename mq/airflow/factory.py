@@ -7,9 +7,8 @@ task group, one sensor per table.
 """
 from __future__ import annotations
 
-import datetime as dt
-
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule, get_current_context, task
+from airflow.sdk import (DAG, Asset, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule,
+                         get_current_context, task)
 from airflow.sdk.exceptions import AirflowFailException
 
 from mq.airflow import docs, tasks
