@@ -102,9 +102,14 @@ class Pipeline:
         return self.outbox.drain(self.receivers())
 
     def record_config(self) -> None:
+        """Record the config and every control definition that changed (idempotent)."""
+        from controls import sync_controls
+
+        commit = _git_commit(self.config.base_dir)
         self.ledger.append("config_change", f"config:{self.config.content_hash}", {
             "config_hash": self.config.content_hash, "source": self.config.source_path,
-            "git_commit": _git_commit(self.config.base_dir)})
+            "git_commit": commit})
+        sync_controls(self, git_commit=commit)
 
     def run(self, partition: dt.date, trigger: str = "cli", *, pulled: bool = False) -> dict:
         """Every stage for one partition; returns a summary and records it in the ledger.
