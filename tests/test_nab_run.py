@@ -50,3 +50,39 @@ def test_the_known_latency_failures_get_the_highest_scores(written):
 def test_every_config_has_a_valid_nab_name():
     for name in nab_run.CONFIGS:
         assert re.fullmatch(r"[A-Za-z0-9]+", name) and "standard" not in name
+
+
+def test_an_unknown_combine_rule_is_named():
+    with pytest.raises(ValueError, match="combine.*'mean'"):
+        nab_run.NabConfig("mqbad", (nab_run.ROBUST_Z,), combine="mean")
+
+
+def test_every_component_builds_including_stream_only_detectors():
+    for config in nab_run.CONFIGS.values():
+        for component in config.components:
+            assert component.build().name == component.spec.name
+
+
+@pytest.mark.parametrize(
+    "rule, winner",
+    [("min_p", "one detector at 1e-4"), ("rms", "two detectors at 1e-3")],
+)
+def test_combine_rules_rank_agreement_against_a_lone_stronger_signal(rule, winner):
+    points = {"two detectors at 1e-3": [1e-3, 1e-3], "one detector at 1e-4": [1e-4, 1.0]}
+    evidence = nab_run.combine_evidence(np.array(list(points.values())).T, rule)
+    assert list(points)[int(np.argmax(evidence))] == winner
+
+
+def test_min_p_is_the_bonferroni_adjusted_smallest_p_value():
+    evidence = nab_run.combine_evidence(np.array([[1e-5, 0.5], [1.0, 0.9]]), "min_p")
+    np.testing.assert_allclose(evidence, [5 - np.log10(2), 0.0])
+
+
+def test_rms_evidence_finds_a_spike_seen_by_two_detectors():
+    rng = np.random.default_rng(7)
+    values = rng.normal(100, 1, 1500)
+    values[1200] += 12
+    timestamps = pd.Series(pd.date_range("2024-01-01", periods=values.size, freq="5min"))
+    config = nab_run.NabConfig("mqpair", (nab_run.ROBUST_Z, nab_run.SHORT_SHIFT), combine="rms")
+    strength = nab_run.evidence(values, timestamps, config)
+    assert np.argmax(strength) == 1200 and strength[1200] > 3

@@ -12,7 +12,9 @@ with beta the mean excess over u (the exponential case of the generalised Pareto
 Ann. Stat. 3, 1975; used for streams by Siffer et al., "Anomaly Detection in Streams with Extreme
 Value Theory", KDD 2017), so a spike far beyond anything seen before gets a p-value far below
 1 / #past. The evidence of a configuration is the smallest Bonferroni-adjusted p-value of its
-detectors, as -log10(p). A streaming
+detectors, as -log10(p), or (`combine="rms"`) the root mean square of every detector's -log10(p),
+which lets several detectors that agree outweigh one that fires alone (a compromise between the
+minimum p-value and Fisher's sum of log p-values, Fisher 1932). A streaming
 alarm policy then reports a point only when its evidence exceeds everything reported in the last
 `refractory` points, the streaming form of the runner's "alert once, not every point of an incident"
 (an incident that keeps going does not page again until it gets worse). NAB's scorer rewards exactly
@@ -37,7 +39,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.nab.scorer import PROFILES, CostMatrix, load_windows, score_detector, window_rows  # noqa: E402
-from detectors.spec import DetectorSpec  # noqa: E402
+from detectors.base import Detector  # noqa: E402
+from detectors.knn_window import KnnWindow  # noqa: E402
+from detectors.spec import DetectorSpec, build_detector  # noqa: E402
 from detectors.stream import score_points  # noqa: E402
 
 DEFAULT_NAB = REPO.parent / "shared" / "bench" / "nab"
@@ -46,6 +50,9 @@ EVIDENCE_CAP = 30.0  # -log10(p) that maps to anomaly_score 1.0
 TAIL_FRACTION = 0.02  # share of past scores above the POT threshold
 MIN_PAST = 100  # past scores needed before any evidence
 DAY_SECONDS = 86_400
+# Detectors for long regular streams only (no null distribution, so not in the daily registry).
+STREAM_DETECTORS: dict[str, type[Detector]] = {KnnWindow.name: KnnWindow}
+COMBINE_RULES = ("min_p", "rms")
 
 
 @dataclass(frozen=True)
@@ -57,13 +64,24 @@ class Component:
     # real-time anomaly detection for streaming data", Neurocomputing 262, 2017).
     sustained_points: int = 1
 
+    def build(self) -> Detector:
+        cls = STREAM_DETECTORS.get(self.spec.name)
+        if cls is None:
+            return build_detector(self.spec.name, self.spec.params)
+        return cls(cls.Params.from_mapping(self.spec.name, self.spec.params))
+
 
 @dataclass(frozen=True)
 class NabConfig:
     name: str  # letters and digits only: NAB's file layout requires it
     components: tuple[Component, ...]
     refractory: int = 400
+    combine: str = "min_p"  # one of COMBINE_RULES
     description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.combine not in COMBINE_RULES:
+            raise ValueError(f"{type(self).__name__}.combine must be one of {COMBINE_RULES} (got {self.combine!r})")
 
 
 ROBUST_Z = Component(DetectorSpec("seasonal_mad", {"window_weeks": 1000, "min_weeks": 20, "adjust_level": False}))
@@ -71,6 +89,8 @@ LEVEL_SHIFT = Component(DetectorSpec("changepoint", {"window_weeks": 400, "min_s
 SHORT_SHIFT = Component(DetectorSpec("changepoint", {"window_weeks": 100, "min_segment": 1, "max_segment": 10}))
 SUSTAINED = Component(ROBUST_Z.spec, sustained_points=24)
 DAILY_CYCLE = Component(DetectorSpec("seasonal_mad", {"window_weeks": 7, "min_weeks": 3, "adjust_level": False}), seasonal=True)
+SUSTAINED_DAILY = Component(DAILY_CYCLE.spec, seasonal=True, sustained_points=24)
+NEIGHBOURS = Component(DetectorSpec("knn_window", {"embed_points": 20, "reference_points": 2000, "neighbours": 3}))
 
 # With no seasonality (season = 1 point) `window_weeks` counts points: seasonal_mad becomes a robust
 # z-score against the trailing median and changepoint a scan over the last few points.
@@ -90,9 +110,21 @@ CONFIGS = {
             (ROBUST_Z, LEVEL_SHIFT, SHORT_SHIFT, DAILY_CYCLE),
             description="plus seasonal_mad with a daily season in points",
         ),
+        NabConfig(
+            "mqdailyrms",
+            (ROBUST_Z, LEVEL_SHIFT, SHORT_SHIFT, SUSTAINED, DAILY_CYCLE, SUSTAINED_DAILY),
+            combine="rms",
+            description="sustained ensemble plus the daily cycle and its 24-point mean, rms of evidence",
+        ),
+        NabConfig(
+            "mqknnrms",
+            (ROBUST_Z, LEVEL_SHIFT, SHORT_SHIFT, SUSTAINED, DAILY_CYCLE, SUSTAINED_DAILY, NEIGHBOURS),
+            combine="rms",
+            description="mqdailyrms plus the nearest-neighbour distance of the last 20 points",
+        ),
     )
 }
-DEFAULT_CONFIGS = ("mqensemble", "mqensemblesustained")
+DEFAULT_CONFIGS = ("mqensemblesustained", "mqknnrms")
 
 
 def season_points(timestamps: pd.Series) -> int:
@@ -101,24 +133,36 @@ def season_points(timestamps: pd.Series) -> int:
 
 
 def evidence(values: np.ndarray, timestamps: pd.Series, config: NabConfig) -> np.ndarray:
-    """-log10 of the smallest Bonferroni-adjusted p-value of the configuration's detectors, per point."""
+    """Per point: -log10 of the smallest Bonferroni-adjusted p-value of the configuration's detectors
+    (`min_p`), or the root mean square of each detector's -log10 p-value (`rms`)."""
     daily = season_points(timestamps)
-    best = np.ones(values.size)
+    p_values = []
     computed: dict[tuple, np.ndarray] = {}
     for component in config.components:
         season = daily if component.seasonal else 1
         if component.seasonal and values.size < 4 * daily:
-            continue  # too short for a daily cycle to be learnt
+            # too short for a daily cycle to be learnt: no evidence, but it still counts as tested
+            p_values.append(np.ones(values.size))
+            continue
         key = (component.spec.name, tuple(sorted(component.spec.params.items())), season)
         if key not in computed:
-            computed[key] = np.abs(score_points(values, component.spec.build(), season).score)
+            computed[key] = np.abs(score_points(values, component.build(), season).score)
         deviation = computed[key]
         if component.sustained_points > 1:
             window = component.sustained_points
             deviation = pd.Series(deviation).rolling(window, min_periods=window).mean().to_numpy()
-        p = tail_p_values(deviation)
-        best = np.fmin(best, p * len(config.components))
-    return -np.log10(np.clip(best, 1e-300, 1.0))
+        p_values.append(tail_p_values(deviation))
+    return combine_evidence(np.vstack(p_values), config.combine)
+
+
+def combine_evidence(p_values: np.ndarray, rule: str) -> np.ndarray:
+    """(n_components, n_points) p-values -> evidence per point, on the -log10(p) scale."""
+    surprise = -np.log10(np.clip(p_values, 1e-300, 1.0))
+    if rule == "rms":
+        return np.sqrt(np.mean(surprise**2, axis=0))
+    if rule == "min_p":
+        return np.maximum(surprise.max(axis=0) - np.log10(p_values.shape[0]), 0.0)
+    raise ValueError(f"unknown combine rule {rule!r}; valid rules: {COMBINE_RULES}")
 
 
 def tail_p_values(nonconformity: np.ndarray, tail: float = TAIL_FRACTION, min_past: int = MIN_PAST) -> np.ndarray:
