@@ -5,16 +5,16 @@ nonconformity is the mean Euclidean distance to its `neighbours` nearest vectors
 `reference_points` windows of the same length that ended earlier and do not overlap it. A shape the
 series has produced before (a daily cycle, a recurring burst) is near some past window however large
 its values are; a spike, a broken cycle or a new level is far from all of them. This is the
-k-nearest-neighbour nonconformity over lag-embedded windows of Burnaev & Ishimtsev, "Conformalized
-density- and distance-based anomaly detection in time-series data" (arXiv:1608.04585, 2016; the KNN
-CAD entry of the Numenta Anomaly Benchmark), without their conformal step, which a caller applies to
-the score stream (`bench.nab.run.tail_p_values`).
+k-nearest-neighbour nonconformity over lag-embedded windows of Ishimtsev, Bernstein, Burnaev &
+Nazarov, "Conformal k-NN Anomaly Detector for Univariate Data Streams", COPA 2017, PMLR 60 (and
+Burnaev & Ishimtsev, arXiv:1608.04585; the KNN CAD entry of the Numenta Anomaly Benchmark), without
+their conformal step, which a caller applies to the score stream (`bench.nab.run.tail_p_values`).
 
 Distances use |q - b|^2 = |q|^2 + |b|^2 - 2 q.b with window sums of squares from a running sum, so one
 row costs a single matrix-vector product. Windows containing a gap are never neighbours. The score is
 the distance divided by sqrt(embed_points) times the robust scale of the reference's first
-differences, a unit-free number comparable across series; `expected` is the value that followed the
-nearest window's predecessor, i.e. the last value of the nearest window. No null distribution is
+differences, a unit-free number comparable across series; `expected` is the last value of the nearest
+earlier window, the analogue of the point under test. No null distribution is
 assumed, so `p_value` is NaN: this detector is for streams whose scores are calibrated against their
 own past, not for the daily runner's FDR step.
 """
