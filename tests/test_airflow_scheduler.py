@@ -135,6 +135,23 @@ def deployment(pg_url, demo_warehouse, tmp_path):
                 p.wait(timeout=10)
 
 
+def _failed_task_logs(env: dict, tasks: dict[str, str]) -> str:
+    """The error lines of every task that did not succeed, for the assertion message."""
+    out = []
+    for task_id, state in sorted(tasks.items()):
+        if state == "success":
+            continue
+        for log in sorted(Path(env["AIRFLOW_HOME"], "logs").glob(f"dag_id={DAG_ID}/*/task_id={task_id}/*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("level") in ("error", "critical"):
+                    out.append(f"{task_id} [{log.name}]: {record.get('event')} {record.get('error_detail', '')}"[:2000])
+    return "\n".join(out)
+
+
 def _scalar(engine, sql: str, **params):
     with engine.connect() as conn:
         return conn.execute(sa.text(sql), params).scalar()
@@ -165,7 +182,7 @@ def test_scheduler_runs_the_daily_dag_to_success(deployment):
     with engine.connect() as conn:
         tasks = dict(conn.execute(sa.text("SELECT task_id, state FROM task_instance WHERE dag_id = :d"),
                                   {"d": DAG_ID}).all())
-    assert state == "success", tasks
+    assert state == "success", f"{tasks}\n{_failed_task_logs(d['env'], tasks)}"
     assert set(tasks.values()) == {"success"}
     assert len(tasks) == 9
 
