@@ -214,11 +214,13 @@ class AlertBook:
                     suppressed=None if d.decision == "notify" else d.reason))
             elif extend is not None:
                 values = {"first_partition": min(extend["first_partition"], alert.partition),
-                          "last_partition": max(extend["last_partition"], alert.partition)}
+                          "last_partition": max(extend["last_partition"], alert.partition),
+                          # Each partition is decided once, so adding its impact never double-counts.
+                          "impact": combine_impacts(extend["impact"], alert.impact)}
                 if alert.partition > extend["last_partition"]:
                     values.update(last_fired_at=now, message=alert.message, observed=alert.observed,
                                   expected=alert.expected, lower=alert.lower, upper=alert.upper,
-                                  impact=alert.impact, root_causes=list(alert.root_causes) or None)
+                                  root_causes=list(alert.root_causes) or extend["root_causes"])
                 conn.execute(a.update().where(a.c.id == extend["id"]).values(**values))
         return d
 
@@ -236,6 +238,19 @@ class AlertBook:
             q = q.where(d.c.partition <= end)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.order_by(d.c.partition, d.c.fingerprint)).mappings()]
+
+
+def combine_impacts(a: dict | None, b: dict | None) -> dict | None:
+    """The impact of an incident over all its partitions: events and interval ends add up; the share
+    is of the summed reported totals (each day's total is events / share)."""
+    if not a or not b:
+        return a or b
+    events = a["events"] + b["events"]
+    totals = sum(x["events"] / x["share_of_total"] for x in (a, b) if x.get("share_of_total"))
+    return {"events": round(events, 1), "lower": round(a["lower"] + b["lower"], 1),
+            "upper": round(a["upper"] + b["upper"], 1),
+            "share_of_total": round(events / totals, 6) if totals else 0.0,
+            "direction": "under" if events < 0 else "over", "partitions": a.get("partitions", 1) + 1}
 
 
 def notification_key(d: Decision) -> str:

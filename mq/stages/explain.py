@@ -1,8 +1,8 @@
 """Root cause and impact of a client/warehouse discrepancy on one partition.
 
 Per leaf (full dimension combination): expected client count = warehouse count x the leaf's baseline
-capture ratio, pooled over the previous `BASELINE_DAYS` clean days (holidays and days on which the pair's
-total was anomalous are left out, so one incident does not hide the next). The localiser then finds the
+capture ratio, pooled over the previous `BASELINE_DAYS` clean days (holidays and days on which any slice
+of the pair was anomalous are left out, so one incident does not hide the next). The localiser then finds the
 few slices that explain the gap; the impact is the number of client events missing (or extra) on them.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ def pair_leaves(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame,
         return pd.DataFrame(), dims
     bad = set(pipe.config.holidays)
     det = pipe.store.detections(pair_name, start, partition - dt.timedelta(days=1))
-    if not det.empty:
-        bad |= set(det[(det.slice_key == "(total)") & (det.status == "anomaly")].partition)
+    if not det.empty:   # days of earlier discrepancies would drag the baseline towards the incident
+        bad |= set(det[det.status == "anomaly"].partition)
     wide = pts.pivot_table(index=["slice_key", "partition"], columns="metric", values="value").reset_index()
     wide = wide.rename(columns={pair.client: "client", pair.warehouse: "warehouse"}).fillna(0.0)
     if "client" not in wide or "warehouse" not in wide:
