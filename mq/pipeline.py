@@ -141,19 +141,26 @@ class Pipeline:
             summary.update(status="failed", error=str(exc))
             raise
         finally:
-            # What the run found, without what differs between a run and its re-run (decisions,
-            # deliveries, "changed" flags): an identical re-run then adds no audit record.
-            stable = {**{k: v for k, v in summary.items() if k not in ("delivery", "alerts", "pulls")},
-                      "pulls": [{k: v for k, v in p.items() if k != "changed"} for p in summary.get("pulls", [])],
-                      "alert_candidates": summary.get("alerts", {}).get("candidates")}
-            digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
-            self.ledger.append("run", f"run:{partition.isoformat()}:{digest[:24]}",
-                               {**stable, "trigger": trigger}, partition=partition)
-            summary["seconds"] = timings
-            self.store.finish_run(run_id, summary.get("status", "failed"), summary)
+            self.record_run(partition, run_id, summary, trigger, timings)
             log.info("run finished", extra={"mq": {"partition": partition.isoformat(),
                                                    "status": summary.get("status"), "seconds": timings}})
         return summary
+
+    def record_run(self, partition: dt.date, run_id: str, summary: dict, trigger: str,
+                   seconds: dict[str, float]) -> None:
+        """Append the run's ledger record and close the store's run row.
+
+        The record holds what the run found, without what differs between a run and its re-run
+        (decisions, deliveries, "changed" flags): an identical re-run, from the CLI or Airflow, then
+        adds no audit record."""
+        stable = {**{k: v for k, v in summary.items() if k not in ("delivery", "alerts", "pulls", "seconds")},
+                  "pulls": [{k: v for k, v in p.items() if k != "changed"} for p in summary.get("pulls", [])],
+                  "alert_candidates": summary.get("alerts", {}).get("candidates")}
+        digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+        self.ledger.append("run", f"run:{partition.isoformat()}:{digest[:24]}",
+                           {**stable, "trigger": trigger}, partition=partition)
+        summary["seconds"] = seconds
+        self.store.finish_run(run_id, summary.get("status", "failed"), summary)
 
     def backfill(self, start: dt.date, end: dt.date, trigger: str = "backfill", progress=None) -> list[dict]:
         if end < start:

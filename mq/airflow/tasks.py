@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -109,16 +108,8 @@ def record_run(config_path: str, partition: dt.date, run_id: str, trigger: str,
     """Close the store's run and append the ledger's run record, exactly as `Pipeline.run` does."""
     with open_pipeline(config_path) as pipe:
         summary = run_summary(pipe, partition, outcomes)
-        # Same stable subset and key as Pipeline.run, so a DAG run and a CLI run of an unchanged
-        # partition share one audit record.
-        stable = {**{k: v for k, v in summary.items() if k not in ("delivery", "alerts", "pulls")},
-                  "pulls": [{k: v for k, v in p.items() if k != "changed"} for p in summary.get("pulls", [])],
-                  "alert_candidates": summary.get("alerts", {}).get("candidates")}
-        digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
-        pipe.ledger.append("run", f"run:{partition.isoformat()}:{digest[:24]}", {**stable, "trigger": trigger},
-                           partition=partition)
-        summary["seconds"] = {s: o["seconds"] for s, o in outcomes.items() if o is not None}
-        pipe.store.finish_run(run_id, summary["status"], summary)
+        pipe.record_run(partition, run_id, summary, trigger,
+                        {st: o["seconds"] for st, o in outcomes.items() if o is not None})
     return summary
 
 
