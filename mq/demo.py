@@ -11,6 +11,14 @@ seasonality and Poisson noise. Injected incidents (written to `incidents.json` a
 - a null spike in client `user_id`;
 - a public holiday with low traffic on both sides (must NOT alert: it is in the calendar).
 
+At scale (`DemoSpec(countries=..., app_versions=..., event_types=..., incidents_per_kind=...)`, used by
+bench/incident_recall.py) the dimensions take more values and the incidents are drawn from the seed:
+`incidents_per_kind` of every kind at random non-overlapping dates after `warmup_days`, each logging
+loss on a random (platform, app version), plus two kinds the fixed demo lacks: a slow drift of the
+client capture rate in one country (down linearly to -10% over two weeks, then fixed) and a timezone
+shift (one warehouse partition cut at UTC-5, so its last five hours land in the next partition).
+The default spec generates exactly the demo it always did.
+
 Generation is numpy + pyarrow, one partition at a time, so memory stays flat at any size.
 """
 from __future__ import annotations
@@ -33,6 +41,21 @@ EVENT_TYPES = {"page_view": 0.55, "click": 0.30, "share": 0.07, "purchase": 0.05
 WEEKLY = [1.00, 1.03, 1.04, 1.02, 0.97, 0.82, 0.78]            # Monday .. Sunday
 DIMENSIONS = ["platform", "country", "app_version", "event_type"]
 
+# At scale: the values a larger demo draws from (the demo's own values first).
+MORE_COUNTRIES = ["US", "IN", "BR", "DE", "JP", "GB", "FR", "MX", "ID", "PH", "NG", "TR", "VN", "EG", "IT", "ES",
+                  "KR", "CA", "PL", "AR", "CO", "TH", "PK", "SA", "ZA", "NL", "AU", "UA", "MY", "SE", "CL", "PE",
+                  "BD", "RO", "BE", "CH", "AT", "PT", "GR", "CZ"]
+MORE_EVENT_TYPES = ["page_view", "click", "share", "purchase", "signup", "search", "add_to_cart", "login",
+                    "video_play", "comment", "like", "follow", "notification_open", "logout", "rate", "invite"]
+MAX_APP_VERSIONS = 30
+# Incident kinds of a drawn schedule and how many days each one lasts.
+INCIDENT_DAYS = {"client_logging_loss": 2, "duplicate_load": 1, "missing_partition": 1, "null_spike": 1,
+                 "holiday": 1, "ratio_drift": 14, "timezone_shift": 2}
+INCIDENT_GAP_DAYS = 3          # clean days at least between two drawn incidents
+LOGGING_LOSS_CAPTURE = 0.5     # share of its events a slice with a logging loss still sends
+RATIO_DRIFT_DEPTH = 0.10       # capture rate lost by the last day of a drift
+TIMEZONE_SHIFT_HOURS = 5       # a partition cut at UTC-5: its last 5 hours land in the next partition
+
 
 @dataclass(frozen=True)
 class Incident:
@@ -54,6 +77,22 @@ class DemoSpec:
     days: int = 70
     daily_events: int = 20_000                # warehouse events per day before trend/seasonality
     seed: int = 7
+    # Scale. None / 0 keep the demo's own values and its five fixed incidents.
+    countries: int | None = None              # the n first of MORE_COUNTRIES, Zipf-distributed
+    app_versions: int | None = None           # versions per mobile platform, newest-but-one most used
+    event_types: int | None = None            # the n first of MORE_EVENT_TYPES, Zipf-distributed
+    incidents_per_kind: int = 0               # n of every INCIDENT_DAYS kind at random dates (0: fixed demo)
+    warmup_days: int = 56                     # drawn incidents start after this much clean history
+
+    def __post_init__(self) -> None:
+        limits = {"countries": len(MORE_COUNTRIES), "app_versions": MAX_APP_VERSIONS,
+                  "event_types": len(MORE_EVENT_TYPES)}
+        for name, most in limits.items():
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= most:
+                raise ValueError(f"DemoSpec.{name}: must be between 1 and {most} (got {value!r})")
+        if self.incidents_per_kind < 0:
+            raise ValueError(f"DemoSpec.incidents_per_kind: must be >= 0 (got {self.incidents_per_kind!r})")
 
     @property
     def start(self) -> dt.date:
@@ -68,7 +107,10 @@ class DemoSpec:
 
 
 def plan_incidents(spec: DemoSpec) -> list[Incident]:
-    """Place the incidents in the last weeks, after enough history for the detectors."""
+    """Place the incidents in the last weeks, after enough history for the detectors (or draw a
+    schedule, when the spec asks for `incidents_per_kind`)."""
+    if spec.incidents_per_kind:
+        return draw_incidents(spec)
     if spec.days < 56:
         raise ValueError(f"the demo needs at least 56 days (6 weeks of history + incidents), got {spec.days}")
     d = lambda off: spec.day(off).isoformat()  # noqa: E731 - a tiny local helper
@@ -76,24 +118,95 @@ def plan_incidents(spec: DemoSpec) -> list[Incident]:
         Incident("logging-loss", "client_logging_loss", d(-25), d(-24), "client_events",
                  {"platform": "android", "app_version": "10.3"},
                  description="android app 10.3 stops sending half of its events (client SDK bug)"),
-        Incident("duplicate-load", "duplicate_load", d(-20), d(-20), "warehouse_events",
-                 description="one file of the warehouse partition was loaded twice"),
-        Incident("missing-partition", "missing_partition", d(-16), d(-16), "warehouse_events",
-                 description="the warehouse partition never landed"),
-        Incident("null-spike", "null_spike", d(-12), d(-12), "client_events",
-                 {"column": "user_id"}, description="a quarter of client events lost their user_id"),
-        Incident("holiday", "holiday", d(-7), d(-7), "both", should_alert=False,
-                 description="public holiday: traffic is low on both sides; in the calendar, must not alert"),
+        _same_every_time("duplicate-load", "duplicate_load", d(-20), d(-20)),
+        _same_every_time("missing-partition", "missing_partition", d(-16), d(-16)),
+        _same_every_time("null-spike", "null_spike", d(-12), d(-12)),
+        _same_every_time("holiday", "holiday", d(-7), d(-7)),
     ]
 
 
-def _leaf_table() -> tuple[list[tuple[str, str, str, str]], np.ndarray]:
+# Incidents that look the same wherever they fall: table, labels, should_alert, description.
+_SAME_EVERY_TIME = {
+    "duplicate_load": ("warehouse_events", {}, True, "one file of the warehouse partition was loaded twice"),
+    "missing_partition": ("warehouse_events", {}, True, "the warehouse partition never landed"),
+    "null_spike": ("client_events", {"column": "user_id"}, True, "a quarter of client events lost their user_id"),
+    "holiday": ("both", {}, False, "public holiday: traffic is low on both sides; in the calendar, must not alert"),
+}
+
+
+def _same_every_time(name: str, kind: str, start: str, end: str) -> Incident:
+    table, labels, should_alert, description = _SAME_EVERY_TIME[kind]
+    return Incident(name, kind, start, end, table, dict(labels), should_alert=should_alert, description=description)
+
+
+def draw_incidents(spec: DemoSpec) -> list[Incident]:
+    """`incidents_per_kind` incidents of every kind at random dates from the seed, in random order,
+    none overlapping and at least INCIDENT_GAP_DAYS apart, all after `warmup_days`."""
+    rng = np.random.default_rng([spec.seed, 1])   # its own stream: the data draws stay independent
+    kinds = [kind for kind in INCIDENT_DAYS for _ in range(spec.incidents_per_kind)]
+    kinds = [kinds[i] for i in rng.permutation(len(kinds))]
+    needed = sum(INCIDENT_DAYS[k] for k in kinds) + INCIDENT_GAP_DAYS * (len(kinds) - 1)
+    slack = spec.days - spec.warmup_days - needed
+    if slack < 0:
+        raise ValueError(f"{len(kinds)} incidents need {needed + spec.warmup_days} days "
+                         f"({spec.warmup_days} of warm-up), the spec has {spec.days}")
+    # Spread the spare days over the gaps: sorted uniform cuts of the slack.
+    extra = np.sort(rng.integers(0, slack + 1, size=len(kinds)))
+    countries, versions, _ = dimension_values(spec)
+    mobile = [(p, v) for p in PLATFORMS if p != "web" for v in versions]
+    out, offset, seen = [], spec.warmup_days, {k: 0 for k in INCIDENT_DAYS}
+    for kind, shift in zip(kinds, extra):
+        first = offset + int(shift)
+        start, end = spec.day(first).isoformat(), spec.day(first + INCIDENT_DAYS[kind] - 1).isoformat()
+        offset += INCIDENT_DAYS[kind] + INCIDENT_GAP_DAYS
+        seen[kind] += 1
+        name = f"{kind.removeprefix('client_').replace('_', '-')}-{seen[kind]:02d}"
+        if kind == "client_logging_loss":
+            platform, version = mobile[rng.integers(len(mobile))]
+            out.append(Incident(name, kind, start, end, "client_events",
+                                {"platform": platform, "app_version": version},
+                                description=f"{platform} app {version} stops sending half of its events"))
+        elif kind == "ratio_drift":
+            country = list(countries)[rng.integers(len(countries))]
+            out.append(Incident(name, kind, start, end, "client_events", {"country": country},
+                                description=f"client capture in {country} drifts down to "
+                                            f"-{RATIO_DRIFT_DEPTH:.0%} over {INCIDENT_DAYS[kind]} days, then is fixed"))
+        elif kind == "timezone_shift":
+            out.append(Incident(name, kind, start, end, "warehouse_events",
+                                description=f"the {start} warehouse partition was cut at "
+                                            f"UTC-{TIMEZONE_SHIFT_HOURS}: its last hours landed in {end}"))
+        else:
+            out.append(_same_every_time(name, kind, start, end))
+    return sorted(out, key=lambda inc: inc.start)
+
+
+def dimension_values(spec: DemoSpec) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """(countries, app versions, event types) with their shares of traffic."""
+    countries = COUNTRIES if spec.countries is None else _zipf(MORE_COUNTRIES[:spec.countries], 0.9)
+    event_types = EVENT_TYPES if spec.event_types is None else _zipf(MORE_EVENT_TYPES[:spec.event_types], 1.0)
+    if spec.app_versions is None:
+        versions = APP_VERSIONS
+    else:
+        # Adoption rises with each release; the newest one is still rolling out.
+        n = spec.app_versions
+        weights = [float(i + 1) for i in range(n - 1)] + [0.66 * (n - 1) if n > 1 else 1.0]
+        versions = {f"{10 + i // 10}.{i % 10}": w / sum(weights) for i, w in enumerate(weights)}
+    return countries, versions, event_types
+
+
+def _zipf(names: list[str], exponent: float) -> dict[str, float]:
+    weights = np.arange(1, len(names) + 1, dtype=float) ** -exponent
+    return dict(zip(names, (weights / weights.sum()).tolist()))
+
+
+def _leaf_table(countries: dict[str, float], app_versions: dict[str, float],
+                event_types: dict[str, float]) -> tuple[list[tuple[str, str, str, str]], np.ndarray]:
     leaves, probs = [], []
     for platform, p_platform in PLATFORMS.items():
-        versions = {"web": 1.0} if platform == "web" else APP_VERSIONS
+        versions = {"web": 1.0} if platform == "web" else app_versions
         for version, p_version in versions.items():
-            for country, p_country in COUNTRIES.items():
-                for event_type, p_type in EVENT_TYPES.items():
+            for country, p_country in countries.items():
+                for event_type, p_type in event_types.items():
                     leaves.append((platform, country, version, event_type))
                     probs.append(p_platform * p_version * p_country * p_type)
     return leaves, np.asarray(probs) / np.sum(probs)
@@ -110,19 +223,20 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
     for table in ("client_events", "warehouse_events"):
         shutil.rmtree(out / table, ignore_errors=True)
     rng = np.random.default_rng(spec.seed)
-    leaves, probs = _leaf_table()
+    leaves, probs = _leaf_table(*dimension_values(spec))
     leaf_cols = [np.array([leaf[i] for leaf in leaves]) for i in range(4)]
     capture = np.array([CAPTURE[leaf[0]] for leaf in leaves])
     incidents = plan_incidents(spec)
-    by_kind = {inc.kind: inc for inc in incidents}
-    loss = by_kind["client_logging_loss"]
-    loss_mask = (leaf_cols[0] == "android") & (leaf_cols[2] == "10.3")
+    active = _active_days(incidents)
     rows = {"client_events": 0, "warehouse_events": 0}
+    shifted = None   # warehouse rows a timezone shift pushed into the next partition
 
     for i, day in enumerate(spec.dates):
         iso = day.isoformat()
+        today = active.get(iso, [])
+        kinds = {inc.kind for inc, _ in today}
         volume = spec.daily_events * (1 + 0.0015 * i) * WEEKLY[day.weekday()]
-        if iso == by_kind["holiday"].start:
+        if "holiday" in kinds:
             volume *= 0.55
         counts = rng.poisson(volume * probs)
         n = int(counts.sum())
@@ -136,8 +250,14 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
         user_id = np.char.add("u", rng.integers(0, 400_000, size=n).astype(str)).astype(object)
 
         p_capture = capture[leaf_index]
-        if loss.start <= iso <= loss.end:
-            p_capture = np.where(loss_mask[leaf_index], p_capture * 0.5, p_capture)
+        for inc, nth_day in today:
+            if inc.kind == "client_logging_loss":
+                hit = _slice_mask(leaf_cols, inc.labels)[leaf_index]
+                p_capture = np.where(hit, p_capture * LOGGING_LOSS_CAPTURE, p_capture)
+            elif inc.kind == "ratio_drift":
+                hit = _slice_mask(leaf_cols, inc.labels)[leaf_index]
+                lost = RATIO_DRIFT_DEPTH * (nth_day + 1) / INCIDENT_DAYS["ratio_drift"]
+                p_capture = np.where(hit, p_capture * (1 - lost), p_capture)
         captured = rng.random(n) < p_capture
 
         columns = {
@@ -148,25 +268,55 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
         }
         warehouse = pa.table({k: pa.array(v) for k, v in columns.items()})
         client_user = user_id[captured].copy()
-        if iso == by_kind["null_spike"].start:
+        if "null_spike" in kinds:
             client_user[rng.random(client_user.size) < 0.25] = None
         client = pa.table({k: pa.array(client_user if k == "user_id" else v[captured])
                            for k, v in columns.items()})
+        if shifted is not None:
+            warehouse, shifted = pa.concat_tables([shifted, warehouse]), None
+        if any(inc.kind == "timezone_shift" and nth_day == 0 for inc, nth_day in today):
+            late = seconds >= (24 - TIMEZONE_SHIFT_HOURS) * 3600
+            warehouse, shifted = warehouse.filter(pa.array(~late)), warehouse.filter(pa.array(late))
 
         _write(client, out / "client_events" / f"ds={iso}", "part-0.parquet")
         rows["client_events"] += client.num_rows
-        if iso != by_kind["missing_partition"].start:
+        if "missing_partition" not in kinds:
             _write(warehouse, out / "warehouse_events" / f"ds={iso}", "part-0.parquet")
             rows["warehouse_events"] += warehouse.num_rows
-        if iso == by_kind["duplicate_load"].start:
+        if "duplicate_load" in kinds:
             again = warehouse.slice(0, warehouse.num_rows // 4)   # one of four files, loaded twice
             _write(again, out / "warehouse_events" / f"ds={iso}", "part-1.parquet")
             rows["warehouse_events"] += again.num_rows
         if progress:
             progress(1)
 
-    truth = {"spec": {**asdict(spec), "start": spec.start.isoformat(), "end": spec.end.isoformat()},
+    truth = {"spec": {**_spec_record(spec), "start": spec.start.isoformat(), "end": spec.end.isoformat()},
              "dimensions": DIMENSIONS, "rows": rows,
              "incidents": [asdict(inc) for inc in incidents]}
     (out / "incidents.json").write_text(json.dumps(truth, indent=2))
     return truth
+
+
+def _active_days(incidents: list[Incident]) -> dict[str, list[tuple[Incident, int]]]:
+    """ISO date -> [(incident, how many days it has already lasted)] for every day of every incident."""
+    active: dict[str, list[tuple[Incident, int]]] = {}
+    for inc in incidents:
+        first, last = dt.date.fromisoformat(inc.start), dt.date.fromisoformat(inc.end)
+        for k in range((last - first).days + 1):
+            active.setdefault((first + dt.timedelta(days=k)).isoformat(), []).append((inc, k))
+    return active
+
+
+def _slice_mask(leaf_cols: list[np.ndarray], labels: dict[str, str]) -> np.ndarray:
+    """Which leaves belong to the slice `labels` (leaf_cols in DIMENSIONS order)."""
+    mask = np.ones(leaf_cols[0].size, dtype=bool)
+    for dim, value in labels.items():
+        mask &= leaf_cols[DIMENSIONS.index(dim)] == value
+    return mask
+
+
+def _spec_record(spec: DemoSpec) -> dict:
+    """The spec as incidents.json records it: the scale fields only when set, so the demo's file is unchanged."""
+    default = DemoSpec()
+    return {k: v for k, v in asdict(spec).items()
+            if k in ("end", "days", "daily_events", "seed") or v != getattr(default, k)}
