@@ -1,26 +1,35 @@
-"""The one runner: ordering, gaps, windows, holidays, minimum history and score -> anomaly decisions.
+"""The one runner: groups of series -> detector scores -> FDR across all series -> anomaly decisions.
 
 `evaluate` scores one date; `evaluate_range` scores every date of a range, each one causally, and is
-by construction the same computation as calling `evaluate` per date: both turn the history into a
-(series x day) matrix and hand each detector the trailing window ending at the date being scored.
-Series are processed in chunks of rows, so memory grows with the history matrix, not with the
-number of detectors or the window widths.
+by construction the same computation as calling `evaluate` per date.
+
+Scoring is split in two so memory stays flat however many series there are:
+
+1. Series are scored a group at a time (`group_series` whole series per group; `detectors.scoring`):
+   pivot the group to a (series x day) matrix, run every detector over it, keep only the small
+   per-series result (one row per series, detector and date). On the local engine the groups come
+   one after another from a pandas DataFrame or from an iterable of DataFrames each holding whole
+   series, so a caller can stream series from storage without ever holding the full history. On the
+   Spark engine the groups are hash buckets of series_id scored by `applyInPandas` on the executors
+   (`detectors.spark_engine`).
+2. Benjamini-Hochberg (`detectors.fdr`) then runs over every series of each (date, detector), across
+   all groups, and the minimum effect sizes apply. Because BH only needs the p-values, the result is
+   the same as scoring all series in one matrix, whatever the grouping or engine.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Collection, Sequence
+from typing import Collection, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
-from detectors.base import Detector, Scores, SeriesWindow
+from detectors.base import Detector
 from detectors.fdr import benjamini_hochberg
-from detectors.spec import DetectorSpec, DetectorSpecError
+from detectors.scoring import as_day, check_columns, day_array, score_group
+from detectors.spark_engine import is_spark_frame, score_in_spark
+from detectors.spec import DetectorSpec
 
-DAILY_SEASON = 7  # weekly seasonality of daily data
-CHUNK_ROWS = 2_000
 # Per-test level used when the caller turns FDR control off (fdr_q=None).
 UNCORRECTED_ALPHA = 0.05
 STATUSES = ("anomaly", "ok", "insufficient_history", "holiday", "missing")
@@ -28,22 +37,18 @@ OUTPUT_COLUMNS = [
     "series_id", "detector", "partition", "status", "observed", "expected", "lower", "upper",
     "score", "p_value", "q_value", "direction",
 ]
-_DIRECTION = {1: "up", -1: "down"}
+ENGINES = ("auto", "local", "spark")
+# Series scored together: 5,000 series x ~60 days of window is a few MiB per detector.
+GROUP_SERIES = 5_000
+# engine="auto" sends a pandas history with at least this many rows to Spark.
+SPARK_MIN_ROWS = 50_000_000
 
-
-@dataclass(frozen=True)
-class _Matrix:
-    """History pivoted to one row per series and one column per day since `origin`."""
-
-    series_ids: np.ndarray
-    origin: np.datetime64
-    values: np.ndarray  # raw numerators (client counts for ratio rows)
-    denominators: np.ndarray | None
-    first_day: np.ndarray  # column of each series' first row: a series exists from there on
+# A pandas DataFrame, an iterable of pandas DataFrames each holding whole series, or a Spark DataFrame.
+History = Union[pd.DataFrame, Iterable[pd.DataFrame], "pyspark.sql.DataFrame"]  # noqa: F821
 
 
 def evaluate(
-    history: pd.DataFrame,
+    history: History,
     at: dt.date,
     specs: Sequence[DetectorSpec],
     *,
@@ -51,16 +56,20 @@ def evaluate(
     fdr_q: float | None = 0.05,
     min_relative_effect: float = 0.0,
     min_absolute_effect: float = 0.0,
+    engine: str = "auto",
+    group_series: int = GROUP_SERIES,
+    spark_min_rows: int = SPARK_MIN_ROWS,
 ) -> pd.DataFrame:
     """One row per (series_id, detector) for date `at`, using rows with partition <= `at` only."""
     return evaluate_range(
         history, at, at, specs, holidays=holidays, fdr_q=fdr_q,
         min_relative_effect=min_relative_effect, min_absolute_effect=min_absolute_effect,
+        engine=engine, group_series=group_series, spark_min_rows=spark_min_rows,
     )
 
 
 def evaluate_range(
-    history: pd.DataFrame,
+    history: History,
     start: dt.date,
     end: dt.date,
     specs: Sequence[DetectorSpec],
@@ -69,8 +78,16 @@ def evaluate_range(
     fdr_q: float | None = 0.05,
     min_relative_effect: float = 0.0,
     min_absolute_effect: float = 0.0,
+    engine: str = "auto",
+    group_series: int = GROUP_SERIES,
+    spark_min_rows: int = SPARK_MIN_ROWS,
 ) -> pd.DataFrame:
-    """`evaluate` for every date in [start, end], each scored from the rows up to that date only."""
+    """`evaluate` for every date in [start, end], each scored from the rows up to that date only.
+
+    `engine`: "local" (numpy, a group of series at a time), "spark" (applyInPandas on hash buckets of
+    series_id) or "auto" (Spark for a Spark DataFrame or a pandas one of `spark_min_rows` rows or
+    more, local otherwise). The verdicts do not depend on the engine or on `group_series`.
+    """
     detectors = [spec.build() for spec in specs]
     if fdr_q is not None and not 0 < fdr_q <= 1:
         raise ValueError(f"fdr_q must be in (0, 1] or None (got {fdr_q!r})")
@@ -78,157 +95,106 @@ def evaluate_range(
         raise ValueError(
             f"minimum effects must be >= 0 (got relative={min_relative_effect!r}, absolute={min_absolute_effect!r})"
         )
-    start, end = _as_day(start), _as_day(end)
+    if group_series < 1:
+        raise ValueError(f"group_series must be >= 1 (got {group_series!r})")
+    start, end = as_day(start), as_day(end)
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
-    matrix = _pivot(history, end)
-    if matrix.denominators is None:
-        for det in detectors:
-            if det.needs_denominator:
-                raise DetectorSpecError(
-                    f"detector {det.name!r} tests client/warehouse ratios and needs a 'denominator' column"
-                )
-    holiday_days = np.array(sorted({_as_day(h) for h in holidays}), dtype="datetime64[D]")
-    frames = []
-    for day in np.arange(start, end + np.timedelta64(1, "D"), dtype="datetime64[D]"):
-        for det in detectors:
-            frames.append(
-                _score_day(matrix, day, det, holiday_days, fdr_q, min_relative_effect, min_absolute_effect)
+    holiday_days = np.array(sorted({as_day(h) for h in holidays}), dtype="datetime64[D]")
+    chosen = choose_engine(history, engine, spark_min_rows)
+    if chosen == "spark":
+        raw = [score_in_spark(history, start, end, specs, holiday_days, group_series)]
+    else:
+        if is_spark_frame(history):  # asked for local on a Spark DataFrame: collect it
+            history = history.toPandas()
+        raw = [score_group(group, start, end, detectors, holiday_days)
+               for group in series_groups(history, group_series, detectors)]
+    return decide(raw, fdr_q, min_relative_effect, min_absolute_effect)
+
+
+def choose_engine(history: History, engine: str, spark_min_rows: int) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)} (got {engine!r})")
+    if engine == "spark" and not (is_spark_frame(history) or isinstance(history, pd.DataFrame)):
+        raise ValueError("engine='spark' needs a Spark or pandas DataFrame, not an iterable of chunks")
+    if engine != "auto":
+        return engine
+    if is_spark_frame(history):
+        return "spark"
+    if isinstance(history, pd.DataFrame) and len(history) >= spark_min_rows:
+        return "spark"
+    return "local"
+
+
+def series_groups(history, group_series: int, detectors: Sequence[Detector]) -> Iterator[pd.DataFrame]:
+    """Groups of at most `group_series` whole series from a DataFrame or an iterable of DataFrames.
+
+    An iterable's frames must each hold whole series (every row of a series in one frame): a series
+    split over two frames would be scored from half its history, so that is an error.
+    """
+    if isinstance(history, pd.DataFrame):
+        check_columns(history, detectors)
+        yield from _split(history, group_series)
+        return
+    seen: set[str] = set()
+    for number, frame in enumerate(history):
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"history chunk {number} is a {type(frame).__name__}, not a pandas DataFrame")
+        check_columns(frame, detectors)
+        ids = set(frame["series_id"].astype(str).unique())
+        repeated = ids & seen
+        if repeated:
+            raise ValueError(
+                f"series {sorted(repeated)[0]!r} appears in more than one history chunk; "
+                "each chunk must hold whole series"
             )
+        seen |= ids
+        yield from _split(frame, group_series)
+
+
+def _split(frame: pd.DataFrame, group_series: int) -> Iterator[pd.DataFrame]:
+    codes, uniques = pd.factorize(frame["series_id"])
+    if len(uniques) <= group_series:
+        yield frame
+        return
+    group_of_row = codes // group_series
+    order = np.argsort(group_of_row, kind="stable")
+    bounds = np.searchsorted(group_of_row[order], np.arange(group_of_row.max() + 2))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        yield frame.iloc[order[lo:hi]]
+
+
+def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs: float) -> pd.DataFrame:
+    """Benjamini-Hochberg per (date, detector spec) over every series, then the anomaly decision."""
+    frames = [f for f in raw if len(f)]
     if not frames:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[OUTPUT_COLUMNS]
+    result = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    del frames, raw
+    # Date, then spec, then series id: the order of a single all-series matrix, whatever the grouping.
+    days = day_array(result["partition"]).astype(np.int64)
+    spec = result["spec"].to_numpy(dtype=np.int64)
+    series = pd.factorize(result["series_id"], sort=True)[0]
+    order = np.lexsort((series, spec, days))
+    result = result.take(order).reset_index(drop=True)
+    days, spec = days[order], spec[order]
 
-
-def _as_day(value) -> np.datetime64:
-    return np.datetime64(pd.Timestamp(value).date(), "D")
-
-
-def _pivot(history: pd.DataFrame, end: np.datetime64) -> _Matrix:
-    missing = {"series_id", "partition", "value"} - set(history.columns)
-    if missing:
-        raise ValueError(f"history lacks column(s) {sorted(missing)}; it has {list(history.columns)}")
-    days = _day_array(history["partition"])
-    keep = days <= end
-    frame = history if keep.all() else history.loc[keep]
-    days = days if keep.all() else days[keep]
-    if frame.empty:
-        return _Matrix(np.array([], dtype=object), end, np.empty((0, 1)), None, np.empty(0, dtype=np.int64))
-    codes, series_ids = pd.factorize(frame["series_id"], sort=True)
-    series_ids = np.asarray(series_ids).astype(str).astype(object)
-    origin = days.min()
-    cols = (days - origin).astype(np.int64)
-    width = int((end - origin).astype(np.int64)) + 1
-    seen = np.zeros((len(series_ids), width), dtype=bool)
-    seen[codes, cols] = True
-    if int(seen.sum()) != len(codes):
-        keys = pd.Series(codes.astype(np.int64) * width + cols)
-        dup = frame.loc[keys.duplicated().to_numpy(), ["series_id", "partition"]]
-        raise ValueError(f"history has duplicate (series_id, partition) rows, e.g. {dup.iloc[0].tolist()}")
-    del seen
-    values = np.full((len(series_ids), width), np.nan)
-    values[codes, cols] = frame["value"].to_numpy(dtype=float)
-    denominators = None
-    if "denominator" in frame.columns:
-        denominators = np.full_like(values, np.nan)
-        denominators[codes, cols] = frame["denominator"].to_numpy(dtype=float)
-    first_day = np.full(len(series_ids), width, dtype=np.int64)
-    np.minimum.at(first_day, codes, cols)
-    return _Matrix(np.asarray(series_ids, dtype=object), origin, values, denominators, first_day)
-
-
-def _day_array(partitions: pd.Series) -> np.ndarray:
-    """Partitions (dates, timestamps or ISO strings) as datetime64[D]."""
-    if partitions.dtype == object and len(partitions) and isinstance(partitions.iloc[0], dt.date):
-        # Many rows share few dates: convert the distinct dates only.
-        codes, uniques = pd.factorize(partitions)
-        return pd.to_datetime(pd.Index(uniques)).to_numpy().astype("datetime64[D]")[codes]
-    return pd.to_datetime(partitions).to_numpy().astype("datetime64[D]")
-
-
-def _window(block: np.ndarray, col: int, width: int) -> np.ndarray:
-    """Columns [col - width + 1, col] of `block`, NaN-padded on the left before the first day."""
-    out = np.full((block.shape[0], width), np.nan)
-    lo = col - width + 1
-    out[:, max(0, -lo):] = block[:, max(0, lo) : col + 1]
-    return out
-
-
-def _score_day(matrix, day, det: Detector, holiday_days, fdr_q, min_rel, min_abs) -> pd.DataFrame:
-    col = int((day - matrix.origin).astype(np.int64))
-    present = np.flatnonzero(matrix.first_day <= col) if col >= 0 else np.array([], dtype=np.int64)
-    observed, history_points, scores = _score_rows(matrix, present, col, day, det, holiday_days)
-    status = np.full(present.size, "ok", dtype=object)
-    status[history_points < det.min_history(DAILY_SEASON)] = "insufficient_history"
-    # A detector that cannot form a baseline from what history there is (all-zero counts, say)
-    # gives no p-value: that is too little usable history, not an all-clear.
-    status[~np.isfinite(scores.p_value)] = "insufficient_history"
-    status[~np.isfinite(observed)] = "missing"
-    if np.isin(day, holiday_days):
-        status[:] = np.where(np.isfinite(observed), "holiday", "missing")
-    insufficient = status == "insufficient_history"
-    expected, lower, upper, score = (
-        np.where(insufficient, np.nan, getattr(scores, k)) for k in ("expected", "lower", "upper", "score")
-    )
-    tested = status == "ok"
-    p_value = np.where(tested, scores.p_value, np.nan)
+    p_value = result["p_value"].to_numpy(dtype=float)
     if fdr_q is None:
         q_value, level = p_value, UNCORRECTED_ALPHA
     else:
-        q_value, level = benjamini_hochberg(p_value), fdr_q
+        q_value, level = np.full(p_value.shape, np.nan), fdr_q
+        starts = np.flatnonzero(np.r_[True, (np.diff(days) != 0) | (np.diff(spec) != 0)])
+        for lo, hi in zip(starts, np.r_[starts[1:], days.size]):
+            q_value[lo:hi] = benjamini_hochberg(p_value[lo:hi])
+    observed, expected = result["observed"].to_numpy(dtype=float), result["expected"].to_numpy(dtype=float)
     effect = np.abs(observed - expected)
     with np.errstate(invalid="ignore"):
         big_enough = (effect >= min_abs) & (effect >= min_rel * np.abs(expected))
+    tested = (result["status"] == "ok").to_numpy()
+    status = result["status"].to_numpy(dtype=object).copy()
     status[tested & (q_value <= level) & big_enough] = "anomaly"
-    shown = np.isin(status, ("ok", "anomaly", "holiday"))
-    return pd.DataFrame(
-        {
-            "series_id": matrix.series_ids[present],
-            "detector": det.name,
-            "partition": pd.Timestamp(day).date(),
-            "status": status,
-            "observed": observed,
-            "expected": expected,
-            "lower": lower,
-            "upper": upper,
-            "score": score,
-            "p_value": p_value,
-            "q_value": q_value,
-            "direction": [_DIRECTION.get(int(d)) if s else None for d, s in zip(scores.direction, shown)],
-        }
-    )
+    result["status"] = status
+    result["q_value"] = q_value
+    return result[OUTPUT_COLUMNS]
 
-
-def _score_rows(matrix, present, col, day, det: Detector, holiday_days) -> tuple[np.ndarray, np.ndarray, Scores]:
-    """Observed value, usable past points and detector scores of each present series, a chunk at a time."""
-    n = present.size
-    width = det.lookback(DAILY_SEASON) + 1
-    window_days = day - np.arange(width - 1, -1, -1).astype("timedelta64[D]")
-    past_holiday = np.isin(window_days[:-1], holiday_days)
-    observed = np.full(n, np.nan)
-    history_points = np.zeros(n, dtype=np.int64)
-    parts: list[Scores] = []
-    for lo in range(0, n, CHUNK_ROWS):
-        rows = present[lo : lo + CHUNK_ROWS]
-        here = slice(lo, lo + rows.size)
-        values = _window(matrix.values[rows], col, width)
-        denominators = None if matrix.denominators is None else _window(matrix.denominators[rows], col, width)
-        with np.errstate(all="ignore"):
-            if det.needs_denominator:
-                values = np.where(np.isfinite(denominators), values, np.nan)
-                valid = np.isfinite(values) & (values + denominators > 0)
-                observed[here] = values[:, -1] / denominators[:, -1]
-            else:
-                if denominators is not None:  # a ratio series: count detectors run on the ratio
-                    values = np.where(np.isnan(denominators), values, values / denominators)
-                valid = np.isfinite(values)
-                observed[here] = values[:, -1]
-        # Holidays and known events never feed a baseline.
-        values[:, :-1][:, past_holiday] = np.nan
-        if denominators is not None:
-            denominators[:, :-1][:, past_holiday] = np.nan
-        history_points[here] = np.sum(valid[:, :-1] & ~past_holiday, axis=1)
-        parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON)))
-    names = ("expected", "lower", "upper", "score", "p_value", "direction")
-    joined = {k: np.concatenate([getattr(p, k) for p in parts]) if parts else np.empty(0) for k in names}
-    return observed, history_points, Scores(**joined)

@@ -265,3 +265,95 @@ def test_benjamini_hochberg_adjustment(p_values, q_values):
     from detectors.fdr import benjamini_hochberg
 
     np.testing.assert_allclose(benjamini_hochberg(np.array(p_values)), np.array(q_values))
+
+
+# ---- groups of series: memory stays flat, verdicts do not change ------------------------------------
+
+def mixed_history(n_series: int = 60, days: int = 9 * 7, seed: int = 20) -> pd.DataFrame:
+    """Ratio series with drops, spikes, gaps, late starters and one series seen only long ago."""
+    rng = np.random.default_rng(seed)
+    warehouse = daily_counts(n_series, days, seed=seed)
+    client = np.round(warehouse * rng.uniform(0.96, 0.99, size=(n_series, 1)))
+    client[:6, -1] = np.round(warehouse[:6, -1] * 0.7)  # today's drop of the client side
+    warehouse[6:9, -3:] *= 1.4  # a spike lasting three days
+    client[6:9, -3:] *= 1.4
+    client[9:12, -1] = warehouse[9:12, -1] = np.nan  # today's partition missing
+    client[12:15, :40] = warehouse[12:15, :40] = np.nan  # started late
+    client[15:18, 20:30] = warehouse[15:18, 20:30] = np.nan  # a gap
+    client[18, 3:] = warehouse[18, 3:] = np.nan  # only a few old rows
+    return to_history(client, warehouse)
+
+
+ALL_SPECS = [DetectorSpec(name) for name in DETECTOR_NAMES] + [DetectorSpec("seasonal_mad", {"window_weeks": 3})]
+# holt_winters fits one model per series (slow, and trivially independent of the grouping).
+VECTORISED_SPECS = [spec for spec in ALL_SPECS if spec.name != "holt_winters"]
+
+
+@pytest.mark.parametrize("group_series", [4, 25])
+def test_scoring_in_groups_gives_the_one_matrix_verdicts_and_q_values(group_series):
+    history = mixed_history()
+    end = history.partition.max()
+    start, holidays = end - dt.timedelta(days=4), [end - dt.timedelta(days=2)]
+    kwargs = dict(holidays=holidays, min_relative_effect=0.02)
+    whole = evaluate_range(history, start, end, VECTORISED_SPECS, group_series=len(history), **kwargs)
+    grouped = evaluate_range(history, start, end, VECTORISED_SPECS, group_series=group_series, **kwargs)
+    assert (whole.status == "anomaly").sum() >= 6
+    assert {"missing", "insufficient_history", "holiday"} <= set(whole.status)
+    pd.testing.assert_frame_equal(grouped, whole)
+
+
+def test_history_may_arrive_as_chunks_of_whole_series_in_any_order():
+    history = mixed_history()
+    end = history.partition.max()
+    whole = evaluate(history, end, ALL_SPECS)
+    ids = sorted(history.series_id.unique(), reverse=True)
+    chunks = (history[history.series_id.isin(ids[lo : lo + 13])] for lo in range(0, len(ids), 13))
+    pd.testing.assert_frame_equal(evaluate(history, end, ALL_SPECS, group_series=5), whole)
+    pd.testing.assert_frame_equal(evaluate(chunks, end, ALL_SPECS, group_series=5), whole)
+
+
+def test_fdr_is_controlled_across_all_groups_not_within_each():
+    # 400 quiet series and one clear drop: a group holding the drop alone would flag it at any q,
+    # so the q-value must count all 401 tests, whichever group the series landed in.
+    days = 6 * 7 + 1
+    values = daily_counts(401, days, level=500.0, seed=21)
+    values[0, -1] *= 0.75
+    history, at, spec = to_history(values), last_day(days), [DetectorSpec("seasonal_mad")]
+    whole = evaluate(history, at, spec, group_series=401)
+    singles = evaluate(history, at, spec, group_series=1)
+    pd.testing.assert_frame_equal(singles, whole)
+    drop = singles.iloc[0]
+    assert drop.status == "anomaly"
+    assert drop.q_value == pytest.approx(drop.p_value * 401)
+
+
+def test_a_series_split_over_two_chunks_is_an_error():
+    history = to_history(daily_counts(3, 30))
+    chunks = [history[history.partition < last_day(10)], history[history.partition >= last_day(10)]]
+    with pytest.raises(ValueError, match="'series_0000' appears in more than one history chunk"):
+        evaluate(iter(chunks), last_day(30), [DetectorSpec("seasonal_mad")])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"engine": "gpu"}, "engine must be one of ['auto', 'local', 'spark'] (got 'gpu')"),
+        ({"group_series": 0}, "group_series must be >= 1 (got 0)"),
+    ],
+)
+def test_bad_engine_settings_are_named(kwargs, message):
+    history = to_history(daily_counts(1, 30))
+    with pytest.raises(ValueError) as err:
+        evaluate(history, last_day(30), [DetectorSpec("seasonal_mad")], **kwargs)
+    assert message in str(err.value)
+
+
+def test_auto_engine_stays_local_below_the_row_threshold_and_for_chunks():
+    from detectors.runner import choose_engine
+
+    history = to_history(daily_counts(2, 30))
+    assert choose_engine(history, "auto", spark_min_rows=61) == "local"
+    assert choose_engine(history, "auto", spark_min_rows=60) == "spark"
+    assert choose_engine(iter([history]), "auto", spark_min_rows=0) == "local"
+    with pytest.raises(ValueError, match="engine='spark' needs a Spark or pandas DataFrame"):
+        choose_engine(iter([history]), "spark", spark_min_rows=0)

@@ -1,0 +1,208 @@
+"""Score one group of whole series on a range of dates: pivot, windows, gaps, holidays, minimum history.
+
+`score_group` is the per-group half of the runner (`detectors.runner`): it turns the rows of some
+series into a (series x day) matrix, hands every detector the trailing window ending at each date
+being scored, and returns one row per (series, detector spec, date) with the raw scores and a
+provisional status. It never looks at other series, so groups can be scored one after another, or
+in parallel inside Spark (`detectors.spark_engine`), and give the same rows. Deciding which tested
+rows are anomalies needs every series of a (date, detector) at once (false-discovery-rate control),
+so that is left to the runner.
+
+The matrix only spans the days some detector can read (the widest lookback before `start`, up to
+`end`), so its size follows the window widths, not the length of the stored history.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from detectors.base import Detector, Scores, SeriesWindow
+from detectors.spec import DetectorSpecError
+
+DAILY_SEASON = 7  # weekly seasonality of daily data
+CHUNK_ROWS = 2_000  # series scored together in one numpy call
+# Provisional statuses; the runner turns some "ok" rows into "anomaly" after FDR control.
+PROVISIONAL_STATUSES = ("ok", "insufficient_history", "holiday", "missing")
+RAW_COLUMNS = [
+    "series_id", "spec", "detector", "partition", "status", "observed", "expected", "lower", "upper",
+    "score", "p_value", "direction",
+]
+_DIRECTION = {1: "up", -1: "down"}
+
+
+@dataclass(frozen=True)
+class _Matrix:
+    """Rows of a group pivoted to one row per series and one column per day since `origin`."""
+
+    series_ids: np.ndarray
+    origin: np.datetime64
+    values: np.ndarray  # raw numerators (client counts for ratio rows)
+    denominators: np.ndarray | None
+    first_day: np.ndarray  # column of each series' first row (negative: before origin)
+
+
+def as_day(value) -> np.datetime64:
+    return np.datetime64(pd.Timestamp(value).date(), "D")
+
+
+def check_columns(history: pd.DataFrame, detectors: Sequence[Detector]) -> None:
+    """Fail early, naming the missing column, before any scoring."""
+    missing = {"series_id", "partition", "value"} - set(history.columns)
+    if missing:
+        raise ValueError(f"history lacks column(s) {sorted(missing)}; it has {list(history.columns)}")
+    if "denominator" not in history.columns:
+        for det in detectors:
+            if det.needs_denominator:
+                raise DetectorSpecError(
+                    f"detector {det.name!r} tests client/warehouse ratios and needs a 'denominator' column"
+                )
+
+
+def score_group(
+    history: pd.DataFrame,
+    start: np.datetime64,
+    end: np.datetime64,
+    detectors: Sequence[Detector],
+    holiday_days: np.ndarray,
+) -> pd.DataFrame:
+    """RAW_COLUMNS for every series of `history` (whole series only), spec and date in [start, end].
+
+    Rows are ordered by date, then spec (its index in `detectors`), then series id. `status` is one of
+    PROVISIONAL_STATUSES; `p_value` is set on "ok" rows only (those are the tested ones).
+    """
+    check_columns(history, detectors)
+    widest = max((det.lookback(DAILY_SEASON) + 1 for det in detectors), default=1)
+    matrix = _pivot(history, start - np.timedelta64(widest - 1, "D"), end)
+    frames = [
+        _score_day(matrix, day, index, det, holiday_days)
+        for day in np.arange(start, end + np.timedelta64(1, "D"), dtype="datetime64[D]")
+        for index, det in enumerate(detectors)
+    ]
+    if not frames:
+        return pd.DataFrame(columns=RAW_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _pivot(history: pd.DataFrame, origin: np.datetime64, end: np.datetime64) -> _Matrix:
+    """Pivot rows up to `end`; columns start at `origin`, older rows only mark when a series began."""
+    days = day_array(history["partition"])
+    keep = days <= end
+    frame = history if keep.all() else history.loc[keep]
+    days = days if keep.all() else days[keep]
+    width = int((end - origin).astype(np.int64)) + 1
+    if frame.empty:
+        return _Matrix(np.array([], dtype=object), origin, np.empty((0, width)), None, np.empty(0, dtype=np.int64))
+    codes, series_ids = pd.factorize(frame["series_id"].astype(str), sort=True)
+    series_ids = np.asarray(series_ids, dtype=object)
+    cols = (days - origin).astype(np.int64)  # negative before origin
+    _reject_duplicates(frame, codes, cols)
+    first_day = np.full(len(series_ids), width, dtype=np.int64)
+    np.minimum.at(first_day, codes, cols)
+    inside = cols >= 0
+    codes, cols = codes[inside], cols[inside]
+    values = np.full((len(series_ids), width), np.nan)
+    values[codes, cols] = frame["value"].to_numpy(dtype=float)[inside]
+    denominators = None
+    if "denominator" in frame.columns:
+        denominators = np.full_like(values, np.nan)
+        denominators[codes, cols] = frame["denominator"].to_numpy(dtype=float)[inside]
+    return _Matrix(series_ids, origin, values, denominators, first_day)
+
+
+def _reject_duplicates(frame: pd.DataFrame, codes: np.ndarray, cols: np.ndarray) -> None:
+    span = int(cols.max() - cols.min()) + 1
+    keys = pd.Index(codes.astype(np.int64) * span + (cols - cols.min()))
+    if keys.has_duplicates:
+        dup = frame.loc[keys.duplicated(), ["series_id", "partition"]]
+        raise ValueError(f"history has duplicate (series_id, partition) rows, e.g. {dup.iloc[0].tolist()}")
+
+
+def day_array(partitions: pd.Series) -> np.ndarray:
+    """Partitions (dates, timestamps or ISO strings) as datetime64[D]."""
+    if partitions.dtype == object and len(partitions) and isinstance(partitions.iloc[0], dt.date):
+        # Many rows share few dates: convert the distinct dates only.
+        codes, uniques = pd.factorize(partitions)
+        return pd.to_datetime(pd.Index(uniques)).to_numpy().astype("datetime64[D]")[codes]
+    return pd.to_datetime(partitions).to_numpy().astype("datetime64[D]")
+
+
+def _window(block: np.ndarray, col: int, width: int) -> np.ndarray:
+    """Columns [col - width + 1, col] of `block`, NaN-padded on the left before the first column."""
+    out = np.full((block.shape[0], width), np.nan)
+    lo = col - width + 1
+    out[:, max(0, -lo):] = block[:, max(0, lo) : col + 1]
+    return out
+
+
+def _score_day(matrix: _Matrix, day, spec_index: int, det: Detector, holiday_days) -> pd.DataFrame:
+    col = int((day - matrix.origin).astype(np.int64))
+    present = np.flatnonzero(matrix.first_day <= col)
+    observed, history_points, scores = _score_rows(matrix, present, col, day, det, holiday_days)
+    status = np.full(present.size, "ok", dtype=object)
+    status[history_points < det.min_history(DAILY_SEASON)] = "insufficient_history"
+    # A detector that cannot form a baseline from what history there is (all-zero counts, say)
+    # gives no p-value: that is too little usable history, not an all-clear.
+    status[~np.isfinite(scores.p_value)] = "insufficient_history"
+    status[~np.isfinite(observed)] = "missing"
+    if np.isin(day, holiday_days):
+        status[:] = np.where(np.isfinite(observed), "holiday", "missing")
+    insufficient = status == "insufficient_history"
+    expected, lower, upper, score = (
+        np.where(insufficient, np.nan, getattr(scores, k)) for k in ("expected", "lower", "upper", "score")
+    )
+    shown = np.isin(status, ("ok", "holiday"))
+    return pd.DataFrame(
+        {
+            "series_id": matrix.series_ids[present],
+            "spec": spec_index,
+            "detector": det.name,
+            "partition": pd.Timestamp(day).date(),
+            "status": status,
+            "observed": observed,
+            "expected": expected,
+            "lower": lower,
+            "upper": upper,
+            "score": score,
+            "p_value": np.where(status == "ok", scores.p_value, np.nan),
+            "direction": [_DIRECTION.get(int(d)) if s else None for d, s in zip(scores.direction, shown)],
+        }
+    )
+
+
+def _score_rows(matrix, present, col, day, det: Detector, holiday_days) -> tuple[np.ndarray, np.ndarray, Scores]:
+    """Observed value, usable past points and detector scores of each present series, a chunk at a time."""
+    n = present.size
+    width = det.lookback(DAILY_SEASON) + 1
+    window_days = day - np.arange(width - 1, -1, -1).astype("timedelta64[D]")
+    past_holiday = np.isin(window_days[:-1], holiday_days)
+    observed = np.full(n, np.nan)
+    history_points = np.zeros(n, dtype=np.int64)
+    parts: list[Scores] = []
+    for lo in range(0, n, CHUNK_ROWS):
+        rows = present[lo : lo + CHUNK_ROWS]
+        here = slice(lo, lo + rows.size)
+        values = _window(matrix.values[rows], col, width)
+        denominators = None if matrix.denominators is None else _window(matrix.denominators[rows], col, width)
+        with np.errstate(all="ignore"):
+            if det.needs_denominator:
+                values = np.where(np.isfinite(denominators), values, np.nan)
+                valid = np.isfinite(values) & (values + denominators > 0)
+                observed[here] = values[:, -1] / denominators[:, -1]
+            else:
+                if denominators is not None:  # a ratio series: count detectors run on the ratio
+                    values = np.where(np.isnan(denominators), values, values / denominators)
+                valid = np.isfinite(values)
+                observed[here] = values[:, -1]
+        # Holidays and known events never feed a baseline.
+        values[:, :-1][:, past_holiday] = np.nan
+        if denominators is not None:
+            denominators[:, :-1][:, past_holiday] = np.nan
+        history_points[here] = np.sum(valid[:, :-1] & ~past_holiday, axis=1)
+        parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON)))
+    names = ("expected", "lower", "upper", "score", "p_value", "direction")
+    joined = {k: np.concatenate([getattr(p, k) for p in parts]) if parts else np.empty(0) for k in names}
+    return observed, history_points, Scores(**joined)

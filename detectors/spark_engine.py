@@ -1,0 +1,87 @@
+"""Score series inside Spark when they do not fit on one machine.
+
+Series are bucketed by a hash of series_id (`pmod(xxhash64(series_id), buckets)`), with about
+`group_series` series per bucket, and each bucket is scored on an executor by the same code the local
+engine uses (`detectors.scoring.score_group`) through `groupBy(bucket).applyInPandas`. Every row of
+a series lands in the same bucket, so a bucket holds whole series. What comes back to the driver is
+the small per-series result (one row per series, detector and date, no FDR yet); the runner then
+applies Benjamini-Hochberg over all of it, exactly as for the local engine.
+
+`applyInPandas` loads one whole group into the executor's Python worker
+(https://spark.apache.org/docs/latest/api/python/reference/pyspark.sql/api/pyspark.sql.GroupedData.applyInPandas.html),
+which is why buckets are sized in series rather than left to the data.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from detectors.scoring import RAW_COLUMNS, check_columns, score_group
+from detectors.spec import DetectorSpec
+
+# The schema of `score_group`'s result as Spark returns it to the driver.
+RAW_SCHEMA = (
+    "series_id string, spec long, detector string, partition date, status string, observed double, "
+    "expected double, lower double, upper double, score double, p_value double, direction string"
+)
+_BUCKET = "_mq_bucket"
+
+
+def score_in_spark(
+    history,
+    start: np.datetime64,
+    end: np.datetime64,
+    specs: Sequence[DetectorSpec],
+    holiday_days: np.ndarray,
+    group_series: int,
+) -> pd.DataFrame:
+    """`score_group` over every series of `history` (a Spark or pandas DataFrame), bucket by bucket in Spark."""
+    from pyspark.sql import functions as F
+
+    frame = history if is_spark_frame(history) else _session().createDataFrame(history)
+    check_columns(pd.DataFrame(columns=frame.columns), [spec.build() for spec in specs])
+    columns = [
+        F.col("series_id").cast("string").alias("series_id"),
+        F.to_date("partition").alias("partition"),
+        F.col("value").cast("double").alias("value"),
+    ]
+    if "denominator" in frame.columns:
+        columns.append(F.col("denominator").cast("double").alias("denominator"))
+    end_date = pd.Timestamp(end).date()
+    rows = frame.select(*columns).where(F.col("partition") <= F.lit(end_date))
+    n_series = rows.agg(F.approx_count_distinct("series_id")).first()[0] or 0
+    buckets = max(1, math.ceil(n_series / group_series))
+    specs = list(specs)
+
+    def score_bucket(bucket: pd.DataFrame) -> pd.DataFrame:
+        """Runs on an executor: one bucket of whole series -> RAW_COLUMNS (no FDR)."""
+        detectors = [spec.build() for spec in specs]
+        raw = score_group(bucket.drop(columns=[_BUCKET]), start, end, detectors, holiday_days)
+        return raw[RAW_COLUMNS]
+
+    scored = (
+        rows.withColumn(_BUCKET, F.pmod(F.xxhash64("series_id"), F.lit(buckets)))
+        .groupBy(_BUCKET)
+        .applyInPandas(score_bucket, schema=RAW_SCHEMA)
+    )
+    return scored.toPandas()
+
+
+def is_spark_frame(history) -> bool:
+    """A classic or Spark Connect DataFrame, recognised without importing pyspark."""
+    return type(history).__module__.startswith("pyspark.sql") and hasattr(history, "groupBy")
+
+
+def _session():
+    """The session already running (tests, Airflow, `mq`), else the configured one."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    from mq.spark import get_spark
+
+    return get_spark()
