@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -20,6 +21,8 @@ def quiet_spark_environment() -> None:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("SPARK_CONF_DIR", str(_CONF_DIR))
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    # Python workers (applyInPandas) run this interpreter, not whatever `python3` is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # PySpark logs every analysis error as JSON on stderr before raising it; mq reports the error itself.
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
 
