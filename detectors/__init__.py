@@ -12,6 +12,10 @@ observed, expected, lower, upper, score, p_value, q_value (Benjamini-Hochberg ac
 the call, per detector) and direction ("up", "down" or None). `evaluate_range` gives exactly what
 `evaluate` would give for each date of a range. Every detector reads only the past of the point it
 scores; see `detectors.base` for the interface and one module per detector for the method.
+
+`history` may also be an iterable of DataFrames each holding whole series (streamed from storage) or
+a Spark DataFrame; `engine="local" | "spark" | "auto"` and `group_series` choose where and how many
+series are scored at once (`detectors.runner`). The verdicts are the same either way.
 """
 from detectors.runner import evaluate, evaluate_range
 from detectors.spec import DETECTOR_NAMES, DetectorSpec, DetectorSpecError, validate_spec

@@ -162,6 +162,13 @@ class AlertingSpec(_Spec):
     flap_window_days: int = Field(default=14, ge=1)    # ... within this window: new ones are muted as flapping
 
 
+class DetectionSpec(_Spec):
+    """Where and how the detectors score many series (the verdicts are the same on every engine)."""
+    engine: Literal["auto", "local", "spark"] = "auto"   # auto: Spark for large histories
+    group_series: int = Field(default=5_000, ge=1)        # series scored together (a Spark bucket's size)
+    spark_min_rows: int = Field(default=50_000_000, ge=0)   # auto: history rows from which Spark is used
+
+
 class Config(_Spec):
     version: Literal[1] = 1
     workdir: str = ".mq"
@@ -174,6 +181,7 @@ class Config(_Spec):
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     pairs: dict[str, PairSpec] = Field(default_factory=dict)
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
+    detection: DetectionSpec = Field(default_factory=DetectionSpec)
 
     # Set by load_config, not by the file.
     source_path: str = Field(default="<memory>", exclude=True)

@@ -100,3 +100,14 @@ def test_content_hash_changes_with_the_definition(tmp_path):
     a = load_config(write(tmp_path, BASE))
     b = load_config(write(tmp_path, BASE.replace('"COUNT(*)"', '"COUNT(DISTINCT user_id)"')))
     assert a.content_hash != b.content_hash
+
+
+def test_detection_section_picks_the_engine_and_rejects_unknown_ones(tmp_path):
+    assert load_config(write(tmp_path, BASE)).detection.engine == "auto"
+    config = load_config(write(tmp_path, BASE + "detection: {engine: spark, group_series: 2000}\n"))
+    assert (config.detection.engine, config.detection.group_series) == ("spark", 2000)
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, BASE + "detection: {engine: gpu}\n"))
+    assert str(err.value).startswith(f"{tmp_path / 'mq.yml'}: detection.engine") and "gpu" in str(err.value)
+    with pytest.raises(ConfigError, match=r"detection\.group_series: Input should be greater than or equal to 1"):
+        load_config(write(tmp_path, BASE + "detection: {group_series: 0}\n"))

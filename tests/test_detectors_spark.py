@@ -85,3 +85,22 @@ def test_spark_history_without_a_denominator_cannot_run_a_ratio_detector(spark, 
     frame = spark.createDataFrame(history.drop(columns=["denominator"]).head(100))
     with pytest.raises(DetectorSpecError, match="needs a 'denominator' column"):
         evaluate(frame, history.partition.max(), [DetectorSpec("ratio_binomial")])
+
+
+def test_the_detect_stage_sends_history_to_spark_when_the_config_says_so(spark, pairs):
+    from types import SimpleNamespace
+
+    from mq.config import Config
+    from mq.stages.detect import score
+
+    history, dropped = pairs
+    end = history.partition.max()
+    hist = history.rename(columns={"series_id": "slice_key"})
+    refs = [SimpleNamespace(name="ratio_binomial", params={})]
+    verdicts = {}
+    for engine in ("local", "spark"):
+        config = Config.model_validate({"tables": {}, "detection": {"engine": engine, "group_series": 50}})
+        pipe = SimpleNamespace(config=config, spark=spark)
+        verdicts[engine] = score(pipe, hist, end, refs)
+    pd.testing.assert_frame_equal(verdicts["spark"], verdicts["local"], check_exact=False, rtol=1e-12)
+    assert set(verdicts["spark"].query("status == 'anomaly'").series_id) == dropped

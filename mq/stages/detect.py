@@ -12,6 +12,7 @@ import json
 import pandas as pd
 
 from detectors import DetectorSpec, evaluate
+from detectors.runner import choose_engine
 
 
 def monitored_groupings(pipe, metric: str) -> list[str]:
@@ -57,12 +58,17 @@ def run_detections(pipe, partition: dt.date, run_id: str | None = None) -> dict:
 
 
 def score(pipe, hist: pd.DataFrame, partition: dt.date, detector_refs) -> pd.DataFrame:
-    a = pipe.config.alerting
+    a, detection = pipe.config.alerting, pipe.config.detection
     frame = hist.rename(columns={"slice_key": "series_id"})
     cols = ["series_id", "partition", "value"] + (["denominator"] if "denominator" in frame else [])
-    return evaluate(frame[cols], partition, [DetectorSpec(d.name, dict(d.params)) for d in detector_refs],
+    frame = frame[cols]
+    if choose_engine(frame, detection.engine, detection.spark_min_rows) == "spark":
+        frame = pipe.spark.createDataFrame(frame)  # the pipeline's configured session
+    return evaluate(frame, partition, [DetectorSpec(d.name, dict(d.params)) for d in detector_refs],
                     holidays=pipe.config.holidays, fdr_q=a.fdr_q,
-                    min_relative_effect=a.min_relative_effect, min_absolute_effect=a.min_absolute_effect)
+                    min_relative_effect=a.min_relative_effect, min_absolute_effect=a.min_absolute_effect,
+                    engine=detection.engine, group_series=detection.group_series,
+                    spark_min_rows=detection.spark_min_rows)
 
 
 def _clean(value):
