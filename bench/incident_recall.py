@@ -1,0 +1,355 @@
+"""Incident recall and noise of the production detectors on the demo at scale, with FDR control on and off.
+
+    .venv/bin/python bench/incident_recall.py [--days 730] [--daily-events 100000] [--per-kind 12] [--seed 2026]
+
+1. Generate the demo warehouse at scale (mq.demo, cached under bench/out/incident_recall while the spec is
+   unchanged): 24 countries, 6 app versions per mobile platform, 6 event types, 730 days, and
+   `--per-kind` incidents of every kind at random non-overlapping dates after 8 weeks of warm-up
+   (ground truth in warehouse/incidents.json).
+2. Pull every day with the production backfill pull (mq.stages.pull.run_range_pulls ->
+   pulls.pull.pull_range: one Spark scan per table) into a fresh SQLite metric store (cached too;
+   `--repull` redoes it).
+3. Detect every day causally with the detectors of bench/incident_recall.yml (config/demo.yml's
+   detectors and thresholds, checked at start, on the 575 slices of its `slices`): one
+   detectors.evaluate_range call per metric and pair over the monitored slices, with the calendar's
+   holidays (the generated ones) and the minimum effects, as mq/stages/detect.py scores a day; once
+   with the config's fdr_q and once with fdr_q=None (each slice tested alone at p < 0.05).
+4. Score against the ground truth:
+   - an incident is found when an anomaly (any metric or pair) falls within its dates on its affected
+     slice or on a slice containing it (an ancestor: for a logging loss on ios & 10.2 that is
+     platform=ios or the total). Table-wide incidents (duplicate load, missing partition, timezone shift,
+     null spike) affect the total. "on slice" counts anomalies on the affected slice itself; "delay" is
+     days from the incident's first day to its first such anomaly (median over the found ones).
+     A missing partition is a gap to the detectors by design; the freshness column counts pulls that
+     reported it missing, which is what raises the production alert. The null spike changes no count:
+     the client suite's not-null expectation is its control and is not run here.
+   - a holiday is flagged when any slice has an anomaly on it (should be 0).
+   - false alerts: slice-days with an anomaly on any metric or pair, where the slice-day is not covered
+     by an incident (the day is in an incident's dates and the slice overlaps its affected slice, i.e.
+     no dimension value disagrees), per 1,000 tested clean slice-days (a slice-day is tested when at
+     least one detector gave it a verdict: not holidays, gaps or too little history). Those falling
+     within 7 days after an incident on an overlapping slice are shown apart (baselines still holding
+     the incident).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from detectors import DetectorSpec, evaluate_range  # noqa: E402
+from mq.config import CalendarSpec, Holiday, load_config  # noqa: E402
+from mq.demo import DIMENSIONS, INCIDENT_DAYS, DemoSpec, generate  # noqa: E402
+from mq.pipeline import Pipeline  # noqa: E402
+from mq.stages.detect import monitored_groupings  # noqa: E402
+from mq.stages.pull import run_range_pulls  # noqa: E402
+from pulls.pull import TOTAL, slice_key  # noqa: E402
+
+CONFIG = REPO / "bench" / "incident_recall.yml"
+ECHO_DAYS = 7
+UNCORRECTED = "off"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--days", type=int, default=730)
+    ap.add_argument("--daily-events", type=int, default=100_000, help="warehouse events per day before trend")
+    ap.add_argument("--per-kind", type=int, default=12, help="incidents of every kind")
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--out", default=str(REPO / "bench" / "out" / "incident_recall"))
+    ap.add_argument("--repull", action="store_true", help="pull again into a fresh metric store")
+    args = ap.parse_args()
+    out = Path(args.out).resolve()
+    os.environ["MQ_BENCH_DIR"] = str(out)
+    spec = DemoSpec(days=args.days, daily_events=args.daily_events, seed=args.seed, countries=24,
+                    app_versions=6, event_types=6, incidents_per_kind=args.per_kind)
+    print(f"machine: {os.cpu_count()} cores, load average {_load()} at start; code: {_code_version()}")
+
+    truth, seconds = cached_generate(out / "warehouse", spec)
+    print(f"generate: {spec.days} days, {truth['rows']['warehouse_events']:,} warehouse and "
+          f"{truth['rows']['client_events']:,} client rows, {len(truth['incidents'])} incidents"
+          + (f" ({seconds:.0f} s)" if seconds else " (cached)"))
+
+    holidays = [Holiday(date=dt.date.fromisoformat(i["start"]), name=i["id"])
+                for i in truth["incidents"] if i["kind"] == "holiday"]
+    config = load_config(CONFIG)
+    check_matches_demo(config)
+    config = config.model_copy(update={"calendar": CalendarSpec(holidays=holidays)})
+    pipe = cached_pull(config, spec, out, args.repull or seconds is not None)
+
+    subjects = load_subjects(pipe, spec)
+    labels = {k: lab for frame, _ in subjects.values() for k, lab in zip(frame.series_id, frame.labels)}
+    print(f"slices monitored: {len(labels)} ({len(config.slices)} groupings of bench/incident_recall.yml)")
+    results = {}
+    for mode, q in ((f"q={config.alerting.fdr_q:g}", config.alerting.fdr_q), (UNCORRECTED, None)):
+        t0 = time.perf_counter()
+        results[mode] = detect(pipe, subjects, spec, q)
+        print(f"detect ({'FDR ' + mode if q else 'FDR off, p < 0.05 per slice'}): every day of "
+              f"{len(subjects)} subjects in {time.perf_counter() - t0:.0f} s")
+    pair = subjects[next(iter(config.pairs))][0]
+    volume = pair.groupby("series_id").denominator.sum()
+    report(truth, results, labels, (volume / volume[TOTAL]).to_dict(), pipe, config)
+    print(f"\nload average {_load()} at end")
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cached_generate(folder: Path, spec: DemoSpec) -> tuple[dict, float | None]:
+    """The ground truth, generating the warehouse unless it was generated from this very spec."""
+    marker, key = folder / "generated.json", _spec_key(spec)
+    if marker.exists() and marker.read_text() == key and (folder / "incidents.json").exists():
+        return json.loads((folder / "incidents.json").read_text()), None
+    marker.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    truth = generate(folder, spec)
+    marker.write_text(key)
+    return truth, time.perf_counter() - t0
+
+
+def _spec_key(spec: DemoSpec) -> str:
+    return json.dumps(asdict(spec), sort_keys=True, default=str)
+
+
+def _code_version() -> str:
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "detectors", "pulls", "mq")
+    return f"commit {git('rev-parse', '--short', 'HEAD')}" + (" + uncommitted changes" if dirty else "")
+
+
+def check_matches_demo(config) -> None:
+    """The bench measures the demo's detectors: refuse to run if the two configs drifted apart."""
+    os.environ.setdefault("MQ_DEMO_DIR", str(REPO / "demo_out"))
+    demo = load_config(REPO / "config" / "demo.yml")
+    ours = {k: getattr(config.alerting, k) for k in ("fdr_q", "min_relative_effect", "min_absolute_effect",
+                                                    "history_days")}
+    theirs = {k: getattr(demo.alerting, k) for k in ours}
+    for name in set(config.metrics) | set(demo.metrics):
+        ours[name] = config.metrics[name].detectors if name in config.metrics else None
+        theirs[name] = demo.metrics[name].detectors if name in demo.metrics else None
+    for name in set(config.pairs) | set(demo.pairs):
+        ours[name] = config.pairs[name].detectors if name in config.pairs else None
+        theirs[name] = demo.pairs[name].detectors if name in demo.pairs else None
+    differ = {k for k in ours if ours[k] != theirs[k]}
+    if differ:
+        raise SystemExit(f"bench/incident_recall.yml and config/demo.yml differ in {sorted(differ)}")
+
+
+def cached_pull(config, spec: DemoSpec, out: Path, repull: bool) -> Pipeline:
+    """A Pipeline on the metric store holding every day's pull (pulled again unless this spec's is there)."""
+    marker, key = out / "pulled.json", _spec_key(spec)
+    if repull or not marker.exists() or marker.read_text() != key:
+        for stale in (marker, out / "state.db"):
+            stale.unlink(missing_ok=True)
+        pipe = Pipeline(config)
+        t0 = time.perf_counter()
+        run_range_pulls(pipe, spec.start, spec.end)   # one scan per table for all days
+        pulls = pipe.store.pulls()
+        print(f"pull: {len(pulls)} table partitions, {int(pulls.row_count.sum()):,} rows, one scan per table, "
+              f"into {config.state_url} in {time.perf_counter() - t0:.0f} s")
+        marker.write_text(key)
+        return pipe
+    print(f"pull: cached metric store {config.state_url}")
+    return Pipeline(config)
+
+
+def load_subjects(pipe, spec: DemoSpec) -> dict[str, tuple[pd.DataFrame, list[DetectorSpec]]]:
+    """Every metric's and pair's monitored history for the whole range (the frames detect.py builds
+    for one day from `history_days`; the detectors read no further back than that, checked here)."""
+    cfg = pipe.config
+
+    def points(metric: str) -> pd.DataFrame:
+        frame = pipe.store.points([metric], spec.start, spec.end, groupings=monitored_groupings(pipe, metric))
+        return frame[["slice_key", "partition", "labels", "value"]]
+
+    out = {}
+    for name, metric in cfg.metrics.items():
+        out[name] = (points(name).rename(columns={"slice_key": "series_id"}), metric.detectors)
+    for name, pair in cfg.pairs.items():
+        merged = points(pair.client).merge(points(pair.warehouse), on=["slice_key", "partition"], suffixes=("", "_w"))
+        frame = merged.assign(denominator=merged["value_w"]).rename(columns={"slice_key": "series_id"})
+        out[name] = (frame[["series_id", "partition", "labels", "value", "denominator"]], pair.detectors)
+    for name, (_, refs) in out.items():
+        for ref in refs:
+            reach = DetectorSpec(ref.name, dict(ref.params)).build().lookback(7)
+            if reach > cfg.alerting.history_days:
+                raise SystemExit(f"{name}: {ref.name} reads {reach} days, more than history_days")
+    return {name: (frame, [DetectorSpec(r.name, dict(r.params)) for r in refs]) for name, (frame, refs) in out.items()}
+
+
+def detect(pipe, subjects, spec: DemoSpec, fdr_q: float | None) -> pd.DataFrame:
+    a, parts = pipe.config.alerting, []
+    for subject, (frame, specs) in subjects.items():
+        cols = ["series_id", "partition", "value"] + (["denominator"] if "denominator" in frame else [])
+        verdicts = evaluate_range(frame[cols], spec.start, spec.end, specs, holidays=pipe.config.holidays,
+                                  fdr_q=fdr_q, min_relative_effect=a.min_relative_effect,
+                                  min_absolute_effect=a.min_absolute_effect)
+        parts.append(verdicts.assign(subject=subject)[["subject", "series_id", "partition", "status"]])
+    found = pd.concat(parts, ignore_index=True)
+    found["partition"] = pd.to_datetime(found["partition"]).dt.date
+    return found
+
+
+# ---- scoring --------------------------------------------------------------------------------------
+def affected(incident: dict) -> dict[str, str]:
+    return {k: v for k, v in incident["labels"].items() if k in DIMENSIONS}
+
+
+def days_of(incident: dict, after: int = 0) -> list[dt.date]:
+    """The incident's dates, or with `after` the `after` days following it."""
+    first, last = dt.date.fromisoformat(incident["start"]), dt.date.fromisoformat(incident["end"])
+    if after:
+        return [last + dt.timedelta(days=k) for k in range(1, after + 1)]
+    return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+def overlaps(labels: dict, target: dict) -> bool:
+    return all(labels[k] == v for k, v in target.items() if k in labels)
+
+
+def contains(labels: dict, target: dict) -> bool:
+    """The slice `labels` holds all of the slice `target` (it is target or one of its ancestors)."""
+    return all(target.get(k) == v for k, v in labels.items())
+
+
+def report(truth: dict, results: dict[str, pd.DataFrame], labels: dict[str, dict], shares: dict[str, float],
+           pipe, config) -> None:
+    incidents = truth["incidents"]
+    alerting = [i for i in incidents if i["should_alert"]]
+    covered, echo = set(), set()
+    for inc in alerting:
+        keys = [k for k, lab in labels.items() if overlaps(lab, affected(inc))]
+        covered.update((k, d) for k in keys for d in days_of(inc))
+        echo.update((k, d) for k in keys for d in days_of(inc, after=ECHO_DAYS))
+    echo -= covered
+    pulls = pipe.store.pulls()
+    missing = {(r.table_name, r.partition) for r in pulls.itertuples() if r.status == "missing"}
+    modes = list(results)
+
+    print("\nrecall per incident kind (found / incidents; on slice = on the affected slice itself; "
+          "delay = median days to the first anomaly)")
+    head = "".join(f"  {'FDR ' + m:>24s}" for m in modes)
+    print(f"{'kind':20s} {'n':>3s} {'affected slice':24s}{head}   found by (FDR {modes[0]})")
+    print(f"{'':20s} {'':3s} {'':24s}" + "".join(f"  {'found':>7s} {'on slice':>8s} {'delay':>6s}"
+                                                    for _ in modes))
+    for kind in INCIDENT_DAYS:
+        group = [i for i in incidents if i["kind"] == kind]
+        if not group:
+            continue
+        where = ", ".join(affected(group[0])) or "(total)"
+        cells, by, missed = [], {}, []
+        for m in modes:
+            anomalies = results[m][results[m].status == "anomaly"]
+            hits = [_hits(anomalies, labels, inc) for inc in group]
+            found = sum(1 for h in hits if not h.empty)
+            exact = sum(1 for inc, h in zip(group, hits)
+                        if any(labels[k] == affected(inc) for k in h.series_id))
+            delays = [(h.partition.min() - dt.date.fromisoformat(inc["start"])).days
+                      for inc, h in zip(group, hits) if not h.empty]
+            delay = f"{pd.Series(delays).median():.0f}d" if delays else "-"
+            if kind == "holiday":
+                flagged = sum(len(h[["series_id", "partition"]].drop_duplicates()) for h in hits)
+                cells.append(f"  {found:>3d}/{len(group):<3d} {flagged:>8d} {'':>6s}")
+            else:
+                cells.append(f"  {found:>3d}/{len(group):<3d} {exact:>4d}/{len(group):<3d} {delay:>6s}")
+            if m == modes[0]:
+                for h in hits:
+                    for s in set(h.subject):
+                        by[s] = by.get(s, 0) + 1
+                missed = [inc for inc, h in zip(group, hits) if h.empty]
+        note = ", ".join(f"{_short(s)} {n}" for s, n in sorted(by.items())) or "-"
+        if kind == "missing_partition":
+            fresh = sum(1 for i in group if (i["table"], dt.date.fromisoformat(i["start"])) in missing)
+            note += f"; freshness (pull reported missing): {fresh}/{len(group)}"
+        if kind == "null_spike":
+            note += "; a null spike changes no count (its control is the not-null expectation)"
+        if kind == "holiday":
+            note = "holidays with any anomaly / flagged slice-days (in the calendar: must be 0)"
+        print(f"{kind:20s} {len(group):3d} {where:24s}{''.join(cells)}   {note}")
+        if missed and kind not in ("holiday", "missing_partition", "null_spike"):
+            print(f"{'':25s}missed (FDR {modes[0]}): " + ", ".join(
+                f"{i['id']} {_slice_name(affected(i))} ({shares.get(_slice_name(affected(i)), 0):.1%} of events)"
+                for i in missed))
+
+    print(f"\nfalse alerts per 1,000 tested clean slice-days (outside incident dates and slices; "
+          f"'echo' = within {ECHO_DAYS} days after an incident on an overlapping slice)")
+    print(f"{'':44s}" + "".join(f"  {'FDR ' + m:>26s}" for m in modes))
+    print(f"{'':44s}" + "".join(f"  {'false':>7s} {'/1,000':>7s} {'echo':>10s}" for _ in modes))
+    rows = [(f"{s} ({'+'.join(d.name for d in _detectors(config, s))})", [s]) for s in _subjects(config)]
+    rows.append(("any metric or pair, per slice-day", _subjects(config)))
+    tested_total = {}
+    for name, subjects in rows:
+        cells = []
+        for m in modes:
+            r = results[m][results[m].subject.isin(subjects)]
+            tested = _slice_days(r[r.status.isin(("ok", "anomaly"))]) - covered
+            false = _slice_days(r[r.status == "anomaly"]) - covered
+            echoed = len(false & echo)
+            cells.append(f"  {len(false):7d} {1000 * len(false) / max(len(tested), 1):7.2f} {echoed:10d}")
+            tested_total[m] = len(tested)
+        print(f"{name:44s}{''.join(cells)}")
+    print(f"{'tested clean slice-days':44s}" + "".join(f"  {tested_total[m]:26,d}" for m in modes))
+
+    print("\nfalse alerts per 1,000 tested clean slice-days, by grouping (any metric or pair)")
+    print(f"{'grouping':34s} {'slices':>6s}" + "".join(f"  {'FDR ' + m:>10s}" for m in modes))
+    grouping = {k: ",".join(lab) or "(total)" for k, lab in labels.items()}
+    for g in dict.fromkeys(grouping.values()):
+        keys = {k for k, v in grouping.items() if v == g}
+        cells = []
+        for m in modes:
+            r = results[m][results[m].series_id.isin(keys)]
+            tested = _slice_days(r[r.status.isin(("ok", "anomaly"))]) - covered
+            false = _slice_days(r[r.status == "anomaly"]) - covered
+            cells.append(f"  {1000 * len(false) / max(len(tested), 1):10.2f}")
+        print(f"{g:34s} {len(keys):6d}{''.join(cells)}")
+
+
+def _hits(anomalies: pd.DataFrame, labels: dict, incident: dict) -> pd.DataFrame:
+    target = affected(incident)
+    keys = [k for k, lab in labels.items() if contains(lab, target)]
+    if incident["kind"] == "holiday":   # any anomaly on a holiday is a false alert
+        keys = list(labels)
+    return anomalies[anomalies.series_id.isin(keys) & anomalies.partition.isin(days_of(incident))]
+
+
+def _slice_name(labels: dict) -> str:
+    """The slice key a pull gives the slice (its dimensions in table order)."""
+    return slice_key({d: labels[d] for d in DIMENSIONS if d in labels})
+
+
+def _slice_days(frame: pd.DataFrame) -> set:
+    return set(zip(frame.series_id, frame.partition))
+
+
+def _subjects(config) -> list[str]:
+    return [m for m, s in config.metrics.items() if s.detectors] + list(config.pairs)
+
+
+def _detectors(config, subject: str):
+    spec = config.metrics.get(subject) or config.pairs.get(subject)
+    return spec.detectors
+
+
+def _short(subject: str) -> str:
+    return {"client_events": "client", "warehouse_events": "warehouse",
+            "client_vs_warehouse_events": "ratio"}.get(subject, subject)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
