@@ -129,8 +129,11 @@ def _code_version() -> str:
     def git(*a: str) -> str:
         return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True).stdout.strip()
 
-    dirty = git("status", "--porcelain", "--", "detectors", "pulls", "mq")
-    return f"commit {git('rev-parse', '--short', 'HEAD')}" + (" + uncommitted changes" if dirty else "")
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "not a git checkout"
+    dirty = git("status", "--porcelain", "--", "detectors", "pulls", "mq", "metricstore")
+    return f"commit {head}" + (" + uncommitted changes" if dirty else "")
 
 
 def check_matches_demo(config) -> None:
