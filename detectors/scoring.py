@@ -75,8 +75,7 @@ def score_group(
     PROVISIONAL_STATUSES; `p_value` is set on "ok" rows only (those are the tested ones).
     """
     check_columns(history, detectors)
-    widest = max((det.lookback(DAILY_SEASON) + 1 for det in detectors), default=1)
-    matrix = _pivot(history, start - np.timedelta64(widest - 1, "D"), end)
+    matrix = _pivot(history, window_origin(start, detectors), end)
     frames = [
         _score_day(matrix, day, index, det, holiday_days)
         for day in np.arange(start, end + np.timedelta64(1, "D"), dtype="datetime64[D]")
@@ -85,6 +84,12 @@ def score_group(
     if not frames:
         return pd.DataFrame(columns=RAW_COLUMNS)
     return pd.concat(frames, ignore_index=True)
+
+
+def window_origin(start: np.datetime64, detectors: Sequence[Detector]) -> np.datetime64:
+    """The earliest day any detector reads when scoring `start`; older rows only say a series exists."""
+    widest = max((det.lookback(DAILY_SEASON) + 1 for det in detectors), default=1)
+    return start - np.timedelta64(widest - 1, "D")
 
 
 def _pivot(history: pd.DataFrame, origin: np.datetime64, end: np.datetime64) -> _Matrix:
