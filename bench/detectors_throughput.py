@@ -165,7 +165,7 @@ def throughput(args) -> None:
     batch_rate, stl_rate = args.series / batch_seconds, args.stl_subset / stl_seconds
     anomalies = int((result.status == "anomaly").sum())
     print(f"batch runner:        {batch_seconds:8.2f} s   {batch_rate:10,.0f} series/s   "
-          f"({anomalies} anomalies in {len(result):,} rows; building the input took another {building:.1f} s)")
+          f"({anomalies} anomalies among {len(result):,} rows; building the input took another {building:.1f} s)")
     print(
         f"per-series STL loop: {stl_seconds:8.2f} s   {stl_rate:10,.0f} series/s   "
         f"(on {args.stl_subset} series; {args.series / stl_rate:,.0f} s extrapolated to {args.series:,})"
@@ -221,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     print("  series   tracemalloc peak   RSS before -> peak (growth)        result frame")
     for n in args.memory_sizes:
         m = memory_in_child(n, args.days, args.chunk_series)
+        before, peak = m["rss_before_kib"] / 1024, m["rss_peak_kib"] / 1024
         print(
             f"  {n:>6,}   {m['tracemalloc_peak'] / 2**20:9.1f} MiB      "
-            f"{m['rss_before_kib'] / 1024:6.0f} -> {m['rss_peak_kib'] / 1024:6.0f} MiB ({(m['rss_peak_kib'] - m['rss_before_kib']) / 1024:+5.0f} MiB)   "
+            f"{before:6.0f} -> {peak:6.0f} MiB ({peak - before:+5.0f} MiB)   "
             f"{m['result_bytes'] / 2**20:6.1f} MiB ({m['rows']:,} rows)"
         )
     if args.spark_series:
