@@ -1,8 +1,10 @@
-"""The SOX evidence of real pipeline runs: three weeks of the small demo with one daily run skipped.
+"""The SOX evidence of real pipeline runs: a calendar quarter of daily runs with one run skipped.
 
-Three weeks (not a quarter) keeps the backfill near a minute on two cores and still spans the demo's
-duplicate load, missing partition and null spike. The skipped day must show as a missed run for
-every control, the incident days as exceptions, and the signed-off ones with their disposition.
+The demo warehouse is generated from 2026-07-01 (with few events a day, to keep the quarter's 91
+runs to a few minutes on two cores) and the pipeline runs every day of Q3 2026 but one, as the
+scheduler would. The quarter spans the demo's logging loss, duplicate load, missing partition and
+null spike. The skipped day must show as a missed run for every control, the incident days as
+exceptions, and the signed-off ones with their disposition.
 """
 from __future__ import annotations
 
@@ -12,31 +14,36 @@ import datetime as dt
 import pytest
 
 from conftest import DEMO_CONFIG
+from mq.demo import DemoSpec, generate
 from controls import derive_exceptions, run_list, sign_off, sync_controls
 from mq.config import load_config
 from mq.pipeline import Pipeline
 from reports.sox import write_sox_report
 
 
+QUARTER = (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+SKIPPED = dt.date(2026, 8, 14)
+
+
 @pytest.fixture(scope="module")
-def three_weeks(demo_warehouse, spark, tmp_path_factory):
+def quarter(spark, tmp_path_factory):
     work = tmp_path_factory.mktemp("sox_demo")
-    (work / "warehouse").symlink_to(demo_warehouse[0], target_is_directory=True)
+    spec = DemoSpec(days=(DemoSpec().end - QUARTER[0]).days + 1, daily_events=1500, seed=5)
+    truth = generate(work / "warehouse", spec)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MQ_DEMO_DIR", str(work))
         mp.delenv("MQ_STATE_URL", raising=False)
         mp.delenv("MQ_RECEIVER", raising=False)
         pipe = Pipeline(load_config(DEMO_CONFIG), spark=spark)
-        end = dt.date.fromisoformat(demo_warehouse[1]["spec"]["end"])
-        start, skipped = end - dt.timedelta(days=20), end - dt.timedelta(days=8)
+        start, end = QUARTER
         sync_controls(pipe)
-        pipe.backfill(start, skipped - dt.timedelta(days=1))
-        pipe.backfill(skipped + dt.timedelta(days=1), end)   # the scheduler never ran `skipped`
-        yield pipe, demo_warehouse[1], work, start, end, skipped
+        pipe.backfill(start, SKIPPED - dt.timedelta(days=1))
+        pipe.backfill(SKIPPED + dt.timedelta(days=1), end)   # the scheduler never ran SKIPPED
+        yield pipe, truth, work, start, end, SKIPPED
 
 
-def test_skipped_run_is_a_missed_exception_and_sign_offs_show_in_the_report(three_weeks):
-    pipe, truth, work, start, end, skipped = three_weeks
+def test_skipped_run_is_a_missed_exception_and_sign_offs_show_in_the_report(quarter):
+    pipe, truth, work, start, end, skipped = quarter
     rows = run_list(pipe, start, end)
     assert {r.status for r in rows if r.partition == skipped} == {"missed"}
     # every other day, every control ran: the registry matches what the pipeline records
@@ -58,7 +65,7 @@ def test_skipped_run_is_a_missed_exception_and_sign_offs_show_in_the_report(thre
     assert exceptions[freshness]["disposition"] == "remediated" and exceptions[freshness]["signed_by"] == "raj"
     assert all(r["status"] == "open" for i, r in exceptions.items() if i not in (missed, freshness))
     runs = list(csv.DictReader((report.parent / "control_runs.csv").open()))
-    assert len(runs) == 21 * len(list(csv.DictReader((report.parent / "controls.csv").open())))
+    assert len(runs) == 92 * len(list(csv.DictReader((report.parent / "controls.csv").open())))
     assert {r["exception_id"] for r in runs if r["partition"] == skipped.isoformat()} == {missed}
     verification = next(csv.DictReader((report.parent / "ledger_verification.csv").open()))
     assert verification["ok"] == "True" and verification["archive_ok"] == "True"
