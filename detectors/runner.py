@@ -113,6 +113,7 @@ def evaluate_range(
 
 
 def choose_engine(history: History, engine: str, spark_min_rows: int) -> str:
+    """"local" or "spark" for this history; "auto" picks Spark for Spark frames and very large pandas ones."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {list(ENGINES)} (got {engine!r})")
     if engine == "spark" and not (is_spark_frame(history) or isinstance(history, pd.DataFrame)):

@@ -76,8 +76,8 @@ def score_in_spark(
             scored = score_group(bucket.drop(columns=[_BUCKET]), start, end, [s.build() for s in specs], holiday_days)
             return scored[RAW_COLUMNS]
 
-        # An explicit repartition by bucket keeps one bucket per task (adaptive execution would
-        # otherwise coalesce small shuffle partitions into one task and lose the parallelism).
+        # An explicit repartition by bucket keeps `buckets` tasks (adaptive execution would otherwise
+        # coalesce small shuffle partitions into one task and lose the parallelism).
         scored = (
             shipped.withColumn(_BUCKET, F.pmod(F.xxhash64("series_id"), F.lit(buckets)))
             .repartition(buckets, _BUCKET)
@@ -95,7 +95,7 @@ def is_spark_frame(history) -> bool:
 
 
 def _session():
-    """The session already running (tests, Airflow, `mq`), else the configured one."""
+    """The session already running (tests, Airflow, `mq`), else one from the environment (`mq.spark`)."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
