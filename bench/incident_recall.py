@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -58,6 +59,7 @@ from pulls.pull import TOTAL, slice_key  # noqa: E402
 
 CONFIG = REPO / "bench" / "incident_recall.yml"
 ECHO_DAYS = 7
+READ_DAYS = 56
 UNCORRECTED = "off"
 
 
@@ -177,9 +179,16 @@ def load_subjects(pipe, spec: DemoSpec) -> dict[str, tuple[pd.DataFrame, list[De
     for one day from `history_days`; the detectors read no further back than that, checked here)."""
     cfg = pipe.config
 
+    @functools.cache
     def points(metric: str) -> pd.DataFrame:
-        frame = pipe.store.points([metric], spec.start, spec.end, groupings=monitored_groupings(pipe, metric))
-        return frame[["slice_key", "partition", "labels", "value"]]
+        # Read eight weeks at a time: on SQLite the store's latest-version join re-reads the whole
+        # requested range for every partition, so one two-year read costs minutes, not seconds.
+        parts, first = [], spec.start
+        while first <= spec.end:
+            last = min(first + dt.timedelta(days=READ_DAYS - 1), spec.end)
+            parts.append(pipe.store.points([metric], first, last, groupings=monitored_groupings(pipe, metric)))
+            first = last + dt.timedelta(days=1)
+        return pd.concat(parts, ignore_index=True)[["slice_key", "partition", "labels", "value"]]
 
     out = {}
     for name, metric in cfg.metrics.items():
@@ -233,48 +242,56 @@ def contains(labels: dict, target: dict) -> bool:
 
 def report(truth: dict, results: dict[str, pd.DataFrame], labels: dict[str, dict], shares: dict[str, float],
            pipe, config) -> None:
-    incidents = truth["incidents"]
-    alerting = [i for i in incidents if i["should_alert"]]
     covered, echo = set(), set()
-    for inc in alerting:
+    for inc in (i for i in truth["incidents"] if i["should_alert"]):
         keys = [k for k, lab in labels.items() if overlaps(lab, affected(inc))]
         covered.update((k, d) for k in keys for d in days_of(inc))
         echo.update((k, d) for k in keys for d in days_of(inc, after=ECHO_DAYS))
     echo -= covered
-    pulls = pipe.store.pulls()
-    missing = {(r.table_name, r.partition) for r in pulls.itertuples() if r.status == "missing"}
-    modes = list(results)
+    grouping = {k: ",".join(lab) or TOTAL for k, lab in labels.items()}
+    # False alerts per tested clean slice-day of each grouping: the chance that noise alone "finds" an incident.
+    rates = {m: {g: _false_rate(part, covered)[2] for g, part in r.groupby(r.series_id.map(grouping), sort=False)}
+             for m, r in results.items()}
+    print_recall(truth["incidents"], results, labels, shares, rates, grouping, pipe)
+    print_noise(results, covered, echo, config)
+    print("\nfalse alerts per 1,000 tested clean slice-days, by grouping (any metric or pair)")
+    print(f"{'grouping':34s} {'slices':>6s}" + "".join(f"  {'FDR ' + m:>10s}" for m in results))
+    for g in rates[next(iter(rates))]:
+        n = sum(1 for v in grouping.values() if v == g)
+        print(f"{g:34s} {n:6d}" + "".join(f"  {1000 * rates[m][g]:10.2f}" for m in results))
 
-    print("\nrecall per incident kind (found / incidents; on slice = on the affected slice itself; "
-          "delay = median days to the first anomaly)")
-    head = "".join(f"  {'FDR ' + m:>24s}" for m in modes)
-    print(f"{'kind':20s} {'n':>3s} {'affected slice':24s}{head}   found by (FDR {modes[0]})")
-    print(f"{'':20s} {'':3s} {'':24s}" + "".join(f"  {'found':>7s} {'on slice':>8s} {'delay':>6s}"
-                                                    for _ in modes))
+
+def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> None:
+    missing = {(r.table_name, r.partition) for r in pipe.store.pulls().itertuples() if r.status == "missing"}
+    modes = list(results)
+    print("\nrecall per incident kind (found / incidents; on slice = on the affected slice itself; delay = median "
+          "days to the first anomaly; chance = incidents noise alone would 'find' at the false-alert rates below)")
+    print(f"{'kind':20s} {'n':>3s} {'affected slice':24s}" + "".join(f"  {'FDR ' + m:>31s}" for m in modes)
+          + f"   found by (FDR {modes[0]})")
+    print(f"{'':49s}" + "".join(f"  {'found':>7s} {'on slice':>8s} {'delay':>6s} {'chance':>6s}" for _ in modes))
     for kind in INCIDENT_DAYS:
         group = [i for i in incidents if i["kind"] == kind]
         if not group:
             continue
-        where = ", ".join(affected(group[0])) or "(total)"
         cells, by, missed = [], {}, []
         for m in modes:
             anomalies = results[m][results[m].status == "anomaly"]
             hits = [_hits(anomalies, labels, inc) for inc in group]
             found = sum(1 for h in hits if not h.empty)
-            exact = sum(1 for inc, h in zip(group, hits)
-                        if any(labels[k] == affected(inc) for k in h.series_id))
+            if kind == "holiday":
+                flagged = sum(len(_slice_days(h)) for h in hits)
+                cells.append(f"  {found:>3d}/{len(group):<3d} {flagged:>8d} {'':>6s} {'':>6s}")
+                continue
+            exact = sum(1 for inc, h in zip(group, hits) if any(labels[k] == affected(inc) for k in h.series_id))
             delays = [(h.partition.min() - dt.date.fromisoformat(inc["start"])).days
                       for inc, h in zip(group, hits) if not h.empty]
             delay = f"{pd.Series(delays).median():.0f}d" if delays else "-"
-            if kind == "holiday":
-                flagged = sum(len(h[["series_id", "partition"]].drop_duplicates()) for h in hits)
-                cells.append(f"  {found:>3d}/{len(group):<3d} {flagged:>8d} {'':>6s}")
-            else:
-                cells.append(f"  {found:>3d}/{len(group):<3d} {exact:>4d}/{len(group):<3d} {delay:>6s}")
+            chance = sum(_chance(inc, labels, grouping, rates[m]) for inc in group)
+            cells.append(f"  {found:>3d}/{len(group):<3d} {exact:>4d}/{len(group):<3d} {delay:>6s} {chance:6.1f}")
             if m == modes[0]:
                 for h in hits:
-                    for s in set(h.subject):
-                        by[s] = by.get(s, 0) + 1
+                    for subject in set(h.subject):
+                        by[subject] = by.get(subject, 0) + 1
                 missed = [inc for inc, h in zip(group, hits) if h.empty]
         note = ", ".join(f"{_short(s)} {n}" for s, n in sorted(by.items())) or "-"
         if kind == "missing_partition":
@@ -284,43 +301,46 @@ def report(truth: dict, results: dict[str, pd.DataFrame], labels: dict[str, dict
             note += "; a null spike changes no count (its control is the not-null expectation)"
         if kind == "holiday":
             note = "holidays with any anomaly / flagged slice-days (in the calendar: must be 0)"
+        where = ", ".join(affected(group[0])) or TOTAL
         print(f"{kind:20s} {len(group):3d} {where:24s}{''.join(cells)}   {note}")
-        if missed and kind not in ("holiday", "missing_partition", "null_spike"):
+        if missed and kind not in ("missing_partition", "null_spike"):
             print(f"{'':25s}missed (FDR {modes[0]}): " + ", ".join(
                 f"{i['id']} {_slice_name(affected(i))} ({shares.get(_slice_name(affected(i)), 0):.1%} of events)"
                 for i in missed))
 
+
+def print_noise(results, covered: set, echo: set, config) -> None:
+    modes = list(results)
     print(f"\nfalse alerts per 1,000 tested clean slice-days (outside incident dates and slices; "
           f"'echo' = within {ECHO_DAYS} days after an incident on an overlapping slice)")
     print(f"{'':44s}" + "".join(f"  {'FDR ' + m:>26s}" for m in modes))
     print(f"{'':44s}" + "".join(f"  {'false':>7s} {'/1,000':>7s} {'echo':>10s}" for _ in modes))
-    rows = [(f"{s} ({'+'.join(d.name for d in _detectors(config, s))})", [s]) for s in _subjects(config)]
-    rows.append(("any metric or pair, per slice-day", _subjects(config)))
-    tested_total = {}
-    for name, subjects in rows:
+    subjects = [m for m, spec in config.metrics.items() if spec.detectors] + list(config.pairs)
+    rows = [(f"{s} ({'+'.join(d.name for d in _detectors(config, s))})", [s]) for s in subjects]
+    tested = {}
+    for name, chosen in rows + [("any metric or pair, per slice-day", subjects)]:
         cells = []
         for m in modes:
-            r = results[m][results[m].subject.isin(subjects)]
-            tested = _slice_days(r[r.status.isin(("ok", "anomaly"))]) - covered
-            false = _slice_days(r[r.status == "anomaly"]) - covered
-            echoed = len(false & echo)
-            cells.append(f"  {len(false):7d} {1000 * len(false) / max(len(tested), 1):7.2f} {echoed:10d}")
-            tested_total[m] = len(tested)
+            false, tested[m], rate = _false_rate(results[m][results[m].subject.isin(chosen)], covered)
+            cells.append(f"  {len(false):7d} {1000 * rate:7.2f} {len(false & echo):10d}")
         print(f"{name:44s}{''.join(cells)}")
-    print(f"{'tested clean slice-days':44s}" + "".join(f"  {tested_total[m]:26,d}" for m in modes))
+    print(f"{'tested clean slice-days':44s}" + "".join(f"  {tested[m]:26,d}" for m in modes))
 
-    print("\nfalse alerts per 1,000 tested clean slice-days, by grouping (any metric or pair)")
-    print(f"{'grouping':34s} {'slices':>6s}" + "".join(f"  {'FDR ' + m:>10s}" for m in modes))
-    grouping = {k: ",".join(lab) or "(total)" for k, lab in labels.items()}
-    for g in dict.fromkeys(grouping.values()):
-        keys = {k for k, v in grouping.items() if v == g}
-        cells = []
-        for m in modes:
-            r = results[m][results[m].series_id.isin(keys)]
-            tested = _slice_days(r[r.status.isin(("ok", "anomaly"))]) - covered
-            false = _slice_days(r[r.status == "anomaly"]) - covered
-            cells.append(f"  {1000 * len(false) / max(len(tested), 1):10.2f}")
-        print(f"{g:34s} {len(keys):6d}{''.join(cells)}")
+
+def _false_rate(verdicts: pd.DataFrame, covered: set) -> tuple[set, int, float]:
+    """(false slice-days, tested clean slice-days, false per tested clean slice-day)."""
+    tested = _slice_days(verdicts[verdicts.status.isin(("ok", "anomaly"))]) - covered
+    false = _slice_days(verdicts[verdicts.status == "anomaly"]) - covered
+    return false, len(tested), len(false) / max(len(tested), 1)
+
+
+def _chance(incident: dict, labels: dict, grouping: dict, rates: dict) -> float:
+    """Probability that false alerts alone land on the slices and dates that would count as finding it."""
+    quiet = 1.0
+    for key, lab in labels.items():
+        if contains(lab, affected(incident)):
+            quiet *= (1 - rates[grouping[key]]) ** len(days_of(incident))
+    return 1 - quiet
 
 
 def _hits(anomalies: pd.DataFrame, labels: dict, incident: dict) -> pd.DataFrame:
@@ -338,10 +358,6 @@ def _slice_name(labels: dict) -> str:
 
 def _slice_days(frame: pd.DataFrame) -> set:
     return set(zip(frame.series_id, frame.partition))
-
-
-def _subjects(config) -> list[str]:
-    return [m for m, s in config.metrics.items() if s.detectors] + list(config.pairs)
 
 
 def _detectors(config, subject: str):
