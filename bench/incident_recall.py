@@ -160,7 +160,7 @@ def cached_pull(config, spec: DemoSpec, out: Path, repull: bool) -> Pipeline:
     """A Pipeline on the metric store holding every day's pull (pulled again unless this spec's is there)."""
     marker, key = out / "pulled.json", _spec_key(spec)
     if repull or not marker.exists() or marker.read_text() != key:
-        for stale in (marker, out / "state.db"):
+        for stale in (marker, out / "state.db", out / "state.db-wal", out / "state.db-shm"):
             stale.unlink(missing_ok=True)
         pipe = Pipeline(config)
         t0 = time.perf_counter()
