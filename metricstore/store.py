@@ -110,9 +110,12 @@ class MetricStore:
         else:
             latest = (sa.select(mp.c.metric, mp.c.partition, sa.func.max(mp.c.version).label("v"))
                       .where(*cond[:3]).group_by(mp.c.metric, mp.c.partition).subquery())
+            # The date range lives in the subquery only: repeated on the outer table, it made SQLite
+            # search the whole range once per partition (quadratic in the days read) instead of
+            # looking each (metric, partition) up in the index.
             q = sa.select(mp).join(latest, sa.and_(
                 mp.c.metric == latest.c.metric, mp.c.partition == latest.c.partition,
-                mp.c.version == latest.c.v)).where(*cond)
+                mp.c.version == latest.c.v)).where(*cond[3:])
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return pd.DataFrame(rows, columns=[c.name for c in mp.c])
