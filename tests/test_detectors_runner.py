@@ -152,6 +152,35 @@ def test_ratio_wobble_learnt_from_history_makes_a_2pct_gap_at_5m_events_ordinary
     assert result.iloc[0].status == "ok"
 
 
+def nested_counts(days: int, capture: float, last_capture: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Client = binomial thinning of the warehouse count (every client event is a warehouse event)."""
+    rng = np.random.default_rng(seed)
+    warehouse = np.full((1, days), 100_000.0)
+    client = rng.binomial(100_000, capture, size=(1, days)).astype(float)
+    client[0, -1] = round(100_000 * last_capture)
+    return client, warehouse
+
+
+def test_a_small_capture_drop_of_nested_counts_is_caught_by_the_nested_model():
+    # 0.3 points of capture lost on 100k events: 300 events, ~3.7 binomial sd of the thinning, but
+    # only ~1.4 sd under the independent-counts model, which would call it noise.
+    client, warehouse = nested_counts(29, 0.93, 0.927, seed=21)
+    at = last_day(29)
+    status = {model: evaluate(to_history(client, warehouse), at,
+                              [DetectorSpec("ratio_binomial", {"model": model})]).iloc[0].status
+              for model in ("auto", "nested", "independent")}
+    assert status == {"auto": "anomaly", "nested": "anomaly", "independent": "ok"}
+
+
+def test_auto_uses_the_independent_model_once_the_client_has_counted_more_than_the_warehouse():
+    client, warehouse = nested_counts(29, 0.93, 0.927, seed=21)
+    client[0, 3] = warehouse[0, 3] + 10      # one past day with more client than warehouse events
+    at = last_day(29)
+    auto, independent = (evaluate(to_history(client, warehouse), at,
+                                  [DetectorSpec("ratio_binomial", {"model": m})]) for m in ("auto", "independent"))
+    pd.testing.assert_frame_equal(auto, independent)
+
+
 def test_fdr_keeps_false_alarms_rare_across_1000_null_series():
     days = 6 * 7 + 1
     history = to_history(daily_counts(1_000, days, level=500.0, seed=10))
@@ -211,6 +240,7 @@ def test_output_has_the_contract_columns_and_statuses():
         ("seasonal_mad", {"window_weeks": 1}, "window_weeks: must be at least 2 (got 1)"),
         ("cusum", {"k": "big"}, "'cusum': k must be a number (got 'big')"),
         ("ratio_binomial", {"window_days": 7.5}, "window_days must be an integer"),
+        ("ratio_binomial", {"model": "poisson"}, "model: must be auto, nested or independent (got 'poisson')"),
     ],
 )
 def test_bad_specs_fail_early_naming_the_detector_or_parameter(name, params, message):
