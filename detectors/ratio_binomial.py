@@ -28,9 +28,10 @@ from scipy import stats
 from detectors.base import Detector, DetectorParams, Scores, SeriesWindow, direction_of, nanmedian
 
 CHI2_1_MEDIAN = stats.chi2.ppf(0.5, 1)
-# Above this many events the normal approximation to the beta-binomial is exact enough and the
-# exact tail sums would be slow.
-EXACT_TAIL_MAX_EVENTS = 20_000
+# The exact beta-binomial tail is used while the count's standard deviation is below this; above it
+# the continuity-corrected normal tail is close (a binomial skewness |1 - 2p| / sd below 1/30)
+# and the exact sums, a per-element loop in scipy, would dominate the runtime.
+EXACT_TAIL_MAX_SD = 30.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def fit_overdispersion(x: np.ndarray, n: np.ndarray, p: np.ndarray, iterations: 
 
 
 def beta_binomial_two_sided(x: np.ndarray, n: np.ndarray, p: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """Two-sided p-value of x under BetaBinomial(N, p, rho); exact for small N, normal otherwise."""
+    """Two-sided p-value of x under BetaBinomial(N, p, rho); exact for a small spread, normal otherwise."""
     out = np.full(x.shape, np.nan)
     ok = np.isfinite(x) & np.isfinite(n) & np.isfinite(p) & np.isfinite(rho) & (n > 0) & (p > 0) & (p < 1)
     with np.errstate(all="ignore"):
@@ -82,14 +83,23 @@ def beta_binomial_two_sided(x: np.ndarray, n: np.ndarray, p: np.ndarray, rho: np
         # Continuity-corrected normal tail.
         z = np.maximum(np.abs(x - n * p) - 0.5, 0) / sd
         out[ok] = 2 * stats.norm.sf(z[ok])
-    small = ok & (n <= EXACT_TAIL_MAX_EVENTS)
-    if small.any():
-        xs, ns, ps, rs = x[small], np.round(n[small]), p[small], np.maximum(rho[small], 1e-12)
-        a, b = ps * (1 / rs - 1), (1 - ps) * (1 / rs - 1)
-        lower = stats.betabinom.cdf(xs, ns, a, b)
-        upper = stats.betabinom.sf(xs - 1, ns, a, b)
-        out[small] = np.minimum(1.0, 2 * np.minimum(lower, upper))
+    small = ok & (sd < EXACT_TAIL_MAX_SD)
+    # rho = 0 is the plain binomial, whose tail scipy computes as a vectorised incomplete beta; the
+    # beta-binomial's goes element by element.
+    for plain, tail in ((small & (rho <= 0), _binomial_tails), (small & (rho > 0), _beta_binomial_tails)):
+        if plain.any():
+            lower, upper = tail(x[plain], np.round(n[plain]), p[plain], rho[plain])
+            out[plain] = np.minimum(1.0, 2 * np.minimum(lower, upper))
     return np.minimum(out, 1.0)
+
+
+def _binomial_tails(x, n, p, rho):
+    return stats.binom.cdf(x, n, p), stats.binom.sf(x - 1, n, p)
+
+
+def _beta_binomial_tails(x, n, p, rho):
+    a, b = p * (1 / rho - 1), (1 - p) * (1 / rho - 1)
+    return stats.betabinom.cdf(x, n, a, b), stats.betabinom.sf(x - 1, n, a, b)
 
 
 class RatioBinomial(Detector):
