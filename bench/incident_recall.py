@@ -53,7 +53,7 @@ from detectors import DetectorSpec, evaluate_range  # noqa: E402
 from mq.config import CalendarSpec, Holiday, load_config  # noqa: E402
 from mq.demo import DIMENSIONS, INCIDENT_DAYS, DemoSpec, generate  # noqa: E402
 from mq.pipeline import Pipeline  # noqa: E402
-from mq.stages.detect import monitored_groupings  # noqa: E402
+from mq.stages.detect import join_pair, monitored_groupings  # noqa: E402
 from mq.stages.pull import run_range_pulls  # noqa: E402
 from pulls.pull import TOTAL, slice_key  # noqa: E402
 
@@ -187,9 +187,8 @@ def load_subjects(pipe, spec: DemoSpec) -> dict[str, tuple[pd.DataFrame, list[De
     for name, metric in cfg.metrics.items():
         out[name] = (points(name).rename(columns={"slice_key": "series_id"}), metric.detectors)
     for name, pair in cfg.pairs.items():
-        merged = points(pair.client).merge(points(pair.warehouse), on=["slice_key", "partition"], suffixes=("", "_w"))
-        frame = merged.assign(denominator=merged["value_w"]).rename(columns={"slice_key": "series_id"})
-        out[name] = (frame[["series_id", "partition", "labels", "value", "denominator"]], pair.detectors)
+        frame = join_pair(points(pair.client), points(pair.warehouse)).rename(columns={"slice_key": "series_id"})
+        out[name] = (frame, pair.detectors)
     for name, (_, refs) in out.items():
         for ref in refs:
             reach = DetectorSpec(ref.name, dict(ref.params)).build().lookback(7)

@@ -101,21 +101,19 @@ class MetricStore:
                groupings: Iterable[str] | None = None, version: int | None = None) -> pd.DataFrame:
         """Metric points in [start, end]: the latest version per partition, or exactly `version`."""
         mp = schema.metric_points
-        cond = [mp.c.metric.in_(list(metrics)), mp.c.partition >= start, mp.c.partition <= end]
-        if groupings is not None:
-            cond.append(mp.c.grouping.in_(list(groupings)))
+        scope = [mp.c.metric.in_(list(metrics)), mp.c.partition >= start, mp.c.partition <= end]
+        rows_wanted = [] if groupings is None else [mp.c.grouping.in_(list(groupings))]
         if version is not None:
-            cond.append(mp.c.version == version)
-            q = sa.select(mp).where(*cond)
+            q = sa.select(mp).where(*scope, *rows_wanted, mp.c.version == version)
         else:
             latest = (sa.select(mp.c.metric, mp.c.partition, sa.func.max(mp.c.version).label("v"))
-                      .where(*cond[:3]).group_by(mp.c.metric, mp.c.partition).subquery())
+                      .where(*scope).group_by(mp.c.metric, mp.c.partition).subquery())
             # The date range lives in the subquery only: repeated on the outer table, it made SQLite
             # search the whole range once per partition (quadratic in the days read) instead of
             # looking each (metric, partition) up in the index.
             q = sa.select(mp).join(latest, sa.and_(
                 mp.c.metric == latest.c.metric, mp.c.partition == latest.c.partition,
-                mp.c.version == latest.c.v)).where(*cond[3:])
+                mp.c.version == latest.c.v)).where(*rows_wanted)
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return pd.DataFrame(rows, columns=[c.name for c in mp.c])

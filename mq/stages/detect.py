@@ -28,7 +28,12 @@ def history(pipe, metric: str, partition: dt.date) -> pd.DataFrame:
 
 def pair_history(pipe, pair_name: str, partition: dt.date) -> pd.DataFrame:
     pair = pipe.config.pairs[pair_name]
-    client, warehouse = history(pipe, pair.client, partition), history(pipe, pair.warehouse, partition)
+    return join_pair(history(pipe, pair.client, partition), history(pipe, pair.warehouse, partition))
+
+
+def join_pair(client: pd.DataFrame, warehouse: pd.DataFrame) -> pd.DataFrame:
+    """Client and warehouse points of the same slices and days: the client count is the value and the
+    warehouse count its denominator."""
     merged = client.merge(warehouse, on=["slice_key", "partition"], suffixes=("", "_w"))
     return merged.assign(denominator=merged["value_w"])[["slice_key", "partition", "labels", "value", "denominator"]]
 
