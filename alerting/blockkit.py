@@ -44,10 +44,17 @@ def render(n: Notification) -> tuple[str, list[dict]]:
 
 
 def _fallback(n: Notification) -> str:
-    where = ", ".join(part for part in (n.metric, n.partition) if part)
-    count = f"; {len(n.alerts)} slices" if len(n.alerts) > 1 else ""
-    text = f"[{n.severity.upper()}] {_titled(n)} ({where}{count})"
-    return _clip(text, MAX_FALLBACK_CHARS)
+    """What phones and e-mail digests show: the finding, its top root cause and impact, then where."""
+    parts = [f"[{n.severity.upper()}] {_titled(n)}"]
+    if n.root_causes and not n.is_resolved:
+        parts.append(f"root cause {n.root_causes[0].get('label', '?')}")
+    if n.impact and n.impact.get("events") is not None and not n.is_resolved:
+        share = n.impact.get("share_of_total")
+        parts.append(f"impact {_number(n.impact['events'], signed=True)} events"
+                     + (f" ({share * 100:+.2f} % of total)" if share is not None else ""))
+    where = ", ".join(part for part in (n.metric, n.partition, n.team and f"team {n.team}") if part)
+    count = f"; {len(n.alerts)} alerts" if len(n.alerts) > 1 else ""
+    return _clip(" · ".join(parts) + f" ({where}{count})", MAX_FALLBACK_CHARS)
 
 
 def _titled(n: Notification) -> str:
@@ -66,6 +73,8 @@ def _header(n: Notification) -> dict:
 
 def _summary(n: Notification) -> dict:
     pairs = [("Severity", n.severity), ("Kind", n.kind), ("Metric", n.metric or "several"), ("Partition", n.partition)]
+    if n.team:
+        pairs.append(("Team", n.team))
     if len(n.alerts) > 1:
         pairs.append(("Slices", str(len(n.alerts))))
     return {

@@ -1,17 +1,19 @@
 """Turn the decisions of one run into notifications: one per receiver, incident group and action.
 
 Grouping is what makes one incident one message: every slice of the same group (the route's
-`group_by` labels) that fires in this run goes into a single notification; its repeats and its
-resolution go to the same thread.
+`group_by` labels) that fires in this run goes into a single notification; slices that join on later
+days, repeats and the resolution are replies in the same thread. The title is the lead finding
+(`alerting.headline`), not a count of alerts.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 
+from alerting.headline import headline, lead_alert, resolved_headline
 from alerting.lifecycle import Decision, notification_key
 from alerting.notification import AlertLine, Notification
 
-ACTION_OF = {"notify": "firing", "repeat": "repeat", "resolve": "resolved"}
+ACTION_OF = {"notify": "firing", "join": "repeat", "repeat": "repeat", "resolve": "resolved"}
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -21,18 +23,24 @@ def build_notifications(decisions: list[Decision], links: dict[str, str] | None 
     groups: dict[tuple, list[Decision]] = defaultdict(list)
     for d in decisions:
         if d.sends:
-            groups[(d.destination.receiver, d.thread_key, d.decision)].append(d)
+            groups[(d.destination.receiver, d.thread_key, ACTION_OF[d.decision])].append(d)
     out = []
-    for (receiver, thread_key, decision), members in groups.items():
+    for (receiver, thread_key, action), members in groups.items():
         lines = tuple(_line(d) for d in members)
         worst = max(lines, key=lambda line: SEVERITY_ORDER.get(line.severity, 0))
-        explained = next((d.alert for d in members if d.alert is not None and d.alert.root_causes), None)
+        fired = [d.alert for d in members if d.alert is not None]
+        lead = lead_alert(fired) if fired else None
+        members = sorted(members, key=lambda d: d.alert is not lead)   # the title's finding is listed first
+        lines = tuple(_line(d) for d in members)
+        # The lead finding's impact and root causes when it has them, else those of the first alert that
+        # has (a check failing beside a localised discrepancy).
+        explained = lead if lead is not None and lead.root_causes else next(
+            (a for a in fired if a.root_causes), None)
         kinds = sorted({line.kind for line in lines})
         subjects = sorted({line.metric for line in lines})
-        action = ACTION_OF[decision]
-        verb = {"firing": "", "repeat": "still firing: ", "resolved": "resolved: "}[action]
-        title = (f"{verb}{len(lines)} {'/'.join(kinds)} alert{'s' if len(lines) > 1 else ''} "
-                 f"on {', '.join(subjects)} for {members[0].partition}")
+        title = headline(fired) if fired else resolved_headline([d.extra["incident"] for d in members])
+        teams = sorted({a.team for a in fired if a.team} | {
+            d.extra["incident"]["team"] for d in members if d.alert is None and d.extra["incident"].get("team")})
         primary = _chart_subject(members)
         out.append((receiver, Notification(
             key=notification_key(members[0]), thread_key=thread_key, action=action, title=title,
@@ -40,6 +48,7 @@ def build_notifications(decisions: list[Decision], links: dict[str, str] | None 
             metric=subjects[0] if len(subjects) == 1 else None, partition=members[0].partition.isoformat(),
             alerts=lines, impact=explained.impact if explained else None,
             root_causes=explained.root_causes if explained else (), links=dict(links or {}),
+            team=", ".join(teams) or None,
             chart_png=chart(primary) if (chart and primary is not None and action == "firing") else None)))
     return out
 

@@ -1,14 +1,16 @@
 """Alert lifecycle: each candidate goes through a chain of small stages, each returning a reason.
 
 dedup (one decision per fingerprint and partition: re-runs and backfills never re-send)
--> continuing incident (consecutive breaching partitions are one incident, one thread)
+-> continuing incident (consecutive breaching partitions are one incident, one thread; a new slice of
+   the same group while the incident fires joins its thread as a reply)
 -> silence (a person muted it, with reason and expiry)
 -> inhibition (a missing partition mutes the count alerts it causes)
 -> hysteresis (fire only after `fire_after_runs` breaching runs in a row)
 -> flap detection (a fingerprint that keeps firing and resolving is muted as flapping)
 -> notify.
-A fingerprint evaluated clean after firing resolves its incident (a reply in the same thread) after
-`resolve_after_runs` clean runs in a row.
+A fingerprint evaluated clean after firing resolves after `resolve_after_runs` clean runs in a row;
+the thread gets one "resolved" reply when its last firing alert resolves (unless the route sets
+`send_resolved: false`).
 Every decision, suppressions included, is stored in `mq_alert_decisions` with its reason.
 """
 from __future__ import annotations
@@ -43,7 +45,9 @@ DEFAULT_INHIBIT = (InhibitRule({"kind": "freshness"}, {"kind": "~anomaly|discrep
 class Decision:
     fingerprint: str
     partition: dt.date
-    decision: str  # notify|repeat|resolve|duplicate|continuing|silenced|inhibited|pending|flapping|clean
+    # notify|join|repeat|resolve|duplicate|continuing|silenced|inhibited|pending|flapping|clean|
+    # resolved_quietly|resolved_in_thread
+    decision: str
     reason: str
     alert: Alert | None = None
     alert_id: str | None = None
@@ -53,7 +57,7 @@ class Decision:
 
     @property
     def sends(self) -> bool:
-        return self.decision in ("notify", "repeat", "resolve")
+        return self.decision in ("notify", "join", "repeat", "resolve")
 
 
 class AlertBook:
@@ -108,7 +112,15 @@ class AlertBook:
         if flaps >= self.flap_max_incidents:
             return self._claim(Decision(fp, day, "flapping", f"flapping: {flaps} incidents in the last "
                                         f"{self.flap_window_days} days", alert, alert_id, dest), now, new=True)
-        thread = f"{dest.group_key(alert.match_labels)}|{day.isoformat()}"
+        thread = self._open_thread(dest, alert.match_labels, day)
+        if thread is not None and not thread.endswith(f"|{day.isoformat()}"):
+            # Another alert of the group is still firing from an earlier partition: this is the same
+            # incident spreading, so it is a reply in that thread, not a new firing message.
+            return self._claim(Decision(fp, day, "join", f"joins the incident thread started "
+                                        f"{thread.rsplit('|', 1)[1]} via route {dest.path}", alert,
+                                        alert_id, dest, thread), now, new=True,
+                               first=day - dt.timedelta(days=streak))
+        thread = thread or f"{dest.thread_group(alert.match_labels)}|{day.isoformat()}"
         return self._claim(Decision(fp, day, "notify", f"new incident via route {dest.path}", alert,
                                     alert_id, dest, thread), now, new=True,
                            first=day - dt.timedelta(days=streak))
@@ -119,7 +131,7 @@ class AlertBook:
         with self.engine.connect() as conn:
             firing = conn.execute(sa.select(a).where(a.c.status == "firing", a.c.last_partition < partition,
                                                      a.c.fingerprint.in_(list(clean)))).mappings().all()
-        out = []
+        due = []
         for inc in firing:
             fp = inc["fingerprint"]
             if self._decided(fp, partition):
@@ -128,23 +140,58 @@ class AlertBook:
                       "metric": inc["subject"], "severity": inc["severity"], "partition": partition.isoformat(),
                       **({"team": inc["team"]} if inc["team"] else {}),
                       **({"table": inc["table_name"]} if inc["table_name"] else {})}
-            needed = route(tree, labels)[0].resolve_after_runs
+            routed = route(tree, labels)[0]
+            needed = routed.resolve_after_runs
             streak = self._streak(fp, partition, "clean")
             dest = Destination(inc["receiver"] or "local", (), None, "resolve")
             if streak + 1 < needed:
                 self._record(Decision(fp, partition, "clean", f"clean run {streak + 1} of {needed} needed to "
                                       "resolve", None, inc["id"], dest), now)
                 continue
+            due.append((inc, dest, routed.send_resolved))
+        resolving = {inc["id"] for inc, _, _ in due}
+        out = []
+        for inc, dest, send_resolved in due:
+            fp = inc["fingerprint"]
             d = Decision(fp, partition, "resolve", f"clean on {partition}", None, inc["id"], dest,
                          inc["thread_key"], extra={"incident": dict(inc)})
             if inc["suppressed"]:
                 d.decision, d.reason = "resolved_quietly", f"clean on {partition}; was never notified"
+            elif not send_resolved:
+                d.decision, d.reason = "resolved_quietly", f"clean on {partition}; the route has send_resolved: false"
+            elif self._thread_firing(inc["thread_key"], resolving):
+                # The thread ends once, when its incident does: one "resolved" reply, not one per slice.
+                d.decision, d.reason = "resolved_in_thread", (f"clean on {partition}; other alerts of its "
+                                                              "incident still fire in the same thread")
             if self._record(d, now):
                 with self.engine.begin() as conn:
                     conn.execute(a.update().where(a.c.id == inc["id"]).values(
                         status="resolved", resolved_partition=partition, resolved_at=now))
                 out.append(d)
         return out
+
+    def _open_thread(self, dest: Destination, labels: dict[str, str], day: dt.date) -> str | None:
+        """The thread of a notified incident of the same group that is firing up to `day` (adjacent or
+        on it), oldest first; None when there is none."""
+        a = schema.alerts
+        group = dest.thread_group(labels)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(a.c.thread_key, a.c.first_partition).where(
+                a.c.status == "firing", a.c.suppressed.is_(None), a.c.receiver == dest.receiver,
+                a.c.thread_key.is_not(None), a.c.last_partition >= day - ONE_DAY,
+                a.c.first_partition <= day)).all()
+        threads = sorted((key.rsplit("|", 1)[1], key) for key, _ in rows if key.rsplit("|", 1)[0] == group)
+        return threads[0][1] if threads else None
+
+    def _thread_firing(self, thread_key: str | None, resolving: set[str]) -> bool:
+        """Whether an alert of this thread, other than those resolving now, is still firing."""
+        if thread_key is None:
+            return False
+        a = schema.alerts
+        with self.engine.connect() as conn:
+            ids = conn.execute(sa.select(a.c.id).where(a.c.thread_key == thread_key,
+                                                       a.c.status == "firing")).scalars().all()
+        return bool(set(ids) - resolving)
 
     def _streak(self, fp: str, day: dt.date, decision: str) -> int:
         """How many partitions right before `day` this fingerprint got `decision` in a row."""
@@ -254,7 +301,8 @@ def combine_impacts(a: dict | None, b: dict | None) -> dict | None:
 
 
 def notification_key(d: Decision) -> str:
-    return f"{d.thread_key}|{d.decision}|{d.partition.isoformat()}"
+    # A join and a repeat of one thread in one run are a single "still firing" reply.
+    return f"{d.thread_key}|{'repeat' if d.decision == 'join' else d.decision}|{d.partition.isoformat()}"
 
 
 def _inhibitor(alert: Alert, candidates: list[Alert], rules) -> Alert | None:

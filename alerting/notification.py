@@ -118,6 +118,7 @@ class Notification:
     root_causes: tuple[dict, ...] = ()
     links: dict[str, str] = field(default_factory=dict)
     chart_png: bytes | None = None
+    team: str | None = None    # who owns what the message is about (tables' and metrics' owners)
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -159,6 +160,7 @@ class Notification:
             "impact": dict(self.impact) if self.impact is not None else None,
             "root_causes": [dict(rc) for rc in self.root_causes],
             "links": dict(self.links),
+            "team": self.team,
             "chart_png": base64.b64encode(self.chart_png).decode("ascii") if self.chart_png else None,
         }
 

@@ -146,6 +146,7 @@ class RouteSpec(_Spec):
     repeat_interval_days: int | None = Field(default=None, ge=1)
     fire_after_runs: int | None = Field(default=None, ge=1)      # hysteresis: breaching runs before firing
     resolve_after_runs: int | None = Field(default=None, ge=1)   # clean runs before resolving
+    send_resolved: bool | None = None   # reply "resolved" in the incident's thread (Alertmanager's send_resolved)
     continue_: bool = Field(default=False, alias="continue")
     routes: list["RouteSpec"] = Field(default_factory=list)
 

@@ -170,3 +170,46 @@ def test_flapping_fingerprint_is_muted_with_a_reason(sqlite_url):
     assert decisions[:4] == ["notify", "resolve", "notify", "resolve"]
     assert decisions[4] == "flapping"
     assert "flapping: 2 incidents in the last 14 days" in b.alerts()[2]["suppressed"]
+
+
+def _sent(decisions):
+    return [(n.action, n.thread_key) for _, n in build_notifications(decisions)]
+
+
+def test_one_incident_one_thread_whatever_slices_join_later(sqlite_url):
+    """Day 1 fires two slices, day 2 a third slice joins while they still fire, day 3 is clean: one
+    firing message, one reply (join and still-firing together), one resolved reply, all in one thread."""
+    tree = RouteSpec(receiver="default", group_by=["partition"], repeat_interval_days=1)
+    b = book(sqlite_url)
+    us, br, android = (alert(labels={"country": "US"}), alert(labels={"country": "BR"}),
+                       alert(kind="anomaly", labels={"platform": "android"}, subject="client_events"))
+    day1 = _sent(b.process(D1, [us, br], set(), tree, NOW))
+    day2 = _sent(b.process(D2, [alert(labels={"country": "US"}, day=D2),
+                                alert(kind="anomaly", labels={"platform": "android"}, subject="client_events",
+                                      day=D2)], {br.fingerprint}, tree, NOW))
+    day3 = _sent(b.process(D3, [], {us.fingerprint, android.fingerprint}, tree, NOW))
+    assert [a for a, _ in day1] == ["firing"] and [a for a, _ in day2] == ["repeat"]
+    assert [a for a, _ in day3] == ["resolved"]
+    assert len({t for _, t in day1 + day2 + day3}) == 1
+    # BR went clean on day 2 while US still fired: recorded, but the thread is resolved once, on day 3.
+    assert sorted(r["decision"] for r in b.decisions(D2, D2)) == ["join", "repeat", "resolved_in_thread"]
+
+
+def test_a_new_incident_after_a_clean_day_starts_a_new_thread(sqlite_url):
+    tree = RouteSpec(receiver="default", group_by=["partition"])
+    b = book(sqlite_url)
+    first = _sent(b.process(D1, [alert()], set(), tree, NOW))
+    later = D3 + dt.timedelta(days=1)
+    b.process(D2, [], {alert().fingerprint}, tree, NOW)
+    again = _sent(b.process(later, [alert(labels={"country": "IN"}, day=later)], set(), tree, NOW))
+    assert [a for a, _ in again] == ["firing"] and again[0][1] != first[0][1]
+
+
+@pytest.mark.parametrize("send_resolved, sent", [(None, ["resolved"]), (False, [])])
+def test_send_resolved_controls_the_resolution_reply(sqlite_url, send_resolved, sent):
+    tree = RouteSpec(receiver="default", send_resolved=send_resolved)
+    b = book(sqlite_url)
+    b.process(D1, [alert()], set(), tree, NOW)
+    decisions = b.process(D2, [], {alert().fingerprint}, tree, NOW)
+    assert [a for a, _ in _sent(decisions)] == sent
+    assert b.alerts()[0]["status"] == "resolved"

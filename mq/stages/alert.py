@@ -14,6 +14,7 @@ import pandas as pd
 from alerting.alert import Alert, fingerprint
 from alerting.dispatch import build_notifications
 from metricstore import utcnow
+from checks.describe import describe_failure
 from mq.stages.explain import explain_pair
 
 log = logging.getLogger("mq.alert")
@@ -46,18 +47,18 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
                     continue
                 sample = e.get("unexpected_sample") or []
                 observed = e.get("observed_value")
+                owner = cfg.tables[row.table_name].owner if row.table_name in cfg.tables else None
                 alerts.append(Alert(
                     "expectation", row.suite, labels, partition, "warning",
-                    f"{e['expectation']}{' on ' + e['column'] if e.get('column') else ''} failed: observed "
-                    f"{_short(observed)}, expected {_short(e.get('threshold'))}"
-                    + (f"; e.g. {', '.join(map(str, sample[:3]))}" if sample else ""),
-                    observed=observed if isinstance(observed, (int, float)) else None,
-                    table=row.table_name, details={"threshold": e.get("threshold"), "sample": sample[:5]}))
+                    describe_failure(row.table_name, e),
+                    observed=observed if isinstance(observed, (int, float)) else None, team=owner,
+                    table=row.table_name, details={"threshold": e.get("threshold"), "sample": sample[:5],
+                                                   "outcome": e}))
     for subject, kind in [(m, "anomaly") for m in cfg.metrics] + [(p, "discrepancy") for p in cfg.pairs]:
         found = pipe.store.detections(subject, partition, partition)
         if found.empty:
             continue
-        team = (cfg.pairs[subject].team if kind == "discrepancy" else cfg.metrics[subject].team)
+        team = owning_team(cfg, subject, kind)
         anomalies = found[found.status == "anomaly"].drop_duplicates("slice_key")
         for row in found[found.status == "ok"].itertuples():
             if row.slice_key not in set(anomalies.slice_key):
@@ -76,6 +77,18 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
                 observed=row.observed, expected=row.expected, lower=row.lower, upper=row.upper, team=team,
                 root_causes=causes, impact=impact))
     return alerts, clean
+
+
+def owning_team(cfg, subject: str, kind: str) -> str:
+    """Who an anomaly or discrepancy alert belongs to: the metric's (pair's) `team`, else its `owner` when
+    set, else the owner of the table it is computed on (the warehouse side's table for a pair)."""
+    spec = cfg.pairs[subject] if kind == "discrepancy" else cfg.metrics[subject]
+    if spec.team:
+        return spec.team
+    if "owner" in spec.model_fields_set:
+        return spec.owner
+    metric = cfg.metrics[spec.warehouse] if kind == "discrepancy" else spec
+    return cfg.tables[metric.table].owner
 
 
 def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
