@@ -108,6 +108,9 @@ def _slices(n: Notification) -> list[dict]:
 
 
 def _slice_line(alert: AlertLine) -> str:
+    if alert.kind in ("expectation", "freshness") and alert.message:
+        # A check's message already says the rule, threshold, observation and examples in words.
+        return f"• {_escape(_clip(alert.message, MAX_SECTION_CHARS // 2))}"
     line = f"• `{_escape(_clip(alert.slice_label, MAX_LABEL_CHARS))}`"
     if alert.observed is not None:
         line += f" observed *{_number(alert.observed)}*"

@@ -101,7 +101,7 @@ def test_two_hundred_slices_are_truncated_with_a_count():
     everything = json.dumps(blocks)
     assert f"... and {200 - shown} more slices" in everything
     assert 0 < shown < 200
-    assert "200 slices" in text
+    assert "200 alerts" in text
 
 
 def test_long_texts_are_clipped_to_the_limits():
