@@ -18,9 +18,17 @@ def _pipeline(args, config=None):
 
 
 def _progress(total: int, desc: str):
-    from tqdm import tqdm
+    from mq.progress import progress
 
-    return tqdm(total=total, desc=desc, unit="day", file=sys.stderr, disable=not sys.stderr.isatty() and None)
+    return progress(total, desc)
+
+
+def _shown(path) -> str:
+    """A path relative to the current folder when it is inside it (what the README shows), else as is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 # ---- demo ----------------------------------------------------------------------------
@@ -29,7 +37,7 @@ def cmd_demo(args) -> int:
 
     from mq.cli import config_path
     from mq.demo import DemoSpec, generate
-    from mq.scoreboard import print_scoreboard, score_incidents
+    from mq.scoreboard import format_scoreboard, score_incidents
 
     path = config_path(args.config)
     if args.out:
@@ -39,25 +47,26 @@ def cmd_demo(args) -> int:
     spec = DemoSpec(days=args.days, daily_events=args.daily_events, seed=args.seed)
     with _progress(spec.days, "generate") as bar:
         truth = generate(warehouse, spec, progress=bar.update)
-    print(f"demo warehouse: {warehouse} ({truth['rows']['client_events']:,} client and "
+    print(f"demo warehouse: {_shown(warehouse)} ({truth['rows']['client_events']:,} client and "
           f"{truth['rows']['warehouse_events']:,} warehouse events)")
     if args.generate_only:
         return 0
     pipe = _pipeline(args, config)
+    pipe.spark   # start the JVM before the bar: its start-up lines would break the bar's line
     with _progress(spec.days, "backfill") as bar:
-        pipe.backfill(spec.dates[0], spec.dates[-1], progress=lambda _day: bar.update(1))
+        pipe.backfill(spec.dates[0], spec.dates[-1], progress=lambda day: bar.update(1, day.isoformat()))
     out = config.workdir_path
     export = out / "alerts" / "alerts.jsonl"
     n = export_alerts(pipe, export)
     from reports.sox import write_sox_report
 
     report = write_sox_report(pipe, spec.dates[0], spec.dates[-1], out / "report")
-    rows = score_incidents(pipe, truth)
-    print_scoreboard(rows)
-    print(f"\nalerts:        {export} ({n} alerts)")
-    print(f"notifications: {out / 'alerts' / 'notifications.jsonl'}")
-    print(f"audit report:  {report}")
-    print(f"state store:   {config.state_url}")
+    rows, false = score_incidents(pipe, truth)
+    print()
+    print(format_scoreboard(rows, false))
+    print(f"\nalerts:        {_shown(export)} ({n} alerts)")
+    print(f"notifications: {_shown(out / 'alerts' / 'notifications.jsonl')}")
+    print(f"audit report:  {_shown(report)}")
     return 0 if all(r["ok"] for r in rows) else 1
 
 
@@ -71,8 +80,9 @@ def cmd_run(args) -> int:
 def cmd_backfill(args) -> int:
     pipe = _pipeline(args)
     days = (args.end - args.start).days + 1
+    pipe.spark   # start the JVM before the bar: its start-up lines would break the bar's line
     with _progress(days, "backfill") as bar:
-        runs = pipe.backfill(args.start, args.end, progress=lambda _d: bar.update(1))
+        runs = pipe.backfill(args.start, args.end, progress=lambda day: bar.update(1, day.isoformat()))
     alerts = sum(r.get("alerts", {}).get("queued", 0) for r in runs)
     print(f"backfilled {len(runs)} partitions, {alerts} notifications queued")
     return 0
@@ -143,6 +153,8 @@ def cmd_silence(args) -> int:
         print(f"silence #{s.id} until {s.expires_at.isoformat()}: {matchers}")
     elif args.silence_command == "list":
         now = dt.datetime.now(dt.timezone.utc)
+        if not pipe.alerts.silences.all():
+            print("no silences")
         for s in sorted(pipe.alerts.silences.all(), key=lambda s: not s.active(now)):
             state = "active" if s.active(now) else "expired"
             print(f"#{s.id} {state:7s} until {s.expires_at:%Y-%m-%d %H:%M} {s.matchers} by {s.author}: {s.reason}")

@@ -11,7 +11,7 @@ from conftest import DEMO_CONFIG
 from mq.cli import main
 from mq.config import load_config
 from mq.pipeline import Pipeline
-from mq.scoreboard import score_incidents
+from mq.scoreboard import format_scoreboard, messages, score_incidents
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def backfilled(demo_warehouse, spark, tmp_path_factory):
 
 def test_injected_incidents_alert_and_the_holiday_does_not(backfilled):
     pipe, truth, *_ = backfilled
-    rows = {r["incident"]: r for r in score_incidents(pipe, truth)}
+    rows = {r["incident"]: r for r in score_incidents(pipe, truth)[0]}
     assert rows["holiday"]["alerted"] is False
     for name in ("logging-loss", "duplicate-load", "missing-partition", "null-spike"):
         assert rows[name]["alerted"], f"{name} was not alerted: {rows[name]}"
@@ -88,6 +88,26 @@ def test_one_notification_per_incident_group(backfilled):
     dup = next(i for i in truth["incidents"] if i["id"] == "duplicate-load")
     on_dup_day = [x for x in firing if x["notification"]["partition"] == dup["start"]]
     assert len(on_dup_day) == 1 and len(on_dup_day[0]["notification"]["alerts"]) > 5
+
+
+def test_at_most_one_firing_message_per_incident_and_none_on_clean_days(backfilled):
+    """Counted from what was queued for people: an incident is one thread (its later days, joining
+    slices and resolution are replies), and a clean day starts no thread unless it is a false alert
+    the demo table reports."""
+    pipe, truth, *_ = backfilled
+    rows, false = score_incidents(pipe, truth)
+    for r in rows:
+        assert r["messages"] <= 1, r
+        assert r["messages"] == (1 if r["should_alert"] else 0), r
+    sent = messages(pipe)
+    firing_days = [m["partition"] for m in sent if m["action"] == "firing"]
+    in_incidents = [d for d in firing_days if any(
+        dt.date.fromisoformat(i["start"]) <= d <= dt.date.fromisoformat(i["end"]) for i in truth["incidents"])]
+    assert len(firing_days) == len(in_incidents) + len(false)
+    threads = {m["thread_key"] for m in sent if m["action"] == "firing"}
+    assert all(m["thread_key"] in threads for m in sent)          # every reply is in a started thread
+    printed = format_scoreboard(rows, false)
+    assert f"false alerts (firing messages on clean days): {len(false)}" in printed
 
 
 def test_cli_outputs(backfilled, capsys):
