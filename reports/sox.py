@@ -38,11 +38,18 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
     ledger.frame().to_csv(out / "ledger_verification.csv", index=False)
     dates = [d.isoformat() for d in days(start, end)]
     figures = {"runs": charts.control_runs_chart(frames["control_runs"]),
-               "exceptions": charts.exceptions_chart(frames["exceptions"], dates),
-               "disposition": charts.disposition_chart(frames["exceptions"])}
+               "exceptions": charts.exceptions_chart(frames["exceptions"], dates)}
+    if _signed_off(frames["exceptions"]):   # else an empty chart box would say nothing the text cannot
+        figures["disposition"] = charts.disposition_chart(frames["exceptions"])
     csv_files = [f"{name}.csv" for name in CONTROL_CSVS + STORE_CSVS + ("ledger_verification",)]
     (out / "index.html").write_text(render(frames, figures, ledger, pipe=pipe, start=start, end=end,
                                            csv_files=csv_files), encoding="utf-8")
     write_pdf(out / "report.pdf", frames, figures, ledger, start=start, end=end,
               config_source=pipe.config.source_path)
     return out / "index.html"
+
+
+def _signed_off(exceptions) -> bool:
+    import pandas as pd
+
+    return bool(pd.to_numeric(exceptions.hours_to_disposition, errors="coerce").notna().any())

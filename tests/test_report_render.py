@@ -70,3 +70,46 @@ def test_pdf_report_opens_and_page_one_renders(report, tmp_path):
     info = subprocess.run([_tool("pdfinfo"), str(pdf)], check=True, capture_output=True, text=True).stdout
     count = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
     assert count >= 6   # title, three charts, per-control tally, exceptions, changes, silences
+
+
+# Measures the laid-out page in Chromium and writes the numbers into the DOM that --dump-dom prints.
+_WIDTH_PROBE = """<script>
+const tables = [...document.querySelectorAll("table.t")].map(t => ({
+  right: Math.ceil(t.getBoundingClientRect().right), scroll: t.scrollWidth, client: t.clientWidth,
+  header: t.querySelector("th") ? [...t.querySelectorAll("th")].map(h => h.textContent).join(",") : ""}));
+const out = document.createElement("pre"); out.id = "mq-width-probe";
+out.textContent = JSON.stringify({page: document.documentElement.scrollWidth, window: window.innerWidth, tables});
+document.body.appendChild(out);
+</script>"""
+
+
+def test_every_table_fits_a_1280_px_window(report, tmp_path):
+    """No table (the controls table with its definition hashes included) runs past the window's right
+    edge or needs a scroll bar to show its last column."""
+    import json
+    import re
+
+    chromium = _tool("chromium", "chromium-browser")
+    probe = report.parent / "width_probe.html"
+    probe.write_text(report.read_text().replace("</body>", _WIDTH_PROBE + "</body>"))
+    proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                           "--window-size=1280,2000", "--dump-dom", probe.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="mq-width-probe">(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"no measurement; chromium said: {proc.stderr[-2000:]}"
+    measured = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert measured["window"] == 1280
+    assert measured["page"] <= measured["window"], measured["page"]
+    controls = [t for t in measured["tables"] if "definition_hash" in t["header"]]
+    assert controls, "the controls table is missing"
+    for t in measured["tables"]:
+        assert t["right"] <= measured["window"] and t["scroll"] <= t["client"] + 1, t
+
+
+def test_no_empty_chart_box_when_nothing_is_signed_off(tmp_path):
+    from test_controls_exceptions import make_pipeline
+
+    pipe = make_pipeline(tmp_path, f"sqlite:///{tmp_path / 'state.db'}")
+    page = write_sox_report(pipe, START, END, tmp_path / "report").read_text()
+    assert 'alt="time to disposition"' not in page
+    assert "No exception has been signed off in this period" in page
