@@ -39,8 +39,8 @@ def main() -> None:
     engine = sa.create_engine(f"sqlite:///{demo / 'state.db'}")
     with engine.connect() as conn:
         decisions = conn.execute(sa.text("SELECT fingerprint, partition, decision FROM mq_alert_decisions")).all()
-    findings = [(fp, dt.date.fromisoformat(str(p))) for fp, p, d in decisions if d not in ("resolve", "clean",
-                                                                                          "resolved_quietly")]
+    findings = [(fp, dt.date.fromisoformat(str(p))) for fp, p, d in decisions if d not in (
+        "resolve", "clean", "resolved_quietly", "resolved_in_thread")]
     sent = [json.loads(x)["notification"] for x in (demo / "alerts" / "notifications.jsonl").read_text().splitlines()]
     firing = [n for n in sent if n["action"] == "firing"]
     before = Counter(window_of(day, incidents) for _, day in findings)
@@ -54,8 +54,9 @@ def main() -> None:
               f"{after.get(inc['id'], 0):22d}")
     print(f"{'outside incidents':20s} {'False':>12s} {before.get(None, 0):18d} {after.get(None, 0):22d}")
     resolved = sum(1 for n in sent if n["action"] == "resolved")
+    replies = sum(1 for n in sent if n["action"] == "repeat")
     print(f"\nfalse alerts per day: before {before.get(None, 0) / days:.3f}, after {after.get(None, 0) / days:.3f}; "
-          f"resolution messages (thread replies): {resolved}")
+          f"thread replies: {replies} still firing / slices joining, {resolved} resolved")
 
 
 if __name__ == "__main__":

@@ -35,3 +35,36 @@ def test_suggested_suite_loads_and_passes_on_its_own_partition(spark, tmp_path):
 
     result = validate_partition(df, suite, partition=DAY)
     assert result.success, result.failures
+
+
+def _day(spark, first_id: int, versions: list[str]):
+    """A partition of events whose ids grow day by day and whose app versions follow the releases."""
+    array = ", ".join(f"'{v}'" for v in versions)
+    return spark.range(first_id, first_id + 2000).selectExpr(
+        "id as event_seq",                                   # increasing: tomorrow's are all new
+        "cast(id % 997 + first_user as bigint) as user_id".replace("first_user", str(first_id // 3)),
+        f"element_at(array({array}), cast(id % {len(versions)} + 1 as int)) as app_version",
+        "cast(id % 5 as int) as items",
+        "cast(rand(3) * 100 + 1 as double) as price",
+    )
+
+
+def test_suggested_suite_still_passes_on_the_next_partition(spark):
+    """Bounds only where a column's nature supports them: ids and growing numbers get none, versions a
+    pattern; so the suite written from today's partition passes tomorrow's, new ids and a new release
+    included, and it says why for every choice."""
+    today = _day(spark, 1_000_000, ["web", "10.2", "10.3"])
+    tomorrow = _day(spark, 1_002_000, ["web", "10.3", "10.4", "11.0"])
+    text = suggest_suite(today, "events")
+    suite = parse_suite(text, "events.yml")
+    between = {e.kwargs["column"]: e.kwargs for e in suite.expectations
+               if e.name == "expect_column_values_to_be_between"}
+    assert "event_seq" not in between and "user_id" not in between
+    assert between["items"] == {"column": "items", "min_value": 0, "max_value": 4}
+    assert between["price"] == {"column": "price", "min_value": 0}
+    assert not any(e.name == "expect_column_values_to_be_in_set" and e.kwargs["column"] == "app_version"
+                   for e in suite.expectations)
+    assert "# no min/max on user_id: an identifier" in text and "a pattern, so the next release" in text
+    assert validate_partition(today, suite, partition=DAY).success
+    result = validate_partition(tomorrow, suite, partition=DAY + dt.timedelta(days=1))
+    assert result.success, result.failures
