@@ -105,3 +105,22 @@ def test_silence_commands(demo_env, capsys):
     code, _, err = run_cli(capsys, "--config", str(DEMO_CONFIG), "silence", "add", "--match", "platform",
                            "--author", "a", "--reason", "r", "--expires", until)
     assert code == 2 and "expected LABEL=VALUE" in err
+
+
+def test_silence_list_says_when_there_are_none(demo_env, capsys):
+    code, out, _ = run_cli(capsys, "--config", str(DEMO_CONFIG), "silence", "list")
+    assert code == 0 and out == "no silences\n"
+
+
+def test_progress_without_a_terminal_is_one_line_per_partition(capsys):
+    import io
+
+    from mq.progress import progress
+
+    sink = io.StringIO()   # not a terminal, like CI, nohup or an Airflow task log
+    with progress(3, "backfill", file=sink) as bar:
+        for day in ("2026-09-17", "2026-09-18", "2026-09-19"):
+            bar.update(1, day)
+    lines = sink.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "backfill 1/3 2026-09-17", "backfill 2/3 2026-09-18", "backfill 3/3 2026-09-19"]
