@@ -18,6 +18,7 @@ from ledger import Ledger
 from metricstore import MetricStore, make_engine
 from mq.config import Config
 from mq.errors import MqError
+from mq.history_note import history_note
 from mq.stages.alert import run_alerting
 from mq.stages.detect import run_detections
 from mq.stages.pull import recorded_pulls, run_pulls, run_range_pulls
@@ -153,6 +154,10 @@ class Pipeline:
         The record holds what the run found, without what differs between a run and its re-run
         (decisions, deliveries, "changed" flags): an identical re-run, from the CLI or Airflow, then
         adds no audit record."""
+        note = history_note(summary.get("detections"), partition, self.config.alerting.history_days)
+        if note:
+            summary["history"] = note
+            log.info(note)
         stable = {**{k: v for k, v in summary.items() if k not in ("delivery", "alerts", "pulls", "seconds")},
                   "pulls": [{k: v for k, v in p.items() if k != "changed"} for p in summary.get("pulls", [])],
                   "alert_candidates": summary.get("alerts", {}).get("candidates")}

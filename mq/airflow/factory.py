@@ -114,7 +114,8 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
             if summary["status"] != "success":
                 raise AirflowFailException(f"run of partition {summary['partition']} failed: {summary['error']}")
             return {"partition": summary["partition"], "status": summary["status"],
-                    "seconds": summary["seconds"]}
+                    "seconds": summary["seconds"],
+                    **({"history": summary["history"]} if summary.get("history") else {})}
 
         delivered = deliver()
         arrival >> pulled
