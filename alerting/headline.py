@@ -14,10 +14,11 @@ from __future__ import annotations
 from alerting.alert import Alert
 from checks.describe import describe_failure
 
-# Which alert of a group leads: a missing partition explains everything after it; a localised
-# discrepancy names the slice and the events; a failed check names the rule; a count anomaly only says
-# that something moved.
-_LEAD_ORDER = {"freshness": 0, "discrepancy+impact": 1, "expectation": 2, "anomaly": 3, "discrepancy": 4}
+# Which alert of a group leads: a missing partition explains everything after it; a failed check is a
+# broken rule observed directly on the data (duplicated ids, nulls); a localised discrepancy names the
+# slice and the events, but which side is wrong is inferred; a count anomaly only says that something
+# moved.
+_LEAD_ORDER = {"freshness": 0, "expectation": 1, "discrepancy+impact": 2, "anomaly": 3, "discrepancy": 4}
 
 
 def lead_alert(alerts: list[Alert]) -> Alert:

@@ -77,14 +77,14 @@ def score_incidents(pipe, truth: dict) -> tuple[list[dict], list[dict]]:
 
 def format_scoreboard(rows: list[dict], false: list[dict]) -> str:
     lines = [f"{'incident':18s} {'dates':22s} {'expect':7s} {'alerted':8s} {'messages':9s} "
-             f"{'kinds':28s} top root cause"]
+             f"{'kinds':32s} top root cause"]
     for r in rows:
         mark = "yes" if r["alerted"] else "no"
         expect = "alert" if r["should_alert"] else "quiet"
         flag = "" if r["ok"] else "   <-- MISSED" if r["should_alert"] else "   <-- FALSE ALERT"
         sent = f"{r['messages']} +{r['replies']}" if r["messages"] else "0"
         lines.append(f"{r['incident']:18s} {r['dates']:22s} {expect:7s} {mark:8s} {sent:9s} "
-                     f"{','.join(r['kinds']):28s} {r['top_root_cause'] or '-'}{flag}".rstrip())
+                     f"{','.join(r['kinds']):32s} {r['top_root_cause'] or '-'}{flag}".rstrip())
     lines.append("")
     lines.append("messages: firing messages +replies in their threads (joined slices, still firing, resolved)")
     lines.append(f"false alerts (firing messages on clean days): {len(false)}")
