@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from alerting.notification import Notification, RetryableDeliveryError
 from alerting.receivers import Receiver
 from mq.errors import DeliveryError
+from mq.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,12 @@ class Outbox:
 
     # -- writing -------------------------------------------------------------------------------------
 
-    def enqueue(self, receiver: str, n: Notification, *, now: dt.datetime | None = None) -> bool:
-        """Store `n` for `receiver`; False when this (receiver, key) is already there (sent or not)."""
+    def enqueue(self, receiver: str, n: Notification, *, now: dt.datetime | None = None,
+                conn: sa.Connection | None = None) -> bool:
+        """Store `n` for `receiver`; False when this (receiver, key) is already there (sent or not).
+
+        `conn`: write inside the caller's transaction (the alert stage queues in the same transaction
+        that records its decisions, so a crash leaves both or neither)."""
         now = _utc(now)
         row = {
             "receiver": receiver, "key": n.key, "thread_key": n.thread_key, "action": n.action,
@@ -161,8 +166,11 @@ class Outbox:
         stmt = _UPSERT[self.engine.dialect.name](outbox_table).values(**row)
         # RETURNING, not rowcount: with an autoincrement key SQLAlchemy reports rowcount -1 on PostgreSQL
         stmt = stmt.on_conflict_do_nothing(index_elements=["receiver", "key"]).returning(outbox_table.c.id)
-        with self.engine.begin() as conn:
+        crash_point("outbox.enqueue")
+        if conn is not None:
             return conn.execute(stmt).first() is not None
+        with self.engine.begin() as own:
+            return own.execute(stmt).first() is not None
 
     # -- delivering ----------------------------------------------------------------------------------
 

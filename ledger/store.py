@@ -21,6 +21,7 @@ from ledger.chain import ChainChecker, Verification
 from ledger.errors import LedgerError, LedgerNotInstalledError
 from ledger.locking import write_transaction
 from ledger.record import LedgerRecord, make_entry
+from mq.faults import crash_point
 
 _T = schema.ledger_table
 _STREAM_BATCH = 1000
@@ -40,28 +41,43 @@ class Ledger:
         schema.install(self.engine)
 
     def append(
-        self, kind: str, key: str, payload: dict[str, Any], *, partition: dt.date | None = None
+        self, kind: str, key: str, payload: dict[str, Any], *, partition: dt.date | None = None,
+        conn: sa.Connection | None = None,
     ) -> LedgerRecord:
-        """Record one event, or return the record already stored under `key` (then `created` is False)."""
+        """Record one event, or return the record already stored under `key` (then `created` is False).
+
+        `conn`: append inside the caller's open `write_transaction` (which holds the ledger's write lock),
+        so the record commits together with what it records."""
         entry = make_entry(kind, key, payload, partition)
-        with self._translate_missing_table(), write_transaction(self.engine) as conn:
-            existing = conn.execute(sa.select(_T).where(_T.c.key == entry.key)).first()
-            if existing is not None:
-                return _to_record(existing, created=False)
-            head = conn.execute(sa.select(_T.c.seq, _T.c.hash).order_by(_T.c.seq.desc()).limit(1)).first()
-            seq, prev_hash = (head.seq + 1, head.hash) if head is not None else (1, GENESIS_HASH)
-            # Microsecond precision is what both PostgreSQL and SQLite store, so the hash survives a round trip.
-            recorded_at = dt.datetime.now(dt.UTC)
-            digest = record_hash(
-                seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key, partition=entry.partition,
-                payload_json=entry.payload_json, prev_hash=prev_hash,
+        crash_point("ledger.append")
+        if conn is not None:
+            return self._append_on(conn, entry)
+        with self._translate_missing_table(), write_transaction(self.engine) as own:
+            return self._append_on(own, entry)
+
+    def write_transaction(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A transaction holding the ledger's write lock, for callers that append with `conn=`."""
+        return write_transaction(self.engine)
+
+    @staticmethod
+    def _append_on(conn: sa.Connection, entry) -> LedgerRecord:
+        existing = conn.execute(sa.select(_T).where(_T.c.key == entry.key)).first()
+        if existing is not None:
+            return _to_record(existing, created=False)
+        head = conn.execute(sa.select(_T.c.seq, _T.c.hash).order_by(_T.c.seq.desc()).limit(1)).first()
+        seq, prev_hash = (head.seq + 1, head.hash) if head is not None else (1, GENESIS_HASH)
+        # Microsecond precision is what both PostgreSQL and SQLite store, so the hash survives a round trip.
+        recorded_at = dt.datetime.now(dt.UTC)
+        digest = record_hash(
+            seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key, partition=entry.partition,
+            payload_json=entry.payload_json, prev_hash=prev_hash,
+        )
+        conn.execute(
+            _T.insert().values(
+                seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key,
+                partition=entry.partition, payload=entry.payload_json, prev_hash=prev_hash, hash=digest,
             )
-            conn.execute(
-                _T.insert().values(
-                    seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key,
-                    partition=entry.partition, payload=entry.payload_json, prev_hash=prev_hash, hash=digest,
-                )
-            )
+        )
         return LedgerRecord(
             seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key, partition=entry.partition,
             payload=entry.payload, prev_hash=prev_hash, hash=digest, created=True,

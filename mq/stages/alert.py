@@ -13,7 +13,9 @@ import pandas as pd
 
 from alerting.alert import Alert, fingerprint
 from alerting.dispatch import build_notifications
+from alerting.recovery import requeue_lost
 from metricstore import utcnow
+from mq.faults import crash_point
 from mq.stages.explain import explain_pair
 
 log = logging.getLogger("mq.alert")
@@ -79,25 +81,36 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
 
 
 def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
+    """Decide every candidate of `partition` and queue what it sends, in ONE transaction.
+
+    Decisions, incidents, their ledger records and the outbox rows commit together or not at all, so a
+    run killed anywhere in this stage leaves nothing half-done: its re-run decides afresh (issue: a
+    decision committed before its outbox row made the re-run call the alert a duplicate, lost for good).
+    The transaction holds the ledger's write lock, which also serialises concurrent alert stages."""
     candidates, clean = collect_findings(pipe, partition)
     now = utcnow()
-    decisions = pipe.alerts.process(partition, candidates, clean, pipe.config.alerting.route, now)
-    for d in decisions:
-        if d.decision == "duplicate":
-            continue
-        pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}", {
-            "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
-            "receiver": d.destination.receiver if d.destination else None,
-            "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
-            "subject": d.alert.subject if d.alert else d.extra.get("incident", {}).get("subject")},
-            partition=partition)
-    queued = 0
-    for receiver, notification in build_notifications(decisions, links=pipe.links(partition), chart=pipe.chart):
-        queued += pipe.outbox.enqueue(receiver, notification)
+    links = pipe.links(partition)
+    with pipe.ledger.write_transaction() as conn:
+        recovered = requeue_lost(conn, pipe.outbox, links)
+        decisions = pipe.alerts.bound(conn).process(partition, candidates, clean, pipe.config.alerting.route, now)
+        for d in decisions:
+            if d.decision == "duplicate":
+                continue
+            pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}", {
+                "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
+                "receiver": d.destination.receiver if d.destination else None,
+                "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
+                "subject": d.alert.subject if d.alert else d.extra.get("incident", {}).get("subject")},
+                partition=partition, conn=conn)
+        queued = 0
+        for receiver, notification in build_notifications(decisions, links=links, chart=pipe.chart):
+            queued += pipe.outbox.enqueue(receiver, notification, conn=conn)
+        crash_point("alert.commit")
     counts = pd.Series([d.decision for d in decisions], dtype=object).value_counts().to_dict()
     log.info("alert decisions", extra={"mq": {"partition": partition.isoformat(), "decisions": counts,
-                                              "queued": queued}})
-    return {"candidates": len(candidates), "decisions": counts, "queued": queued}
+                                              "queued": queued, "recovered": recovered}})
+    return {"candidates": len(candidates), "decisions": counts, "queued": queued,
+            **({"recovered": recovered} if recovered else {})}
 
 
 def _short(value) -> str:
