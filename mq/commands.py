@@ -75,7 +75,10 @@ def cmd_backfill(args) -> int:
         runs = pipe.backfill(args.start, args.end, progress=lambda _d: bar.update(1))
     alerts = sum(r.get("alerts", {}).get("queued", 0) for r in runs)
     print(f"backfilled {len(runs)} partitions, {alerts} notifications queued")
-    return 0
+    for r in runs:   # the partitions that did not go through cleanly, one line each
+        for line in ([r["error"]] if r["status"] == "failed" else r.get("failed_inputs", [])):
+            print(f"  {r['partition']} {r['status']}: {line}")
+    return 1 if any(r["status"] == "failed" for r in runs) else 0
 
 
 # ---- alerts --------------------------------------------------------------------------

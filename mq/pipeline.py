@@ -136,7 +136,10 @@ class Pipeline:
             summary["alerts"] = timed("alert", self.alert, partition, run_id)
             delivery = timed("deliver", self.deliver)
             summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
-            summary["status"] = "success"
+            failed = [f"{p['table']} {p['partition']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")
+                      for p in summary["pulls"] if p["status"] != "ok"]
+            # "partial": the run went on without the inputs it could not read, and says which
+            summary.update(status="partial" if failed else "success", **({"failed_inputs": failed} if failed else {}))
         except MqError as exc:
             summary.update(status="failed", error=str(exc))
             raise
@@ -168,7 +171,11 @@ class Pipeline:
         run_range_pulls(self, start, end)   # one scan per table for the whole range
         out, day = [], start
         while day <= end:
-            out.append(self.run(day, trigger, pulled=True))
+            try:
+                out.append(self.run(day, trigger, pulled=True))
+            except MqError as exc:   # recorded by run(); one failed partition never stops the range
+                out.append({"partition": day.isoformat(), "status": "failed", "error": str(exc)})
+                log.error("backfill: partition %s failed: %s", day, exc)
             if progress:
                 progress(day)
             day += dt.timedelta(days=1)

@@ -30,11 +30,20 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
             continue
         labels = {"table": table}
         if pull["status"] == "missing":
+            why = f" ({pull['error']})" if pull.get("error") else ""
             alerts.append(Alert("freshness", table, labels, partition, "critical",
-                                f"partition {partition} of {table} is missing or empty", observed=0.0,
+                                f"partition {partition} of {table} is missing or empty{why}", observed=0.0,
                                 team=spec.owner, table=table))
         else:
             clean.add(fingerprint("freshness", table, labels))
+        # Input that cannot be read is a failed check on that partition, naming the file and why.
+        readable = {"table": table, "expectation": "input_readable"}
+        if pull["status"] == "error":
+            alerts.append(Alert("expectation", table, readable, partition, "critical",
+                                f"partition {partition} of {table} could not be read: {pull['error']}",
+                                team=spec.owner, table=table, details={"error": pull["error"]}))
+        else:
+            clean.add(fingerprint("expectation", table, readable))
     checks = pipe.store.check_results(partition, partition)
     if not checks.empty:
         latest = checks.sort_values("id").groupby("suite").tail(1)
