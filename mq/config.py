@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mq.expressions import ExpressionError, check_aggregate, check_condition
 from mq.errors import ConfigError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -109,6 +110,17 @@ class MetricSpec(_Spec):
     team: str | None = None
     sox: bool = False
     description: str = ""
+
+    # Parsed and confined on load: one aggregate / one row condition over the table's own columns.
+    @field_validator("expression")
+    @classmethod
+    def _expression_confined(cls, value: str) -> str:
+        return _confined(check_aggregate, value)
+
+    @field_validator("where")
+    @classmethod
+    def _where_confined(cls, value: str | None) -> str | None:
+        return value if value is None else _confined(check_condition, value)
 
 
 class PairSpec(_Spec):
@@ -250,6 +262,14 @@ class Config(_Spec):
         """Hash of the effective configuration: control definitions are versioned by it."""
         body = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _confined(check, sql: str) -> str:
+    try:
+        check(sql)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+    return sql
 
 
 def _walk(route: RouteSpec):
