@@ -138,7 +138,10 @@ def config_path(arg: str | None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy import exc as sa_exc
+
     from mq.logs import setup_logging
+    from mq.secrets import redact
 
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
@@ -149,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
             return audit_cli.run(args) or 0
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except MqError as exc:
-        print(f"mq: error: {exc}", file=sys.stderr)
+        print(f"mq: error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except sa_exc.DBAPIError as exc:   # the state store is down, refuses us, or the URL is wrong
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"mq: error: state store: {redact(reason)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mq.config import load_config
 from mq.errors import MqError
+from mq.secrets import redact
 
 
 def _pipeline(args, config=None):
@@ -57,7 +58,7 @@ def cmd_demo(args) -> int:
     print(f"\nalerts:        {export} ({n} alerts)")
     print(f"notifications: {out / 'alerts' / 'notifications.jsonl'}")
     print(f"audit report:  {report}")
-    print(f"state store:   {config.state_url}")
+    print(f"state store:   {redact(config.state_url)}")
     return 0 if all(r["ok"] for r in rows) else 1
 
 
@@ -215,5 +216,5 @@ def cmd_config(args) -> int:
     path = config_path(args.config)
     c = load_config(path)
     print(f"{path}: OK ({len(c.tables)} tables, {len(c.metrics)} metrics, {len(c.pairs)} pairs, "
-          f"{len(c.alerting.receivers)} receivers); state store {c.state_url}")
+          f"{len(c.alerting.receivers)} receivers); state store {redact(c.state_url)}")
     return 0

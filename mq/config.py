@@ -264,6 +264,16 @@ class Config(_Spec):
         return hashlib.sha256(body.encode()).hexdigest()
 
 
+class _TextDatesLoader(yaml.SafeLoader):
+    """Dates stay text for the typed specs to parse: YAML's own date constructor fails on 2026-02-30
+    with a bare ValueError (a traceback), where the spec names the key and the value."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def _confined(check, sql: str) -> str:
     try:
         check(sql)
@@ -303,7 +313,7 @@ def load_config(path: str | os.PathLike) -> Config:
     if not path.is_file():
         raise ConfigError(str(path), "<file>", "config file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_TextDatesLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "<yaml>"
