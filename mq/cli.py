@@ -109,9 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     lg = sub.add_parser("ledger", help="verify or export the tamper-evident audit ledger")
     lsub = lg.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
-    lv = lsub.add_parser("verify", help="check the hash chain; names the first bad record")
+    lv = lsub.add_parser("verify", help="check the hash chain, the signatures and the latest anchor; "
+                                        "names the first bad record")
     lv.add_argument("--expected-head", help="a head hash kept from an earlier report (detects truncation)")
     lv.add_argument("--expected-count", type=int, help="the record count of that report (names where a cut starts)")
+    lv.add_argument("--no-anchor", action="store_true",
+                    help="do not check against the latest anchor file (checked by default)")
     lx = lsub.add_parser("export", help="write a self-verifying archive")
     lx.add_argument("--out", required=True)
 

@@ -180,9 +180,23 @@ def cmd_report(args) -> int:
 def cmd_ledger(args) -> int:
     pipe = _pipeline(args)
     if args.ledger_command == "verify":
-        v = pipe.ledger.verify(expected_head=args.expected_head, expected_count=args.expected_count)
+        from ledger.anchor import latest_anchor
+
+        head, count, anchor = args.expected_head, args.expected_count, None
+        if head is None and count is None and not args.no_anchor:
+            anchor = latest_anchor(pipe.anchor_dir)   # by default: the last head copied outside the store
+            if anchor is not None:
+                head, count = anchor.hash, anchor.seq
+        signer = pipe.ledger.signer
+        v = pipe.ledger.verify(expected_head=head, expected_count=count, verifier=signer)
+        if v.ok and anchor is not None and anchor.signature and signer and not signer.valid(anchor.message,
+                                                                                          anchor.signature):
+            print(f"ledger BROKEN: anchor {anchor.path} is not signed by ledger key {signer.key_id}", file=sys.stderr)
+            return 1
         if v.ok:
-            print(f"ledger OK: {v.count} records, head {v.head_hash}")
+            against = f"; matches anchor {anchor.path.name}" if anchor else ""
+            signed = f"; signatures checked with key {signer.key_id}" if signer else ""
+            print(f"ledger OK: {v.count} records, head {v.head_hash}{against}{signed}")
             return 0
         print(f"ledger BROKEN at record {v.first_bad_seq}: {v.problem}", file=sys.stderr)
         return 1

@@ -11,10 +11,13 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 
 from alerting.lifecycle import AlertBook
 from alerting.outbox import Outbox
 from ledger import Ledger
+from ledger.anchor import write_anchor
+from ledger.signing import load_signer
 from metricstore import MetricStore, make_engine
 from mq.config import Config
 from mq.errors import MqError
@@ -35,7 +38,8 @@ class Pipeline:
         self.alerts = AlertBook(self.engine, flap_max_incidents=config.alerting.flap_max_incidents,
                                 flap_window_days=config.alerting.flap_window_days)
         self.outbox = Outbox(self.engine)
-        self.ledger = Ledger(self.engine)
+        self.ledger = Ledger(self.engine, signer=load_signer(config.workdir_path / "ledger.key"))
+        self.anchor_dir = Path(os.environ.get("MQ_LEDGER_ANCHOR_DIR") or config.workdir_path / "ledger-anchors")
         for part in (self.store, self.alerts, self.outbox, self.ledger):
             part.install()
 
@@ -164,6 +168,14 @@ class Pipeline:
                            {**stable, "trigger": trigger}, partition=partition)
         summary["seconds"] = seconds
         self.store.finish_run(run_id, summary.get("status", "failed"), summary)
+        self.anchor_ledger()
+
+    def anchor_ledger(self):
+        """Copy the chain head outside the store (a write-once file); see ledger/anchor.py."""
+        head = self.ledger.head()
+        if head is not None:
+            return write_anchor(self.anchor_dir, head[0], head[1], head[2].isoformat(), self.ledger.signer)
+        return None
 
     def backfill(self, start: dt.date, end: dt.date, trigger: str = "backfill", progress=None) -> list[dict]:
         if end < start:
