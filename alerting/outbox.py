@@ -252,6 +252,13 @@ class Outbox:
         delay = min(self.base_backoff_seconds * 2 ** max(attempts - 1, 0), self.max_backoff_seconds)
         return max(delay, retry_after or 0.0)
 
+    def make_due(self, *, now: dt.datetime | None = None) -> int:
+        """Every pending item due now, whatever its backoff (`mq alerts deliver --now`); returns how many."""
+        now, t = _utc(now), outbox_table.c
+        with self.engine.begin() as conn:
+            return conn.execute(outbox_table.update().where(t.status == "pending", t.next_attempt_at > now)
+                                .values(next_attempt_at=now)).rowcount
+
     def _release(self, row, worker: str, error: str, kind: str, next_at: dt.datetime, partial: str | None) -> None:
         with self.engine.begin() as conn:
             conn.execute(

@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["jsonl"], default="jsonl")
     ex.add_argument("--out", help="file to write (default: stdout)")
     asub.add_parser("outbox", help="notifications not yet delivered, with their last error")
-    asub.add_parser("deliver", help="retry delivering what the outbox holds")
+    dl = asub.add_parser("deliver", help="deliver what is due in the outbox (--now: everything pending)")
+    dl.add_argument("--now", action="store_true", help="also retry items still waiting out their backoff")
 
     s = sub.add_parser("silence", help="mute alerts by labels, with a reason and an expiry")
     ssub = s.add_subparsers(dest="silence_command", required=True, metavar="ACTION")

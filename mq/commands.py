@@ -126,6 +126,8 @@ def cmd_alerts(args) -> int:
                   f"next={item.next_attempt_at:%Y-%m-%d %H:%M} {item.title}"
                   + (f"\n    last error: {item.last_error}" if item.last_error else ""))
     elif args.alerts_command == "deliver":
+        if getattr(args, "now", False):
+            print(f"{pipe.outbox.make_due()} item(s) in backoff made due now")
         s = pipe.deliver()
         print(f"delivered {s.delivered}, retrying {s.retried}, needs a fix {s.failed_permanent}, pending {s.pending}")
     return 0

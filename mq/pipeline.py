@@ -28,6 +28,10 @@ from mq.stages.validate import run_validations
 
 log = logging.getLogger("mq.pipeline")
 
+# A run still `running` this long after it started has no process behind it any more (a day's run
+# takes minutes); it is closed as `abandoned` so exceptions and dashboards stop counting it as live.
+STALE_RUN_AFTER = dt.timedelta(hours=float(os.environ.get("MQ_STALE_RUN_HOURS", "6")))
+
 
 class Pipeline:
     def __init__(self, config: Config, *, spark=None, state_url: str | None = None) -> None:
@@ -120,6 +124,7 @@ class Pipeline:
 
         `pulled=True`: the partition was already pulled by a range pull (a backfill), reuse it."""
         self.record_config()
+        self.store.close_stale_runs(STALE_RUN_AFTER)
         run_id = self.store.start_run(partition, trigger, self.config.content_hash)
         summary: dict = {"partition": partition.isoformat(), "config_hash": self.config.content_hash}
         timings: dict[str, float] = {}
