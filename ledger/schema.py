@@ -99,6 +99,7 @@ def install(engine: sa.Engine) -> None:
 
 def _pg_guards_installed(conn: sa.Connection) -> bool:
     found = conn.exec_driver_sql(
-        "SELECT count(*) FROM pg_trigger WHERE tgrelid = %(t)s::regclass AND tgname = ANY(%(names)s)",
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = %(t)s::regclass AND tgname = ANY(%(names)s) "
+        "AND tgenabled <> 'D'",  # a disabled guard counts as missing: install re-arms it
         {"t": TABLE_NAME, "names": [f"{TABLE_NAME}_no_update_delete", f"{TABLE_NAME}_no_truncate"]}).scalar_one()
     return found == 2
