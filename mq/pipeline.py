@@ -147,8 +147,11 @@ class Pipeline:
             summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
             failed = [f"{p['table']} {p['partition']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")
                       for p in summary["pulls"] if p["status"] != "ok"]
-            # "partial": the run went on without the inputs it could not read, and says which
-            summary.update(status="partial" if failed else "success", **({"failed_inputs": failed} if failed else {}))
+            # Missing input is a freshness alert and the run a success, as always; input that could not be
+            # read makes it "partial": it went on without it. Either way the run says which.
+            unreadable = any(p["status"] == "error" for p in summary["pulls"])
+            summary.update(status="partial" if unreadable else "success",
+                           **({"failed_inputs": failed} if failed else {}))
         except MqError as exc:
             summary.update(status="failed", error=str(exc))
             raise
