@@ -221,7 +221,8 @@ def main() -> int:
                         slack_faults += 1
                     if rng.random() < 0.4:
                         table = rng.choice(ALERT_TABLES)
-                        hold_lock(chaos_url, table, after=rng.uniform(0, 6), hold=rng.uniform(3, 6))
+                        # the worker spends its first seconds importing: spread the lock over its run
+                        hold_lock(chaos_url, table, after=rng.uniform(2, 30), hold=rng.uniform(3, 8))
                         faults.append(f"lock on {table}")
                         db_faults += 1
                 proc = run_worker("alert-final" if final else "alert", args, env)
