@@ -39,7 +39,7 @@ LEDGER_KEY = "q0cHhfb9r0oS6E2oTQm1P3b6bq8mW0lq5m3Gk3h2ZcU="   # a fixed demo key
 ALERT_TABLES = ("mq_alert_decisions", "mq_alerts", "mq_outbox", "mq_ledger")
 
 
-def worker(mode: str, days: int, daily_events: int, seed: int) -> None:
+def worker(mode: str, days: int, daily_events: int, seed: int, until: int | None = None) -> None:
     """Inside a service process: `prepare` (pull, validate, detect) or `alert` (alert + deliver)."""
     from mq.config import load_config
     from mq.demo import DemoSpec
@@ -54,7 +54,7 @@ def worker(mode: str, days: int, daily_events: int, seed: int) -> None:
             pipe.validate(day)
             pipe.detect(day)
         return
-    for day in spec.dates:
+    for day in spec.dates[:until]:
         pipe.alert(day)
         pipe.deliver()
     if mode == "alert-final":
@@ -63,9 +63,11 @@ def worker(mode: str, days: int, daily_events: int, seed: int) -> None:
         pipe.anchor_ledger()
 
 
-def run_worker(mode: str, args, env: dict, timeout: float = 1800) -> subprocess.CompletedProcess:
+def run_worker(mode: str, args, env: dict, timeout: float = 1800, until: int | None = None
+               ) -> subprocess.CompletedProcess:
     cmd = [sys.executable, __file__, "--worker", mode, "--days", str(args.days),
            "--daily-events", str(args.daily_events), "--seed", str(args.seed)]
+    cmd += ["--until", str(until)] if until else []
     return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
 
 
@@ -159,9 +161,10 @@ def main() -> int:
     parser.add_argument("--daily-events", type=int, default=4000)
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--until", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.days, args.daily_events, 11)
+        worker(args.worker, args.days, args.daily_events, 11, args.until)
         return 0
 
     from slack_server import running_slack_server
@@ -225,12 +228,15 @@ def main() -> int:
                         hold_lock(chaos_url, table, after=rng.uniform(2, 30), hold=rng.uniform(3, 8))
                         faults.append(f"lock on {table}")
                         db_faults += 1
-                proc = run_worker("alert-final" if final else "alert", args, env)
+                # like a daily schedule: each round's service reaches a later day (a killed one resumes)
+                until = None if final else max(1, args.days * round_no // (args.rounds + 1))
+                proc = run_worker("alert-final" if final else "alert", args, env, until=until)
                 killed = proc.returncode == -9
                 kills += killed
                 outcome = "killed" if killed else ("ok" if proc.returncode == 0 else
                                                    f"failed: {_last_line(proc.stderr)}")
-                print(f"round {round_no:2d}: {', '.join(faults) or 'no faults':60s} -> {outcome}")
+                print(f"round {round_no:2d} (days 1..{until or args.days}): {', '.join(faults) or 'no faults':58s} "
+                      f"-> {outcome}")
                 time.sleep(0.5)
             got = posted(slack)
         lost = sum((expected - got).values())
