@@ -145,13 +145,7 @@ class Pipeline:
             summary["alerts"] = timed("alert", self.alert, partition, run_id)
             delivery = timed("deliver", self.deliver)
             summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
-            failed = [f"{p['table']} {p['partition']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")
-                      for p in summary["pulls"] if p["status"] != "ok"]
-            # Missing input is a freshness alert and the run a success, as always; input that could not be
-            # read makes it "partial": it went on without it. Either way the run says which.
-            unreadable = any(p["status"] == "error" for p in summary["pulls"])
-            summary.update(status="partial" if unreadable else "success",
-                           **({"failed_inputs": failed} if failed else {}))
+            summary.update(input_outcome(summary["pulls"]))
         except MqError as exc:
             summary.update(status="failed", error=str(exc))
             raise
@@ -200,6 +194,17 @@ class Pipeline:
                 progress(day)
             day += dt.timedelta(days=1)
         return out
+
+
+def input_outcome(pulls: list[dict]) -> dict:
+    """A finished run's status from its pulls, and which inputs failed (shared with the Airflow tasks).
+
+    Missing input is a freshness alert and the run a success, as always; input that could not be read
+    makes it "partial": it went on without it. Either way `failed_inputs` says which."""
+    failed = [f"{p['table']} {p['partition']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")
+              for p in pulls if p["status"] != "ok"]
+    unreadable = any(p["status"] == "error" for p in pulls)
+    return {"status": "partial" if unreadable else "success", **({"failed_inputs": failed} if failed else {})}
 
 
 def _git_commit(folder) -> str | None:
