@@ -15,6 +15,7 @@ Every decision, suppressions included, is stored in `mq_alert_decisions` with it
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from alerting.alert import Alert
 from alerting.route import Destination, matches, route
 from alerting.silences import Silences
 from mq.config import RouteSpec
+from mq.faults import crash_point
 
 ONE_DAY = dt.timedelta(days=1)
 
@@ -68,6 +70,12 @@ class AlertBook:
 
     def install(self) -> None:
         schema.metadata.create_all(self.engine)
+
+    def bound(self, conn: sa.Connection) -> "AlertBook":
+        """This book working inside the caller's transaction `conn`: every decision and incident it
+        writes commits or vanishes with whatever else the caller writes there (the outbox rows)."""
+        return AlertBook(_OneConnection(conn), flap_max_incidents=self.flap_max_incidents,
+                         flap_window_days=self.flap_window_days)
 
     # ---- the stages -----------------------------------------------------------------
     def process(self, partition: dt.date, candidates: list[Alert], clean: set[str], tree: RouteSpec,
@@ -285,6 +293,25 @@ class AlertBook:
             q = q.where(d.c.partition <= end)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.order_by(d.c.partition, d.c.fingerprint)).mappings()]
+
+
+class _OneConnection:
+    """Stands in for the engine so the stages run unchanged on one open transaction: `connect()` is
+    that connection, `begin()` a savepoint in it (a refused duplicate decision rolls back alone, not
+    the whole run's transaction, which PostgreSQL would otherwise abort)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn, self.dialect = conn, conn.dialect
+
+    @contextlib.contextmanager
+    def connect(self):
+        yield self.conn
+
+    @contextlib.contextmanager
+    def begin(self):
+        crash_point("alert.write")
+        with self.conn.begin_nested():
+            yield self.conn
 
 
 def combine_impacts(a: dict | None, b: dict | None) -> dict | None:

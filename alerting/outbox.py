@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from alerting.notification import Notification, RetryableDeliveryError
 from alerting.receivers import Receiver
 from mq.errors import DeliveryError
+from mq.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,12 @@ class Outbox:
 
     # -- writing -------------------------------------------------------------------------------------
 
-    def enqueue(self, receiver: str, n: Notification, *, now: dt.datetime | None = None) -> bool:
-        """Store `n` for `receiver`; False when this (receiver, key) is already there (sent or not)."""
+    def enqueue(self, receiver: str, n: Notification, *, now: dt.datetime | None = None,
+                conn: sa.Connection | None = None) -> bool:
+        """Store `n` for `receiver`; False when this (receiver, key) is already there (sent or not).
+
+        `conn`: write inside the caller's transaction (the alert stage queues in the same transaction
+        that records its decisions, so a crash leaves both or neither)."""
         now = _utc(now)
         row = {
             "receiver": receiver, "key": n.key, "thread_key": n.thread_key, "action": n.action,
@@ -161,8 +166,11 @@ class Outbox:
         stmt = _UPSERT[self.engine.dialect.name](outbox_table).values(**row)
         # RETURNING, not rowcount: with an autoincrement key SQLAlchemy reports rowcount -1 on PostgreSQL
         stmt = stmt.on_conflict_do_nothing(index_elements=["receiver", "key"]).returning(outbox_table.c.id)
-        with self.engine.begin() as conn:
+        crash_point("outbox.enqueue")
+        if conn is not None:
             return conn.execute(stmt).first() is not None
+        with self.engine.begin() as own:
+            return own.execute(stmt).first() is not None
 
     # -- delivering ----------------------------------------------------------------------------------
 
@@ -243,6 +251,13 @@ class Outbox:
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         delay = min(self.base_backoff_seconds * 2 ** max(attempts - 1, 0), self.max_backoff_seconds)
         return max(delay, retry_after or 0.0)
+
+    def make_due(self, *, now: dt.datetime | None = None) -> int:
+        """Every pending item due now, whatever its backoff (`mq alerts deliver --now`); returns how many."""
+        now, t = _utc(now), outbox_table.c
+        with self.engine.begin() as conn:
+            return conn.execute(outbox_table.update().where(t.status == "pending", t.next_attempt_at > now)
+                                .values(next_attempt_at=now)).rowcount
 
     def _release(self, row, worker: str, error: str, kind: str, next_at: dt.datetime, partial: str | None) -> None:
         with self.engine.begin() as conn:

@@ -1,8 +1,10 @@
 """The `mq_ledger` table and the database-level guards that make it append-only.
 
 The application never updates or deletes a ledger row, but SOX evidence must not depend on the
-application behaving: on PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE for every client
-that is not a superuser disabling them on purpose (which the hash chain then exposes). SQLite gets
+application behaving: on PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE. A table's owner can
+disable its triggers, so in production the service connects as a role that does not own the table and
+holds only SELECT and INSERT on it (ledger/roles.py); what an owner or superuser still can do is exposed
+by the signatures and the anchors outside the database (ledger/signing.py, ledger/anchor.py). SQLite gets
 the same refusal for UPDATE and DELETE, so both backends behave alike in tests and in development.
 """
 from __future__ import annotations
@@ -28,6 +30,9 @@ ledger_table = sa.Table(
     sa.Column("payload", sa.Text(), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    # Ed25519 signature of `hash` by a key kept outside the database (ledger/signing.py); migration 0002
+    sa.Column("signature", sa.String(128), nullable=True),
+    sa.Column("key_id", sa.String(16), nullable=True),
     sa.Index("ix_mq_ledger_kind_partition", "kind", "partition"),
     sa.Index("ix_mq_ledger_partition", "partition"),
 )
@@ -82,9 +87,19 @@ def install(engine: sa.Engine) -> None:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
         metadata.create_all(conn, checkfirst=True)
         if dialect == "postgresql":
-            conn.execute(sa.text(_PG_GUARD_FUNCTION))  # text() escapes the % for the driver
-            for statement in _PG_GUARD_TRIGGERS:
-                conn.exec_driver_sql(statement)
+            if not _pg_guards_installed(conn):
+                # Only when missing: the service role (not the owner) may not replace them, and need not.
+                conn.execute(sa.text(_PG_GUARD_FUNCTION))  # text() escapes the % for the driver
+                for statement in _PG_GUARD_TRIGGERS:
+                    conn.exec_driver_sql(statement)
         else:
             for statement in _SQLITE_GUARD_TRIGGERS:
                 conn.exec_driver_sql(statement)
+
+
+def _pg_guards_installed(conn: sa.Connection) -> bool:
+    found = conn.exec_driver_sql(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = %(t)s::regclass AND tgname = ANY(%(names)s) "
+        "AND tgenabled <> 'D'",  # a disabled guard counts as missing: install re-arms it
+        {"t": TABLE_NAME, "names": [f"{TABLE_NAME}_no_update_delete", f"{TABLE_NAME}_no_truncate"]}).scalar_one()
+    return found == 2

@@ -19,7 +19,7 @@ runs = sa.Table(
     sa.Column("partition", sa.Date, nullable=False, index=True),
     sa.Column("trigger", sa.String(32), nullable=False),          # cli, backfill, airflow
     sa.Column("config_hash", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),           # running, success, failed
+    sa.Column("status", sa.String(16), nullable=False),           # running, success, partial, failed, abandoned
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("summary", sa.JSON),

@@ -55,6 +55,14 @@ class MetricStore:
                 status="running", started_at=utcnow()))
         return run_id
 
+    def close_stale_runs(self, older_than: dt.timedelta) -> int:
+        """Mark `running` rows started longer ago than `older_than` as `abandoned` (their process died:
+        killed, OOM, machine lost); returns how many."""
+        r = schema.runs
+        with self.engine.begin() as conn:
+            return conn.execute(r.update().where(r.c.status == "running", r.c.started_at < utcnow() - older_than)
+                                .values(status="abandoned", finished_at=utcnow())).rowcount
+
     def finish_run(self, run_id: str, status: str, summary: dict) -> None:
         with self.engine.begin() as conn:
             conn.execute(schema.runs.update().where(schema.runs.c.run_id == run_id).values(

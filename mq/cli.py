@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["jsonl"], default="jsonl")
     ex.add_argument("--out", help="file to write (default: stdout)")
     asub.add_parser("outbox", help="notifications not yet delivered, with their last error")
-    asub.add_parser("deliver", help="retry delivering what the outbox holds")
+    dl = asub.add_parser("deliver", help="deliver what is due in the outbox (--now: everything pending)")
+    dl.add_argument("--now", action="store_true", help="also retry items still waiting out their backoff")
 
     s = sub.add_parser("silence", help="mute alerts by labels, with a reason and an expiry")
     ssub = s.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
@@ -109,9 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     lg = sub.add_parser("ledger", help="verify or export the tamper-evident audit ledger")
     lsub = lg.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
-    lv = lsub.add_parser("verify", help="check the hash chain; names the first bad record")
+    lv = lsub.add_parser("verify", help="check the hash chain, the signatures and the latest anchor; "
+                                        "names the first bad record")
     lv.add_argument("--expected-head", help="a head hash kept from an earlier report (detects truncation)")
     lv.add_argument("--expected-count", type=int, help="the record count of that report (names where a cut starts)")
+    lv.add_argument("--no-anchor", action="store_true",
+                    help="do not check against the latest anchor file (checked by default)")
     lx = lsub.add_parser("export", help="write a self-verifying archive")
     lx.add_argument("--out", required=True)
 
@@ -138,7 +142,10 @@ def config_path(arg: str | None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy import exc as sa_exc
+
     from mq.logs import setup_logging
+    from mq.secrets import redact
 
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
@@ -149,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             return audit_cli.run(args) or 0
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except MqError as exc:
-        print(f"mq: error: {exc}", file=sys.stderr)
+        print(f"mq: error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except sa_exc.DBAPIError as exc:   # the state store is down, refuses us, or the URL is wrong
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"mq: error: state store: {redact(reason)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

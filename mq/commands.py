@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mq.config import load_config
 from mq.errors import MqError
+from mq.secrets import redact
 
 
 def _pipeline(args, config=None):
@@ -85,7 +86,10 @@ def cmd_backfill(args) -> int:
         runs = pipe.backfill(args.start, args.end, progress=lambda day: bar.update(1, day.isoformat()))
     alerts = sum(r.get("alerts", {}).get("queued", 0) for r in runs)
     print(f"backfilled {len(runs)} partitions, {alerts} notifications queued")
-    return 0
+    for r in runs:   # the partitions that did not go through cleanly, one line each
+        for line in ([r["error"]] if r["status"] == "failed" else r.get("failed_inputs", [])):
+            print(f"  {r['partition']} {r['status']}: {line}")
+    return 1 if any(r["status"] == "failed" for r in runs) else 0
 
 
 # ---- alerts --------------------------------------------------------------------------
@@ -132,6 +136,8 @@ def cmd_alerts(args) -> int:
                   f"next={item.next_attempt_at:%Y-%m-%d %H:%M} {item.title}"
                   + (f"\n    last error: {item.last_error}" if item.last_error else ""))
     elif args.alerts_command == "deliver":
+        if getattr(args, "now", False):
+            print(f"{pipe.outbox.make_due()} item(s) in backoff made due now")
         s = pipe.deliver()
         print(f"delivered {s.delivered}, retrying {s.retried}, needs a fix {s.failed_permanent}, pending {s.pending}")
     return 0
@@ -188,9 +194,23 @@ def cmd_report(args) -> int:
 def cmd_ledger(args) -> int:
     pipe = _pipeline(args)
     if args.ledger_command == "verify":
-        v = pipe.ledger.verify(expected_head=args.expected_head, expected_count=args.expected_count)
+        from ledger.anchor import latest_anchor
+
+        head, count, anchor = args.expected_head, args.expected_count, None
+        if head is None and count is None and not args.no_anchor:
+            anchor = latest_anchor(pipe.anchor_dir)   # by default: the last head copied outside the store
+            if anchor is not None:
+                head, count = anchor.hash, anchor.seq
+        signer = pipe.ledger.signer
+        v = pipe.ledger.verify(expected_head=head, expected_count=count, verifier=signer)
+        if v.ok and anchor is not None and anchor.signature and signer and not signer.valid(anchor.message,
+                                                                                          anchor.signature):
+            print(f"ledger BROKEN: anchor {anchor.path} is not signed by ledger key {signer.key_id}", file=sys.stderr)
+            return 1
         if v.ok:
-            print(f"ledger OK: {v.count} records, head {v.head_hash}")
+            against = f"; matches anchor {anchor.path.name}" if anchor else ""
+            signed = f"; signatures checked with key {signer.key_id}" if signer else ""
+            print(f"ledger OK: {v.count} records, head {v.head_hash}{against}{signed}")
             return 0
         print(f"ledger BROKEN at record {v.first_bad_seq}: {v.problem}", file=sys.stderr)
         return 1
@@ -224,5 +244,5 @@ def cmd_config(args) -> int:
     path = config_path(args.config)
     c = load_config(path)
     print(f"{path}: OK ({len(c.tables)} tables, {len(c.metrics)} metrics, {len(c.pairs)} pairs, "
-          f"{len(c.alerting.receivers)} receivers); state store {c.state_url}")
+          f"{len(c.alerting.receivers)} receivers); state store {redact(c.state_url)}")
     return 0

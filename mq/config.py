@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mq.expressions import ExpressionError, check_aggregate, check_condition
 from mq.errors import ConfigError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -109,6 +110,17 @@ class MetricSpec(_Spec):
     team: str | None = None
     sox: bool = False
     description: str = ""
+
+    # Parsed and confined on load: one aggregate / one row condition over the table's own columns.
+    @field_validator("expression")
+    @classmethod
+    def _expression_confined(cls, value: str) -> str:
+        return _confined(check_aggregate, value)
+
+    @field_validator("where")
+    @classmethod
+    def _where_confined(cls, value: str | None) -> str | None:
+        return value if value is None else _confined(check_condition, value)
 
 
 class PairSpec(_Spec):
@@ -253,6 +265,24 @@ class Config(_Spec):
         return hashlib.sha256(body.encode()).hexdigest()
 
 
+class _TextDatesLoader(yaml.SafeLoader):
+    """Dates stay text for the typed specs to parse: YAML's own date constructor fails on 2026-02-30
+    with a bare ValueError (a traceback), where the spec names the key and the value."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _confined(check, sql: str) -> str:
+    try:
+        check(sql)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+    return sql
+
+
 def _walk(route: RouteSpec):
     yield route
     for child in route.routes:
@@ -284,7 +314,7 @@ def load_config(path: str | os.PathLike) -> Config:
     if not path.is_file():
         raise ConfigError(str(path), "<file>", "config file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_TextDatesLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "<yaml>"

@@ -11,10 +11,13 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 
 from alerting.lifecycle import AlertBook
 from alerting.outbox import Outbox
 from ledger import Ledger
+from ledger.anchor import write_anchor
+from ledger.signing import load_signer
 from metricstore import MetricStore, make_engine
 from mq.config import Config
 from mq.errors import MqError
@@ -26,6 +29,10 @@ from mq.stages.validate import run_validations
 
 log = logging.getLogger("mq.pipeline")
 
+# A run still `running` this long after it started has no process behind it any more (a day's run
+# takes minutes); it is closed as `abandoned` so exceptions and dashboards stop counting it as live.
+STALE_RUN_AFTER = dt.timedelta(hours=float(os.environ.get("MQ_STALE_RUN_HOURS", "6")))
+
 
 class Pipeline:
     def __init__(self, config: Config, *, spark=None, state_url: str | None = None) -> None:
@@ -36,7 +43,8 @@ class Pipeline:
         self.alerts = AlertBook(self.engine, flap_max_incidents=config.alerting.flap_max_incidents,
                                 flap_window_days=config.alerting.flap_window_days)
         self.outbox = Outbox(self.engine)
-        self.ledger = Ledger(self.engine)
+        self.ledger = Ledger(self.engine, signer=load_signer(config.workdir_path / "ledger.key"))
+        self.anchor_dir = Path(os.environ.get("MQ_LEDGER_ANCHOR_DIR") or config.workdir_path / "ledger-anchors")
         for part in (self.store, self.alerts, self.outbox, self.ledger):
             part.install()
 
@@ -117,6 +125,7 @@ class Pipeline:
 
         `pulled=True`: the partition was already pulled by a range pull (a backfill), reuse it."""
         self.record_config()
+        self.store.close_stale_runs(STALE_RUN_AFTER)
         run_id = self.store.start_run(partition, trigger, self.config.content_hash)
         summary: dict = {"partition": partition.isoformat(), "config_hash": self.config.content_hash}
         timings: dict[str, float] = {}
@@ -137,7 +146,7 @@ class Pipeline:
             summary["alerts"] = timed("alert", self.alert, partition, run_id)
             delivery = timed("deliver", self.deliver)
             summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
-            summary["status"] = "success"
+            summary.update(input_outcome(summary["pulls"]))
         except MqError as exc:
             summary.update(status="failed", error=str(exc))
             raise
@@ -166,6 +175,14 @@ class Pipeline:
                            {**stable, "trigger": trigger}, partition=partition)
         summary["seconds"] = seconds
         self.store.finish_run(run_id, summary.get("status", "failed"), summary)
+        self.anchor_ledger()
+
+    def anchor_ledger(self):
+        """Copy the chain head outside the store (a write-once file); see ledger/anchor.py."""
+        head = self.ledger.head()
+        if head is not None:
+            return write_anchor(self.anchor_dir, head[0], head[1], head[2].isoformat(), self.ledger.signer)
+        return None
 
     def backfill(self, start: dt.date, end: dt.date, trigger: str = "backfill", progress=None) -> list[dict]:
         if end < start:
@@ -173,11 +190,26 @@ class Pipeline:
         run_range_pulls(self, start, end)   # one scan per table for the whole range
         out, day = [], start
         while day <= end:
-            out.append(self.run(day, trigger, pulled=True))
+            try:
+                out.append(self.run(day, trigger, pulled=True))
+            except MqError as exc:   # recorded by run(); one failed partition never stops the range
+                out.append({"partition": day.isoformat(), "status": "failed", "error": str(exc)})
+                log.error("backfill: partition %s failed: %s", day, exc)
             if progress:
                 progress(day)
             day += dt.timedelta(days=1)
         return out
+
+
+def input_outcome(pulls: list[dict]) -> dict:
+    """A finished run's status from its pulls, and which inputs failed (shared with the Airflow tasks).
+
+    Missing input is a freshness alert and the run a success, as always; input that could not be read
+    makes it "partial": it went on without it. Either way `failed_inputs` says which."""
+    failed = [f"{p['table']} {p['partition']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")
+              for p in pulls if p["status"] != "ok"]
+    unreadable = any(p["status"] == "error" for p in pulls)
+    return {"status": "partial" if unreadable else "success", **({"failed_inputs": failed} if failed else {})}
 
 
 def _git_commit(folder) -> str | None:

@@ -3,7 +3,9 @@
 Returns long-format metric points (metric, slice, value) plus the completeness evidence an auditor needs:
 the rendered SQL and its hash, the input files with their row counts, the partition's row count,
 start/end times and the Spark application id. A missing or empty partition is reported as status
-`missing` (a freshness alert), never as zeros that a detector would read as a drop.
+`missing` (a freshness alert), never as zeros that a detector would read as a drop. A partition whose
+files cannot be read (corrupt, or text that is not UTF-8) is status `error` with a one-line reason
+naming the file (an alert on that partition); the other partitions are pulled as usual.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pandas as pd
 from metricstore import utcnow
 from mq.config import Config
 from mq.errors import PullError
+from pulls.inputs import diagnose, spark_reason
 from pulls.sql import MetricColumn, PullQuery, render_pull
 from pulls.tables import _first_line, partition_files
 
@@ -33,7 +36,7 @@ def slice_key(labels: dict[str, str]) -> str:
 class PullResult:
     table: str
     partition: dt.date
-    status: str                         # ok | missing
+    status: str                         # ok | missing | error
     row_count: int
     points: pd.DataFrame                # metric, slice_key, grouping, labels, value
     evidence: dict = field(default_factory=dict)
@@ -62,10 +65,34 @@ def pull_partition(spark, config: Config, table: str, partition: dt.date) -> Pul
                 "sql_hash": query.sql_hash, "input_files": files, "started_at": started,
                 "spark_app_id": _app_id(spark)}
     args = {"ds": partition, **({"fold_below": spec.min_slice_rows} if spec.min_slice_rows else {})}
-    frame = _run(spark, config, query, columns, args) if files else pd.DataFrame()
+    try:
+        frame = _run(spark, config, query, columns, args) if files else pd.DataFrame()
+    except InputError as exc:
+        evidence["finished_at"] = utcnow()
+        reason = diagnose(spark, files, spec.format, dims) or f"{table}: {exc.reason}"
+        return _failed(table, partition, evidence, reason)
     evidence["finished_at"] = utcnow()
     evidence["error"] = None
     return _result(table, partition, frame, dims, columns, evidence)
+
+
+def pull_partitions(spark, config: Config, table: str, start: dt.date, end: dt.date) -> list[PullResult]:
+    """Every partition of [start, end]: one scan when every input reads, else partition by partition,
+    so one bad file costs its own partition only."""
+    try:
+        return pull_range(spark, config, table, start, end)
+    except InputError:
+        out, day = [], start
+        while day <= end:
+            out.append(pull_partition(spark, config, table, day))
+            day += dt.timedelta(days=1)
+        return out
+
+
+def _failed(table: str, partition: dt.date, evidence: dict, reason: str) -> PullResult:
+    evidence.update(status="error", row_count=None, error=reason,
+                    content_hash=hashlib.sha256(f"error:{reason}".encode()).hexdigest())
+    return PullResult(table, partition, "error", 0, _empty_points(), evidence)
 
 
 def pull_range(spark, config: Config, table: str, start: dt.date, end: dt.date) -> list[PullResult]:
@@ -104,8 +131,11 @@ def _result(table, partition, frame, dims, columns, evidence, points=None) -> Pu
     if not evidence["input_files"]:
         evidence.update(status="missing", row_count=0, content_hash=hashlib.sha256(b"missing").hexdigest())
         return PullResult(table, partition, "missing", 0, _empty_points(), evidence)
-    if frame.empty:
-        raise PullError(f"metrics of table {table!r} returned no rows for partition {partition}")
+    if frame.empty:   # files without rows: as missing as no files at all (a freshness alert, not zeros)
+        n = len(evidence["input_files"])
+        evidence.update(status="missing", row_count=0, error=f"{n} file{'s' if n != 1 else ''} but no rows",
+                        content_hash=hashlib.sha256(b"empty").hexdigest())
+        return PullResult(table, partition, "missing", 0, _empty_points(), evidence)
     if points is None:
         points = _to_points(frame, dims, [c.name for c in columns])
     total = frame[list(dims)].isna().all(axis=1) if dims else slice(None)
@@ -136,7 +166,15 @@ def _run(spark, config: Config, query: PullQuery, columns: list[MetricColumn], a
             except Exception as inner:
                 raise PullError(f"metrics.{column.name}.expression: Spark SQL error in "
                                 f"{column.aggregate!r}: {_first_line(inner)}") from None
-        raise PullError(f"pull of table {query.table!r} failed: {_first_line(exc)}") from None
+        raise InputError(query.table, spark_reason(exc)) from None
+
+
+class InputError(PullError):
+    """The metric SQL is sound but the data could not be read (corrupt file, undecodable text)."""
+
+    def __init__(self, table: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"pull of table {table!r} failed: {reason}")
 
 
 def _to_points(frame: pd.DataFrame, dims: list[str], metrics: list[str]) -> pd.DataFrame:

@@ -46,7 +46,7 @@ def test_schema_rejects_what_compose_rejects(compose, validator):
 
 def test_services_and_their_wiring(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "demo-data", *AIRFLOW_SERVICES, "spark-master", "spark-worker"}
+    assert set(services) == {"preflight", "postgres", "demo-data", *AIRFLOW_SERVICES, "spark-master", "spark-worker"}
     for name in AIRFLOW_SERVICES:
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -96,3 +96,46 @@ def test_docker_compose_config_accepts_the_file():
     proc = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_published_ports_bind_to_this_machine_only(compose):
+    published = [p for s in compose["services"].values() for p in s.get("ports", [])]
+    assert published and all(str(p).startswith("127.0.0.1:") for p in published)
+
+
+def test_every_service_waits_for_the_preflight(compose):
+    services = compose["services"]
+
+    def waits(name, seen=()):
+        deps = services[name].get("depends_on") or {}
+        return "preflight" in deps or any(waits(d, seen + (name,)) for d in deps if d not in seen)
+    assert all(waits(name) for name in services if name != "preflight")
+    assert services["preflight"]["command"] and services["preflight"]["restart"] == "no"
+
+
+def _preflight(compose, env: dict) -> subprocess.CompletedProcess:
+    script = compose["services"]["preflight"]["command"][0].replace("$$", "$")   # compose's escaping
+    return subprocess.run(["/bin/sh", "-c", script], env={"PATH": "/usr/bin:/bin", **env},
+                          capture_output=True, text=True, timeout=30)
+
+
+DEFAULTS = {"POSTGRES_PASSWORD": "airflow", "AIRFLOW_JWT_SECRET": "demo-only-change-me",
+            "AIRFLOW_API_SECRET_KEY": "demo-only-change-me"}
+
+
+def test_preflight_refuses_the_demo_defaults_outside_demo_mode(compose):
+    refused = _preflight(compose, {"MQ_DEMO": "false", **DEFAULTS})
+    assert refused.returncode == 1
+    assert "POSTGRES_PASSWORD AIRFLOW_JWT_SECRET AIRFLOW_API_SECRET_KEY" in refused.stderr
+    assert _preflight(compose, {"MQ_DEMO": "true", **DEFAULTS}).returncode == 0
+    real = {k: f"real-{k.lower()}" for k in DEFAULTS}
+    assert _preflight(compose, {"MQ_DEMO": "false", **real}).returncode == 0
+    env = compose["services"]["preflight"]["environment"]
+    assert env["MQ_DEMO"] == "${MQ_DEMO:-false}"          # no demo mode unless asked for
+
+
+def test_only_the_demo_makes_everyone_admin_and_env_files_stay_out_of_git(compose):
+    env = compose["services"]["airflow-apiserver"]["environment"]
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "${MQ_DEMO:-false}"
+    assert ".env" in (REPO / ".gitignore").read_text().splitlines()
+    assert (REPO / ".env.example").is_file()

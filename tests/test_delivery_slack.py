@@ -130,6 +130,30 @@ def test_retry_after_longer_than_the_backoff_is_honoured(slack_server, outbox):
     assert outbox.pending()[0].next_attempt_at >= now + dt.timedelta(seconds=90)
 
 
+def test_a_long_retry_after_goes_back_to_the_outbox_instead_of_sleeping(slack_server, outbox):
+    """slack-sdk's own 429 handler sleeps any Retry-After in-process; only a short one is waited here."""
+    outbox.enqueue("slack", _notification())
+    slack_server.fail_next("chat.postMessage", status=429, retry_after=30)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    summary = outbox.drain({"slack": _receiver(slack_server, http_retries=2)}, now=now)
+
+    assert (summary.retried, summary.pending) == (1, 1)
+    assert len(slack_server.calls("chat.postMessage")) == 1           # no in-process wait-and-retry
+    assert outbox.pending()[0].next_attempt_at >= now + dt.timedelta(seconds=30)
+
+
+def test_deliver_now_retries_items_still_in_backoff(slack_server, outbox):
+    outbox.enqueue("slack", _notification())
+    slack_server.fail_next("chat.postMessage", status=500)
+    now = dt.datetime.now(dt.timezone.utc)
+    outbox.drain({"slack": _receiver(slack_server)}, now=now)
+    assert outbox.drain({"slack": _receiver(slack_server)}, now=now).delivered == 0   # still backing off
+
+    assert outbox.make_due(now=now) == 1
+    assert outbox.drain({"slack": _receiver(slack_server)}, now=now).delivered == 1
+
+
 def test_invalid_auth_stays_queued_with_a_clear_error_and_delivers_after_the_token_is_fixed(slack_server, outbox):
     for partition in ("2024-05-01", "2024-05-02", "2024-05-03"):
         outbox.enqueue("slack", _notification(key=f"k/{partition}"))

@@ -53,7 +53,7 @@ def test_schema_is_managed_by_alembic_migrations(store_url):
     store.install()
     store.install()   # idempotent
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM mq_metricstore_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM mq_metricstore_version")).scalar_one() == "0002"
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {"mq_runs", "mq_pulls", "mq_metric_points", "mq_check_results", "mq_detections"} <= tables
 

@@ -197,13 +197,27 @@ def _make_client(token: str, base_url: str | None, retries: int, backoff_factor:
     if retries > 0:
         handlers = [
             ConnectionErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
-            RateLimitErrorRetryHandler(max_retry_count=retries),
+            _CappedRateLimitRetryHandler(max_retry_count=retries),
             ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
         ]
     kwargs: dict[str, Any] = {"token": token, "timeout": timeout, "retry_handlers": handlers}
     if base_url:
         kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
     return WebClient(**kwargs)
+
+
+class _CappedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Waits in-process for a short Retry-After only. slack-sdk's handler sleeps whatever Slack asks,
+    without a cap (79 s for two items was measured); a longer wait goes back to the outbox instead,
+    whose `next_attempt_at` honours it without holding the worker."""
+
+    MAX_SLEEP_SECONDS = 5.0
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        wait = next((_seconds(v) for k, v in response.headers.items() if k.lower() == "retry-after"), None)
+        return wait is not None and wait <= self.MAX_SLEEP_SECONDS
 
 
 class _ProportionalJitter(Jitter):

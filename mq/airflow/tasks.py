@@ -99,7 +99,9 @@ def run_summary(pipe, partition: dt.date, outcomes: dict[str, dict | None]) -> d
             break
         summary[keys[stage]] = outcome["result"]
     else:
-        summary["status"] = "success"
+        from mq.pipeline import input_outcome
+
+        summary.update(input_outcome(summary["pulls"]))
     return summary
 
 

@@ -13,8 +13,10 @@ import pandas as pd
 
 from alerting.alert import Alert, fingerprint
 from alerting.dispatch import build_notifications
+from alerting.recovery import requeue_lost
 from metricstore import utcnow
 from checks.describe import describe_failure
+from mq.faults import crash_point
 from mq.stages.explain import explain_pair
 
 log = logging.getLogger("mq.alert")
@@ -29,11 +31,20 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
             continue
         labels = {"table": table}
         if pull["status"] == "missing":
+            why = f" ({pull['error']})" if pull.get("error") else ""
             alerts.append(Alert("freshness", table, labels, partition, "critical",
-                                f"partition {partition} of {table} is missing or empty", observed=0.0,
+                                f"partition {partition} of {table} is missing or empty{why}", observed=0.0,
                                 team=spec.owner, table=table))
         else:
             clean.add(fingerprint("freshness", table, labels))
+        # Input that cannot be read is a failed check on that partition, naming the file and why.
+        readable = {"table": table, "expectation": "input_readable"}
+        if pull["status"] == "error":
+            alerts.append(Alert("expectation", table, readable, partition, "critical",
+                                f"partition {partition} of {table} could not be read: {pull['error']}",
+                                team=spec.owner, table=table, details={"error": pull["error"]}))
+        else:
+            clean.add(fingerprint("expectation", table, readable))
     checks = pipe.store.check_results(partition, partition)
     if not checks.empty:
         latest = checks.sort_values("id").groupby("suite").tail(1)
@@ -92,25 +103,36 @@ def owning_team(cfg, subject: str, kind: str) -> str:
 
 
 def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
+    """Decide every candidate of `partition` and queue what it sends, in ONE transaction.
+
+    Decisions, incidents, their ledger records and the outbox rows commit together or not at all, so a
+    run killed anywhere in this stage leaves nothing half-done: its re-run decides afresh (issue: a
+    decision committed before its outbox row made the re-run call the alert a duplicate, lost for good).
+    The transaction holds the ledger's write lock, which also serialises concurrent alert stages."""
     candidates, clean = collect_findings(pipe, partition)
     now = utcnow()
-    decisions = pipe.alerts.process(partition, candidates, clean, pipe.config.alerting.route, now)
-    for d in decisions:
-        if d.decision == "duplicate":
-            continue
-        pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}", {
-            "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
-            "receiver": d.destination.receiver if d.destination else None,
-            "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
-            "subject": d.alert.subject if d.alert else d.extra.get("incident", {}).get("subject")},
-            partition=partition)
-    queued = 0
-    for receiver, notification in build_notifications(decisions, links=pipe.links(partition), chart=pipe.chart):
-        queued += pipe.outbox.enqueue(receiver, notification)
+    links = pipe.links(partition)
+    with pipe.ledger.write_transaction() as conn:
+        recovered = requeue_lost(conn, pipe.outbox, links)
+        decisions = pipe.alerts.bound(conn).process(partition, candidates, clean, pipe.config.alerting.route, now)
+        for d in decisions:
+            if d.decision == "duplicate":
+                continue
+            pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}", {
+                "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
+                "receiver": d.destination.receiver if d.destination else None,
+                "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
+                "subject": d.alert.subject if d.alert else d.extra.get("incident", {}).get("subject")},
+                partition=partition, conn=conn)
+        queued = 0
+        for receiver, notification in build_notifications(decisions, links=links, chart=pipe.chart):
+            queued += pipe.outbox.enqueue(receiver, notification, conn=conn)
+        crash_point("alert.commit")
     counts = pd.Series([d.decision for d in decisions], dtype=object).value_counts().to_dict()
     log.info("alert decisions", extra={"mq": {"partition": partition.isoformat(), "decisions": counts,
-                                              "queued": queued}})
-    return {"candidates": len(candidates), "decisions": counts, "queued": queued}
+                                              "queued": queued, "recovered": recovered}})
+    return {"candidates": len(candidates), "decisions": counts, "queued": queued,
+            **({"recovered": recovered} if recovered else {})}
 
 
 def _short(value) -> str:

@@ -5,7 +5,7 @@ import datetime as dt
 import logging
 
 from pulls import pull_partition
-from pulls.pull import pull_range
+from pulls.pull import pull_partitions
 
 log = logging.getLogger("mq.pull")
 
@@ -22,7 +22,7 @@ def run_pulls(pipe, partition: dt.date, run_id: str | None = None) -> list[dict]
 def run_range_pulls(pipe, start: dt.date, end: dt.date, run_id: str | None = None) -> None:
     """A backfill's pulls: one Spark scan per table for the whole range, recorded per partition."""
     for table in pulled_tables(pipe):
-        for result in pull_range(pipe.spark, pipe.config, table, start, end):
+        for result in pull_partitions(pipe.spark, pipe.config, table, start, end):
             _record(pipe, result, run_id)
 
 
@@ -32,7 +32,8 @@ def recorded_pulls(pipe, partition: dt.date) -> list[dict]:
     for table in pulled_tables(pipe):
         p = pipe.store.latest_pull(table, partition)
         out.append({"table": table, "partition": partition.isoformat(), "status": p["status"],
-                    "row_count": p["row_count"], "version": p["version"], "changed": False})
+                    "row_count": p["row_count"], "version": p["version"], "changed": False,
+                    **({"error": p["error"]} if p["error"] else {})})
     return out
 
 

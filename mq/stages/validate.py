@@ -17,8 +17,8 @@ def run_validations(pipe, partition: dt.date, run_id: str | None = None) -> list
         if not spec.suite:
             continue
         pull = pipe.store.latest_pull(table, partition)
-        if pull is not None and pull["status"] == "missing":
-            continue   # a missing partition is a freshness alert, not an expectation failure
+        if pull is not None and pull["status"] in ("missing", "error"):
+            continue   # a missing or unreadable partition already has its own alert
         suite = load_suite(pipe.config.resolve(spec.suite))
         df = pipe.spark.table(table).where(F.col(spec.partition_column) == F.lit(partition))
         results.append(_record(pipe, validate_partition(df, suite, partition=partition), table, run_id))
@@ -27,7 +27,7 @@ def run_validations(pipe, partition: dt.date, run_id: str | None = None) -> list
             continue
         client = pipe.store.latest_pull(pipe.config.metrics[pair.client].table, partition)
         warehouse = pipe.store.latest_pull(pipe.config.metrics[pair.warehouse].table, partition)
-        if not client or not warehouse or "missing" in (client["status"], warehouse["status"]):
+        if not client or not warehouse or {client["status"], warehouse["status"]} & {"missing", "error"}:
             continue
         low, high = pair.row_ratio_band
         result = ratio_check(int(client["row_count"]), int(warehouse["row_count"]), low=low, high=high,

@@ -1,0 +1,52 @@
+"""The state store under faults: a killed run's row is closed as abandoned, and a held lock fails a
+statement after the lock timeout instead of hanging the run."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import sqlalchemy as sa
+
+from metricstore import MetricStore, make_engine, schema, utcnow
+
+DAY = dt.date(2026, 9, 1)
+
+
+def test_a_run_left_running_by_a_dead_process_is_closed_as_abandoned(store_url):
+    store = MetricStore(store_url)
+    store.install()
+    dead = store.start_run(DAY, "cli", "cfg")
+    live = store.start_run(DAY, "cli", "cfg")
+    with store.engine.begin() as conn:   # the dead one started yesterday and never finished
+        conn.execute(schema.runs.update().where(schema.runs.c.run_id == dead)
+                     .values(started_at=utcnow() - dt.timedelta(days=1)))
+    assert store.close_stale_runs(dt.timedelta(hours=6)) == 1
+    status = dict(zip(store.runs().run_id, store.runs().status))
+    assert status == {dead: "abandoned", live: "running"}
+
+
+def test_a_held_lock_fails_after_the_lock_timeout_instead_of_hanging(pg_url, monkeypatch):
+    monkeypatch.setenv("MQ_DB_LOCK_TIMEOUT_S", "0.5")
+    make_engine.cache_clear()
+    store = MetricStore(pg_url)
+    store.install()
+    holder = sa.create_engine(pg_url)
+    with holder.connect() as conn:
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("LOCK TABLE mq_runs IN ACCESS EXCLUSIVE MODE")   # a stuck session
+        outcome = {}
+
+        def start():
+            try:
+                store.start_run(DAY, "cli", "cfg")
+                outcome["result"] = "started"
+            except sa.exc.OperationalError as exc:
+                outcome["result"] = str(exc.orig).splitlines()[0]
+        worker = threading.Thread(target=start)
+        worker.start()
+        worker.join(30)
+        conn.exec_driver_sql("ROLLBACK")
+    holder.dispose()
+    make_engine.cache_clear()
+    assert not worker.is_alive()
+    assert outcome["result"] == "canceling statement due to lock timeout"
