@@ -103,7 +103,12 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
     z_total = deviation_total / float(np.sqrt((local.scale**2).sum()))
     if z_total**2 <= local.bound:      # the root is one more element of the same Bonferroni family
         return None
-    factor = float(real.sum()) / expected_total
+    # The table's factor from the typical leaf (predict-weighted median of real / predict), not the
+    # totals: a clean baseline that the slices which moved beyond it do not drag.
+    positive = predict > 0
+    factor = _weighted_median(real[positive] / predict[positive], predict[positive])
+    if factor <= 0:
+        return None
     beyond = _explain(index, real, predict * factor)
     # Both models judged on one noise scale: the cleaner (smaller) of the two fits, per leaf.
     scale = np.minimum(local.scale, beyond.scale)
@@ -217,3 +222,9 @@ def _cover(found: list[Finding], deviation: np.ndarray, evidence: np.ndarray, mi
             kept.append(finding)
             covered |= finding.mask
     return kept
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
