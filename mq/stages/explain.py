@@ -118,7 +118,8 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
     impact = estimate_impact(leaves, causes, observed="client", denominator="warehouse",
                              baseline_numerator="baseline_client", baseline_denominator="baseline_warehouse")
     matched = _matched(leaves, causes)
-    verdict = _side(wide, leaves, matched, partition, bad)
+    # The side is judged on the main cause's slices alone: a small second cause must not dilute it.
+    verdict = _side(wide, leaves, _matched(leaves, causes[:1]), partition, bad)
     impact_dict = _impact_on_side(impact, verdict, leaves, matched, causes)
     as_dicts = tuple({"label": c.label(), "elements": dict(c.elements), "share": round(float(c.share), 4),
                       "confidence": round(float(c.confidence), 4), "observed": float(c.observed),
