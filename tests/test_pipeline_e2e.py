@@ -108,7 +108,7 @@ def test_cli_outputs(backfilled, capsys):
     assert main(["explain", "--metric", "client_vs_warehouse_events", "--date", loss_day,
                  "--chart", str(work / "explain.png")]) == 0
     text = capsys.readouterr().out
-    assert "platform=android & app_version=10.3" in text and "under-counted" in text
+    assert "platform=android & app_version=10.3" in text and "client lost about" in text
     assert (work / "explain.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["ledger", "verify"]) == 0
 
