@@ -127,7 +127,15 @@ def _slice_line(alert: AlertLine) -> str:
 
 def _impact_text(impact: dict) -> str:
     text = "*Estimated impact:* "
-    events = impact.get("events")
+    side, events = impact.get("side"), impact.get("events")
+    if side in ("client", "warehouse") and events is not None:
+        # Stated on the side that moved against its own history (see rootcause.side).
+        verb = "over-counted" if events > 0 else "lost" if side == "client" else "under-counted"
+        low, high = sorted(abs(float(impact.get(k) or 0.0)) for k in ("lower", "upper"))
+        text += f"{side} {verb} about {_number(abs(events))} events ({_number(low)} to {_number(high)})"
+        if impact.get("share_of_total") is not None:
+            text += f", {impact['share_of_total'] * 100:+.2f} % of the client total"
+        return _clip(text, MAX_SECTION_CHARS)
     text += f"{_number(events, signed=True)} events" if events is not None else "unknown"
     share = impact.get("share_of_total")
     if share is not None:

@@ -324,7 +324,8 @@ def combine_impacts(a: dict | None, b: dict | None) -> dict | None:
     return {"events": round(events, 1), "lower": round(a["lower"] + b["lower"], 1),
             "upper": round(a["upper"] + b["upper"], 1),
             "share_of_total": round(events / totals, 6) if totals else 0.0,
-            "direction": "under" if events < 0 else "over", "partitions": a.get("partitions", 1) + 1}
+            "direction": "under" if events < 0 else "over", "partitions": a.get("partitions", 1) + 1,
+            "side": a.get("side") if a.get("side") == b.get("side") else "mixed"}
 
 
 def notification_key(d: Decision) -> str:

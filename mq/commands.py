@@ -179,8 +179,9 @@ def cmd_explain(args) -> int:
     pipe = _pipeline(args)
     if args.metric not in pipe.config.pairs:
         raise MqError(f"explain --metric: {args.metric!r} is not a pair; pairs: {sorted(pipe.config.pairs)}")
-    print(explain(pipe, args.metric, args.date, chart=Path(args.chart) if args.chart else None))
-    return 0
+    text, code = explain(pipe, args.metric, args.date, chart=Path(args.chart) if args.chart else None)
+    print(text)
+    return code
 
 
 def cmd_report(args) -> int:

@@ -17,6 +17,8 @@ bench/incident_recall.py) the dimensions take more values and the incidents are 
 loss on a random (platform, app version), plus two kinds the fixed demo lacks: a slow drift of the
 client capture rate in one country (down linearly to -10% over two weeks, then fixed) and a timezone
 shift (one warehouse partition cut at UTC-5, so its last five hours land in the next partition).
+`bot_spikes` adds that many bot spikes to a drawn schedule (one country x event type gets three times
+its traffic for a day, on both sides: a count anomaly, not a discrepancy); 0 leaves the schedule as it was.
 The default spec generates exactly the demo it always did.
 
 Generation is numpy + pyarrow, one partition at a time, so memory stays flat at any size.
@@ -55,6 +57,9 @@ INCIDENT_GAP_DAYS = 3          # clean days at least between two drawn incidents
 LOGGING_LOSS_CAPTURE = 0.5     # share of its events a slice with a logging loss still sends
 RATIO_DRIFT_DEPTH = 0.10       # capture rate lost by the last day of a drift
 TIMEZONE_SHIFT_HOURS = 5       # a partition cut at UTC-5: its last 5 hours land in the next partition
+BOT_SPIKE_FACTOR = 3.0         # traffic of the slice a bot spike hits, both sides
+# Kinds drawn only on request (DemoSpec.bot_spikes), so the schedules of existing specs do not change.
+OPTIONAL_INCIDENT_DAYS = {"bot_spike": 1}
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class DemoSpec:
     event_types: int | None = None            # the n first of MORE_EVENT_TYPES, Zipf-distributed
     incidents_per_kind: int = 0               # n of every INCIDENT_DAYS kind at random dates (0: fixed demo)
     warmup_days: int = 56                     # drawn incidents start after this much clean history
+    bot_spikes: int = 0                       # bot spikes added to a drawn schedule
 
     def __post_init__(self) -> None:
         limits = {"countries": len(MORE_COUNTRIES), "app_versions": MAX_APP_VERSIONS,
@@ -91,6 +97,8 @@ class DemoSpec:
             value = getattr(self, name)
             if value is not None and not 1 <= value <= most:
                 raise ValueError(f"DemoSpec.{name}: must be between 1 and {most} (got {value!r})")
+        if self.bot_spikes < 0:
+            raise ValueError(f"DemoSpec.bot_spikes: must be >= 0 (got {self.bot_spikes!r})")
         if self.incidents_per_kind < 0:
             raise ValueError(f"DemoSpec.incidents_per_kind: must be >= 0 (got {self.incidents_per_kind!r})")
 
@@ -109,7 +117,7 @@ class DemoSpec:
 def plan_incidents(spec: DemoSpec) -> list[Incident]:
     """Place the incidents in the last weeks, after enough history for the detectors (or draw a
     schedule, when the spec asks for `incidents_per_kind`)."""
-    if spec.incidents_per_kind:
+    if spec.incidents_per_kind or spec.bot_spikes:
         return draw_incidents(spec)
     if spec.days < 56:
         raise ValueError(f"the demo needs at least 56 days (6 weeks of history + incidents), got {spec.days}")
@@ -144,8 +152,10 @@ def draw_incidents(spec: DemoSpec) -> list[Incident]:
     none overlapping and at least INCIDENT_GAP_DAYS apart, all after `warmup_days`."""
     rng = np.random.default_rng([spec.seed, 1])   # its own stream: the data draws stay independent
     kinds = [kind for kind in INCIDENT_DAYS for _ in range(spec.incidents_per_kind)]
+    kinds += ["bot_spike"] * spec.bot_spikes
+    days = {**INCIDENT_DAYS, **OPTIONAL_INCIDENT_DAYS}
     kinds = [kinds[i] for i in rng.permutation(len(kinds))]
-    needed = sum(INCIDENT_DAYS[k] for k in kinds) + INCIDENT_GAP_DAYS * (len(kinds) - 1)
+    needed = sum(days[k] for k in kinds) + INCIDENT_GAP_DAYS * (len(kinds) - 1)
     slack = spec.days - spec.warmup_days - needed
     if slack < 0:
         raise ValueError(f"{len(kinds)} incidents need {needed + spec.warmup_days} days "
@@ -154,11 +164,11 @@ def draw_incidents(spec: DemoSpec) -> list[Incident]:
     extra = np.sort(rng.integers(0, slack + 1, size=len(kinds)))
     countries, versions, _ = dimension_values(spec)
     mobile = [(p, v) for p in PLATFORMS if p != "web" for v in versions]
-    out, offset, seen = [], spec.warmup_days, {k: 0 for k in INCIDENT_DAYS}
+    out, offset, seen = [], spec.warmup_days, {k: 0 for k in days}
     for kind, shift in zip(kinds, extra):
         first = offset + int(shift)
-        start, end = spec.day(first).isoformat(), spec.day(first + INCIDENT_DAYS[kind] - 1).isoformat()
-        offset += INCIDENT_DAYS[kind] + INCIDENT_GAP_DAYS
+        start, end = spec.day(first).isoformat(), spec.day(first + days[kind] - 1).isoformat()
+        offset += days[kind] + INCIDENT_GAP_DAYS
         seen[kind] += 1
         name = f"{kind.removeprefix('client_').replace('_', '-')}-{seen[kind]:02d}"
         if kind == "client_logging_loss":
@@ -171,6 +181,12 @@ def draw_incidents(spec: DemoSpec) -> list[Incident]:
             out.append(Incident(name, kind, start, end, "client_events", {"country": country},
                                 description=f"client capture in {country} drifts down to "
                                             f"-{RATIO_DRIFT_DEPTH:.0%} over {INCIDENT_DAYS[kind]} days, then is fixed"))
+        elif kind == "bot_spike":
+            country = list(countries)[rng.integers(len(countries))]
+            event_type = list(dimension_values(spec)[2])[rng.integers(len(dimension_values(spec)[2]))]
+            out.append(Incident(name, kind, start, end, "both", {"country": country, "event_type": event_type},
+                                description=f"bots send {BOT_SPIKE_FACTOR:g}x the usual {event_type} events "
+                                            f"from {country}, logged on both sides"))
         elif kind == "timezone_shift":
             out.append(Incident(name, kind, start, end, "warehouse_events",
                                 description=f"the {start} warehouse partition was cut at "
@@ -238,7 +254,11 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
         volume = spec.daily_events * (1 + 0.0015 * i) * WEEKLY[day.weekday()]
         if "holiday" in kinds:
             volume *= 0.55
-        counts = rng.poisson(volume * probs)
+        rate = volume * probs
+        for inc, _ in today:
+            if inc.kind == "bot_spike":
+                rate = np.where(_slice_mask(leaf_cols, inc.labels), rate * BOT_SPIKE_FACTOR, rate)
+        counts = rng.poisson(rate)
         n = int(counts.sum())
         # Shuffled, as events arrive: a file of the partition holds a mix of every slice.
         leaf_index = rng.permutation(np.repeat(np.arange(len(leaves)), counts))

@@ -4,33 +4,40 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from mq.stages.explain import explain_pair, pair_leaves
+from mq.stages.explain import diagnose_pair
+
+# Exit codes of `mq explain`: 0 a diagnosis (a cause, "within normal variation" or a missing side),
+# 1 nothing to explain (no data pulled for the day, or no history to compare with).
+NOTHING_TO_EXPLAIN = 1
 
 
-def explain(pipe, pair: str, partition: dt.date, chart: Path | None = None) -> str:
-    causes, impact = explain_pair(pipe, pair, partition)
-    leaves, dims = pair_leaves(pipe, pair, partition)
-    if leaves.empty:
-        return f"no data for {pair} on {partition} (was the partition pulled? try `mq run --date {partition}`)"
-    total_obs, total_exp = leaves.client.sum(), leaves.expected_client.sum()
-    lines = [f"{pair} on {partition}: client {total_obs:,.0f} vs expected {total_exp:,.0f} "
-             f"({(total_obs - total_exp) / max(total_exp, 1):+.2%})", ""]
-    if not causes:
-        lines.append("no slice explains a deviation: the gap is within normal variation")
-        return "\n".join(lines)
-    lines.append(f"{'root cause':45s} {'share':>7s} {'conf':>5s} {'observed':>10s} {'expected':>10s}")
+def explain(pipe, pair: str, partition: dt.date, chart: Path | None = None) -> tuple[str, int]:
+    """(the text `mq explain` prints, its exit code)."""
+    diagnosis = diagnose_pair(pipe, pair, partition)
+    if diagnosis.status in ("no_data", "no_history"):
+        return f"{pair} on {partition}: {diagnosis.summary}", NOTHING_TO_EXPLAIN
+    totals = diagnosis.totals
+    lines = []
+    if "expected_client" in totals:
+        observed, expected = totals["client"], totals["expected_client"]
+        lines.append(f"{pair} on {partition}: client {observed:,.0f} vs expected {expected:,.0f} "
+                     f"({(observed - expected) / max(expected, 1):+.2%}), warehouse {totals['warehouse']:,.0f}")
+    else:
+        lines.append(f"{pair} on {partition}: client {totals['client']:,.0f}, warehouse {totals['warehouse']:,.0f}")
+    lines += ["", diagnosis.summary]
+    if diagnosis.status != "explained":
+        return "\n".join(lines), 0
+    causes, impact = diagnosis.causes, diagnosis.impact
+    lines += ["", f"{'root cause':45s} {'share':>7s} {'conf':>5s} {'observed':>10s} {'expected':>10s}"]
     for c in causes:
         lines.append(f"{c['label']:45s} {c['share']:7.1%} {c['confidence']:5.2f} {c['observed']:10,.0f} "
                      f"{c['expected']:10,.0f}")
-    if impact:
-        verb = "under-counted" if impact["direction"] == "under" else "over-counted"
-        lines += ["", f"impact: {abs(impact['events']):,.0f} client events {verb} "
-                      f"(90% interval {impact['lower']:,.0f} .. {impact['upper']:,.0f}), "
-                      f"{impact['share_of_total']:+.2%} of the reported total"]
+    lines += ["", f"impact: {impact['summary']}, 90% interval; {impact['share_of_total']:+.2%} of the reported "
+                  f"client total", f"side: {impact['side']} ({impact['evidence']})"]
     if chart is not None:
         _chart(causes, chart)
         lines.append(f"chart: {chart}")
-    return "\n".join(lines)
+    return "\n".join(lines), 0
 
 
 def _chart(causes, path: Path) -> None:

@@ -17,11 +17,13 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from rootcause.cuboids import Cuboid, CuboidIndex
 from rootcause.leaves import load_leaves
 from rootcause.model import RootCause
 from rootcause.noise import LeafStates, classify_leaves
+from rootcause.parsimony import MIN_SHARE, description_length, prune
 from rootcause.search import leaf_votes, maximal_pure_elements, purity_votes
 from rootcause.stepwise import ScoreTest, stepwise_causes
 
@@ -29,10 +31,6 @@ from rootcause.stepwise import ScoreTest, stepwise_causes
 # independent leaves just past the Bonferroni bound. One leaf past it happens by chance in about 5% of
 # cubes (that is what the bound allows), two in the same element practically never.
 MIN_EVIDENCE_LEAVES = 2.0
-# A cause seen in aggregate must carry this share of the deviation of those found before it: RiskLoc's
-# explanatory-power threshold (Kalander 2022, `pep_threshold` = 0.02). Without it a real but
-# immaterial drift of a tiny slice would be listed next to the incident.
-MIN_AGGREGATE_SHARE = 0.02
 # Upper bound on stepwise steps; the search stops earlier when no element beats the Bonferroni bound.
 # Independent of `max_causes`, so asking for fewer causes truncates the same ranking.
 MAX_STEPWISE_STEPS = 20
@@ -56,78 +54,159 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     (counts, sums). For a ratio metric pass its numerator as `real` and denominator x baseline ratio
     as `predict` (or call `rootcause.localize_ratio`).
 
-    `share` is the cause's absolute deviation (sum of real - predict over its leaves) over the
-    deviation to explain: the causes' deviations plus those of abnormal leaves outside every cause
-    (explanatory power relative to the abnormal part, as in RiskLoc, Kalander 2022). Shares of
-    non-overlapping causes add up to at most 1. `confidence` is, for a cause seen leaf by leaf, the
-    share of its informative leaves abnormal in its direction (weighted as in `search`, shrunk by one
-    pseudo-leaf), and for a cause seen in aggregate, 1 - its Bonferroni-adjusted p-value.
+    The result is the smallest set of elements that explains the deviation (`parsimony`); when every
+    leaf moved by about the same factor it is one cause with no elements, "all slices (table-wide)"
+    (`RootCause.table_wide`), followed by any element that moved beyond the table's factor.
+
+    `share` is the deviation a cause explains on its own (sum of real - predict over its leaves, less
+    what other causes explain) over the deviation to explain: the causes' plus that of abnormal
+    leaves outside every cause (explanatory power relative to the abnormal part, as in RiskLoc,
+    Kalander 2022). Shares add up to at most 1; each is at least `parsimony.MIN_SHARE`.
+    `confidence` is, for a cause seen leaf by leaf, the share of its informative leaves abnormal in
+    its direction (weighted as in `search`, shrunk by one pseudo-leaf), and for a cause seen in
+    aggregate, 1 - its Bonferroni-adjusted p-value.
     """
     if not isinstance(max_causes, (int, np.integer)) or isinstance(max_causes, bool) or max_causes < 1:
         raise ValueError(f"max_causes must be a positive integer, got {max_causes!r}")
     table = load_leaves(leaves, dimensions, real, predict)
     if len(table) == 0:
         return []
-    states = classify_leaves(table.real, table.predict)
-    abnormal = states.abnormal_low | states.abnormal_high
     index = CuboidIndex(table, max_layer=len(table.dimensions))
-    test = ScoreTest(index, table.real, table.predict, states.scale)
-    deviation = table.real - table.predict
-
-    in_aggregate = _aggregate_causes(index, test, deviation)
-    seen = {(f.cuboid, f.code) for f in in_aggregate}
-    leaf_level = [f for f in (_leaf_level_causes(index, states) if abnormal.any() else [])
-                  if (f.cuboid, f.code) not in seen]
-    found = _cover(in_aggregate + leaf_level, deviation, np.where(abnormal, states.z**2, 0.0),
-                   MIN_EVIDENCE_LEAVES * states.threshold**2)
-    if not found:
-        return []
-
-    explained = np.zeros(len(table), dtype=bool)
-    for finding in found:
-        explained |= finding.mask
-    cause_deviations = [abs(float(deviation[f.mask].sum())) for f in found]
-    denominator = sum(cause_deviations) + float(np.abs(deviation[abnormal & ~explained]).sum())
+    chosen = _explain(index, table.real, table.predict)
+    wide = table_wide(index, table.real, table.predict, chosen)
+    if wide is not None:
+        chosen = wide
     causes = [
-        RootCause(elements=index.element(f.cuboid, f.code), share=cause_deviation / denominator,
-                  confidence=float(f.confidence), observed=float(table.real[f.mask].sum()),
-                  expected=float(table.predict[f.mask].sum()))
-        for f, cause_deviation in zip(found, cause_deviations)
+        RootCause(elements={} if f.cuboid == () else index.element(f.cuboid, f.code),
+                  share=unique / chosen.total, confidence=float(f.confidence),
+                  observed=float(table.real[f.mask].sum()), expected=float(table.predict[f.mask].sum()))
+        for f, unique in zip(chosen.found, chosen.unique)
     ]
     causes.sort(key=lambda cause: (-cause.share, len(cause.elements), cause.label()))
     return causes[:max_causes]
 
 
-def _aggregate_causes(index: CuboidIndex, test: ScoreTest, deviation: np.ndarray) -> list[Finding]:
-    """Stepwise selection over all leaves, minus the immaterial (MIN_AGGREGATE_SHARE)."""
-    found: list[Finding] = []
-    explained = 0.0
-    everything = np.ones(len(deviation), dtype=bool)
-    for step in stepwise_causes(test, eligible=everything, max_steps=MAX_STEPWISE_STEPS):
-        mask = index.element_mask(step.cuboid, step.code)
-        step_deviation = abs(float(deviation[mask].sum()))
-        if step_deviation < MIN_AGGREGATE_SHARE * (explained + step_deviation):
-            continue
-        explained += step_deviation
-        found.append(Finding(step.cuboid, step.code, mask, 1.0 - step.p_value, in_aggregate=True))
-    return found
+def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
+               local: Explanation) -> Explanation | None:
+    """The explanation "all slices moved by one factor, and these elements beyond it", when it
+    needs fewer elements than `local` (None otherwise, or when the table as a whole did not move).
+
+    Description length decides (`parsimony.description_length`: misfit plus a penalty per element),
+    the table-wide factor counting as one element, as in RiskLoc's generalised ripple effect
+    (Kalander 2022, which rescales the forecast by the table's factor). A dimension value is named
+    only when it explains the deviation better than the whole table does.
+    """
+    expected_total = float(predict.sum())
+    deviation_total = float(real.sum()) - expected_total
+    if expected_total <= 0 or deviation_total == 0:
+        return None
+    z_total = deviation_total / float(np.sqrt((local.scale**2).sum()))
+    if z_total**2 <= local.bound:      # the root is one more element of the same Bonferroni family
+        return None
+    # The table's factor from the typical leaf (predict-weighted median of real / predict), not the
+    # totals: a clean baseline that the slices which moved beyond it do not drag.
+    positive = predict > 0
+    factor = _weighted_median(real[positive] / predict[positive], predict[positive])
+    if factor <= 0:
+        return None
+    beyond = _explain(index, real, predict * factor)
+    # Both models judged on one noise scale: the cleaner (smaller) of the two fits, per leaf.
+    scale = np.minimum(local.scale, beyond.scale)
+    cost_local = description_length(real, predict, scale, [f.mask for f in local.found], None, local.bound)
+    cost_wide = description_length(real, predict, scale, [f.mask for f in beyond.found], factor, local.bound)
+    if cost_wide >= cost_local:
+        return None
+    covered = np.zeros(len(real), dtype=bool)
+    for finding in beyond.found:
+        covered |= finding.mask
+    wide_deviation = abs(deviation_total - float((real[covered] - predict[covered]).sum()))
+    if wide_deviation < MIN_SHARE * (wide_deviation + beyond.total):
+        return None     # material like any other cause, or not named
+    p_value = min(1.0, local.n_elements * 2 * float(norm.sf(abs(z_total))))
+    root = Finding((), 0, np.ones(len(real), dtype=bool), 1.0 - p_value, in_aggregate=True)
+    return Explanation([root] + beyond.found, [wide_deviation] + beyond.unique, wide_deviation + beyond.total,
+                       beyond.scale, beyond.bound, beyond.n_elements)
 
 
-def _leaf_level_causes(index: CuboidIndex, states: LeafStates) -> list[Finding]:
-    """Maximal pure elements kept by greedy cover (see `_cover`)."""
-    table = index.leaves
-    votes = leaf_votes(states, table.real, table.predict)
-    found: list[Finding] = []
-    for candidate in maximal_pure_elements(index, states):
-        mask = index.element_mask(candidate.cuboid, candidate.code)
-        deviation = float(table.real[mask].sum() - table.predict[mask].sum())
-        if np.sign(deviation) == candidate.direction:
-            hits, total = purity_votes(states, votes, candidate.direction, mask)
-            found.append(Finding(candidate.cuboid, candidate.code, mask, (hits + 0.5) / (total + 1.0),
-                                 in_aggregate=False))
+@dataclass(frozen=True)
+class Explanation:
+    found: list[Finding]
+    unique: list[float]     # deviation each explains on its own (parsimony.unique_deviations)
+    total: float            # the deviation to explain
+    scale: np.ndarray       # noise scale per leaf
+    bound: float            # squared Bonferroni z over every element of the cube
+    n_elements: int
+
+
+def _explain(index: CuboidIndex, real: np.ndarray, predict: np.ndarray) -> Explanation:
+    """Both searches, the greedy cover, then backward elimination to the material few."""
+    states = classify_leaves(real, predict)
     abnormal = states.abnormal_low | states.abnormal_high
-    return _cover(found, table.real - table.predict, np.where(abnormal, states.z**2, 0.0),
+    test = ScoreTest(index, real, predict, states.scale)
+    deviation = real - predict
+    in_aggregate = _aggregate_causes(index, test, deviation)
+    seen = {(f.cuboid, f.code) for f in in_aggregate}
+    leaf_level = [f for f in (_leaf_level_causes(index, states, real, predict) if abnormal.any() else [])
+                  if (f.cuboid, f.code) not in seen]
+    # No cover across the two searches: an element found in aggregate may contain one found leaf by
+    # leaf (a huge leaf makes its parent significant); `prune` keeps whichever explains on its own.
+    kept, unique, total = prune(in_aggregate + leaf_level, real, predict, abnormal, states.scale, test.bound)
+    return Explanation(kept, unique, total, states.scale, test.bound, test.n_elements)
+
+
+def _aggregate_causes(index: CuboidIndex, test: ScoreTest, deviation: np.ndarray) -> list[Finding]:
+    """Stepwise selection over all leaves (materiality is judged later, by `parsimony.prune`)."""
+    everything = np.ones(len(deviation), dtype=bool)
+    return [Finding(step.cuboid, step.code, index.element_mask(step.cuboid, step.code), 1.0 - step.p_value,
+                    in_aggregate=True)
+            for step in stepwise_causes(test, eligible=everything, max_steps=MAX_STEPWISE_STEPS)]
+
+
+def _leaf_level_causes(index: CuboidIndex, states: LeafStates, real: np.ndarray,
+                       predict: np.ndarray) -> list[Finding]:
+    """Maximal pure elements kept by greedy cover (see `_cover`)."""
+    votes = leaf_votes(states, real, predict)
+    found: list[Finding] = []
+    for candidate in maximal_pure_elements(index, states, real, predict):
+        mask = index.element_mask(candidate.cuboid, candidate.code)
+        deviation = float(real[mask].sum() - predict[mask].sum())
+        if np.sign(deviation) == candidate.direction:
+            cuboid, code = _sharpest(index, states, real, predict, candidate.cuboid, candidate.code,
+                                     candidate.direction)
+            mask = index.element_mask(cuboid, code)
+            hits, total = purity_votes(states, votes, candidate.direction, mask)
+            found.append(Finding(cuboid, code, mask, (hits + 0.5) / (total + 1.0), in_aggregate=False))
+    abnormal = states.abnormal_low | states.abnormal_high
+    return _cover(found, real - predict, np.where(abnormal, states.z**2, 0.0),
                   MIN_EVIDENCE_LEAVES * states.threshold**2)
+
+
+def _sharpest(index: CuboidIndex, states: LeafStates, real: np.ndarray, predict: np.ndarray,
+              cuboid: Cuboid, code: int, direction: int) -> tuple[Cuboid, int]:
+    """The element, among this one and its descendants that hold all of its abnormal leaves, whose
+    deviation stands out most from its noise (z^2 of the summed raw deviation); ties to the most
+    general. A pure element can be pure only because its other leaves are too small to show
+    anything (uninformative): then the one leaf that moved, not its whole dimension value, is what
+    the data shows, and it is the layer that explains the deviation with as few elements."""
+    mask = index.element_mask(cuboid, code)
+    hit = np.flatnonzero(mask & (states.abnormal_low if direction < 0 else states.abnormal_high))
+    deviation, variance = real - predict, states.scale**2
+
+    def strength(leaves: np.ndarray) -> float:
+        return float(deviation[leaves].sum()) ** 2 / max(float(variance[leaves].sum()), 1e-300)
+
+    best, best_strength = (cuboid, code), strength(mask)
+    for layer in index.layers():
+        for finer in layer:
+            if len(finer) <= len(cuboid) or not set(cuboid) <= set(finer):
+                continue
+            codes = np.unique(index.codes(finer)[hit])
+            if len(codes) != 1:
+                continue
+            candidate = strength(index.element_mask(finer, int(codes[0])))
+            if candidate > best_strength * (1 + 1e-9):
+                best, best_strength = (finer, int(codes[0])), candidate
+    return best
 
 
 def _cover(found: list[Finding], deviation: np.ndarray, evidence: np.ndarray, min_gain: float) -> list[Finding]:
@@ -143,3 +222,9 @@ def _cover(found: list[Finding], deviation: np.ndarray, evidence: np.ndarray, mi
             kept.append(finding)
             covered |= finding.mask
     return kept
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])

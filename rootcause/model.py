@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+TABLE_WIDE = "all slices (table-wide)"
+
+
 @dataclass(frozen=True)
 class RootCause:
     """One dimension-value combination that explains part of a deviation.
@@ -21,8 +24,15 @@ class RootCause:
     expected: float
 
     def label(self) -> str:
-        """`"platform=android & app_version=10.0"`, dimensions in the declared order."""
+        """`"platform=android & app_version=10.0"`, dimensions in the declared order;
+        `"all slices (table-wide)"` for the cause with no elements (every leaf moved)."""
+        if not self.elements:
+            return TABLE_WIDE
         return " & ".join(f"{dim}={value}" for dim, value in self.elements.items())
+
+    @property
+    def table_wide(self) -> bool:
+        return not self.elements
 
     @property
     def deviation(self) -> float:

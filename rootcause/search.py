@@ -52,9 +52,10 @@ def purity_votes(states: LeafStates, votes: np.ndarray, direction: int, mask: np
     return float(vote[abnormal].sum()), float(vote.sum())
 
 
-def maximal_pure_elements(index: CuboidIndex, states: LeafStates) -> list[Candidate]:
+def maximal_pure_elements(index: CuboidIndex, states: LeafStates, real: np.ndarray,
+                          predict: np.ndarray) -> list[Candidate]:
     """Every maximal pure element, in either direction."""
-    vote = leaf_votes(states, index.leaves.real, index.leaves.predict)
+    vote = leaf_votes(states, real, predict)
     found: list[Candidate] = []
     # Per (cuboid, direction): the leaf lies in a pure element of this cuboid or of any sub-cuboid.
     # Built from the immediate parents only, so the cost grows as D 2^D, not 3^D, in D dimensions.

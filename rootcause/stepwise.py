@@ -3,11 +3,12 @@ single leaf to show.
 
 A 10% loss spread over many small leaves leaves every leaf within its noise, yet the slice as a
 whole is far off. Under the ripple effect (Squeeze, Li et al., ISSRE 2019) a root cause multiplies
-its leaves' expectation by one factor rho. The score test of rho = 1 on the leaves of element e is
+X
 
-    gain(e) = (sum_i psi(z_i) w_i)^2 / (E[psi(Z)^2] sum_i w_i^2),   w_i = predict_i / s_i,
+    gain(e) = (sum_i psi(z_i) w_i)^2 / (E[psi(Z)^2] sum_i w_i^2),   w_i = s_i,
 
-a matched filter (z_i the leaf's standardised error, s_i its noise scale) that is chi-square(1)
+the sum of the leaves' clipped raw deviations (z_i the leaf's standardised error, s_i its noise
+scale; see `ScoreTest` for why raw and not relative deviations), that is chi-square(1)
 without a cause. psi is Huber's, clipped at `noise.TRIM` (Huber, "Robust Estimation of a Location
 Parameter", 1964): a deviation spread thinly over many leaves keeps its full weight, while one or two
 leaves in the noise tail cannot make a cause. Among an element, its ancestors and its descendants,
@@ -46,7 +47,12 @@ class ScoreTest:
     def __init__(self, index: CuboidIndex, real: np.ndarray, predict: np.ndarray, scale: np.ndarray) -> None:
         self.index = index
         self.psi = np.clip((real - predict) / scale, -TRIM, TRIM)
-        self.weight = predict / scale
+        # psi x scale is the leaf's raw deviation, clipped at TRIM standard errors. Raw deviations
+        # are unbiased whenever the forecast is unbiased; relative ones (psi x predict / scale, the
+        # score of a proportional change) are not when the forecast is itself noisy: E[real /
+        # predict] > 1 by Jensen's inequality, and that small bias summed over thousands of leaves
+        # makes every large element "significant".
+        self.weight = scale
         cuboids = [cuboid for layer in index.layers() for cuboid in layer]
         self.cuboids = cuboids
         self.n_elements = sum(index.size(cuboid) for cuboid in cuboids)

@@ -128,8 +128,17 @@ def test_cli_outputs(backfilled, capsys):
     assert main(["explain", "--metric", "client_vs_warehouse_events", "--date", loss_day,
                  "--chart", str(work / "explain.png")]) == 0
     text = capsys.readouterr().out
-    assert "platform=android & app_version=10.3" in text and "under-counted" in text
+    assert "platform=android & app_version=10.3" in text and "client lost about" in text
+    assert "side: client" in text
     assert (work / "explain.png").read_bytes()[:4] == b"\x89PNG"
+    days = {i["id"]: i["start"] for i in truth["incidents"]}
+    assert main(["explain", "--metric", "client_vs_warehouse_events", "--date", days["missing-partition"]]) == 0
+    assert "warehouse partition" in capsys.readouterr().out
+    assert main(["explain", "--metric", "client_vs_warehouse_events", "--date", days["holiday"]]) == 0
+    holiday = capsys.readouterr().out
+    assert "within normal variation" in holiday and "root cause" not in holiday
+    assert main(["explain", "--metric", "client_vs_warehouse_events", "--date", "2020-01-01"]) == 1
+    assert "no data" in capsys.readouterr().out
     assert main(["ledger", "verify"]) == 0
 
 

@@ -1,8 +1,10 @@
 """Stage 4: turn the stored findings of a partition into alerts, decide, and queue notifications.
 
 Findings: missing partitions (freshness), failed expectations, count anomalies, and client/warehouse
-discrepancies. Discrepancies carry their root causes and impact (events under- or over-counted, with
-an interval), localised on the leaf slices of the pair.
+discrepancies. Discrepancies carry their root causes and impact (events under- or over-counted by the
+side that moved, with an interval), localised on the leaf slices of the pair; count anomalies their
+root causes against the metric's own history; failed row-level expectations where the failing rows
+concentrate.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from metricstore import utcnow
 from checks.describe import describe_failure
 from mq.faults import crash_point
 from mq.stages.explain import explain_pair
+from mq.stages.explain_metric import explain_metric
 
 log = logging.getLogger("mq.alert")
 
@@ -64,7 +67,8 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
                     describe_failure(row.table_name, e),
                     observed=observed if isinstance(observed, (int, float)) else None, team=owner,
                     table=row.table_name, details={"threshold": e.get("threshold"), "sample": sample[:5],
-                                                   "outcome": e}))
+                                                   "outcome": e},
+                    root_causes=tuple(e.get("root_causes") or ())))
     for subject, kind in [(m, "anomaly") for m in cfg.metrics] + [(p, "discrepancy") for p in cfg.pairs]:
         found = pipe.store.detections(subject, partition, partition)
         if found.empty:
@@ -77,6 +81,8 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
         causes, impact = ((), None)
         if kind == "discrepancy" and not anomalies.empty:
             causes, impact = explain_pair(pipe, subject, partition)
+        elif not anomalies.empty:
+            causes, impact = explain_metric(pipe, subject, partition)
         for row in anomalies.itertuples():
             severity = "critical" if not row.labels else "warning"
             what = "client/warehouse ratio" if kind == "discrepancy" else "value"

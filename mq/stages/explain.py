@@ -1,40 +1,69 @@
-"""Root cause and impact of a client/warehouse discrepancy on one partition.
+"""Diagnosis of a client/warehouse discrepancy on one partition: what is missing, whether anything is
+abnormal at all, which slices explain it, which side is wrong, and by how many events.
 
 Per leaf (full dimension combination): expected client count = warehouse count x the leaf's baseline
 capture ratio, pooled over the previous `BASELINE_DAYS` clean days (holidays and days on which any slice
-of the pair was anomalous are left out, so one incident does not hide the next). The localiser then finds the
-few slices that explain the gap; the impact is the number of client events missing (or extra) on them.
+of the pair was anomalous are left out, so one incident does not hide the next). The localiser finds
+the fewest slices that explain the gap (or "all slices" when every leaf moved); `rootcause.side`
+compares each side with its own history on those slices; the impact is stated on the side that moved.
+
+Said before any cause, in this order: a side with no data today is a missing partition (not a ratio
+of 0 or infinity); a day the detectors found normal, or a holiday, is "within normal variation" with
+its interval and no cause.
 """
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from rootcause import estimate_impact, localize
-
+from rootcause.side import attribute_side
 
 BASELINE_DAYS = 28
-MIN_SHARE = 0.05   # a cause explaining less than 5 % of the deviation is noise next to the others
 
 
-def pair_leaves(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame, list[str]]:
-    """One row per leaf: client, warehouse, baseline_client, baseline_warehouse, expected_client."""
+@dataclass(frozen=True)
+class Diagnosis:
+    """`status`: "explained", "normal" (nothing abnormal: no cause), "missing" (a side has no data),
+    "no_data" (nothing pulled for the day) or "no_history" (nothing to compare with)."""
+
+    status: str
+    summary: str
+    causes: tuple[dict, ...] = ()
+    impact: dict | None = None
+    totals: dict = field(default_factory=dict)
+
+
+def pair_history(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame, list[str], set]:
+    """(one row per leaf and day: slice_key, partition, client, warehouse, and the dimensions;
+    the dimensions; the days to leave out of baselines)."""
     pair = pipe.config.pairs[pair_name]
     dims = pipe.config.metric_dimensions(pair.client)
-    leaf = ",".join(dims)
     start = partition - dt.timedelta(days=BASELINE_DAYS)
-    pts = pipe.store.points([pair.client, pair.warehouse], start, partition, groupings=[leaf])
-    if pts.empty:
-        return pd.DataFrame(), dims
+    pts = pipe.store.points([pair.client, pair.warehouse], start, partition, groupings=[",".join(dims)])
     bad = set(pipe.config.holidays)
     det = pipe.store.detections(pair_name, start, partition - dt.timedelta(days=1))
     if not det.empty:   # days of earlier discrepancies would drag the baseline towards the incident
         bad |= set(det[det.status == "anomaly"].partition)
+    if pts.empty:
+        return pd.DataFrame(), dims, bad
     wide = pts.pivot_table(index=["slice_key", "partition"], columns="metric", values="value").reset_index()
-    wide = wide.rename(columns={pair.client: "client", pair.warehouse: "warehouse"}).fillna(0.0)
-    if "client" not in wide or "warehouse" not in wide:
-        return pd.DataFrame(), dims
+    wide = wide.rename(columns={pair.client: "client", pair.warehouse: "warehouse"})
+    for side in ("client", "warehouse"):
+        if side not in wide:
+            wide[side] = 0.0
+    wide = wide.fillna(0.0)
+    labels = pts.drop_duplicates("slice_key").set_index("slice_key").labels
+    for d in dims:
+        wide[d] = [labels[k].get(d, "") for k in wide.slice_key]
+    return wide, dims, bad
+
+
+def leaves_of_day(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set) -> pd.DataFrame:
+    """One row per leaf: client, warehouse, baseline_client, baseline_warehouse, expected_client."""
     today = wide[wide.partition == partition].set_index("slice_key")[["client", "warehouse"]]
     past = wide[(wide.partition < partition) & ~wide.partition.isin(bad)]
     base = past.groupby("slice_key")[["client", "warehouse"]].sum().add_prefix("baseline_")
@@ -42,27 +71,133 @@ def pair_leaves(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame,
     pooled = base.baseline_client.sum() / max(base.baseline_warehouse.sum(), 1.0)
     ratio = (leaves.baseline_client / leaves.baseline_warehouse.where(leaves.baseline_warehouse > 0)).fillna(pooled)
     leaves["expected_client"] = leaves.warehouse * ratio
-    labels = pts.drop_duplicates("slice_key").set_index("slice_key").labels
+    first = wide.drop_duplicates("slice_key").set_index("slice_key")
     for d in dims:
-        leaves[d] = [labels[k].get(d, "") for k in leaves.index]
-    return leaves.reset_index(), dims
+        leaves[d] = first.loc[leaves.index, d].to_numpy()
+    return leaves.reset_index()
 
 
-def explain_pair(pipe, pair_name: str, partition: dt.date, max_causes: int = 5):
-    """(root causes as dicts, impact as a dict) or ((), None) when there is nothing to explain."""
-    leaves, dims = pair_leaves(pipe, pair_name, partition)
-    if leaves.empty or leaves.baseline_warehouse.sum() <= 0:   # no history yet: nothing to compare with
-        return (), None
-    causes = localize(leaves, dims, real="client", predict="expected_client", max_causes=max_causes)
-    causes = [c for c in causes if c.share >= MIN_SHARE]
+def pair_leaves(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame, list[str]]:
+    wide, dims, bad = pair_history(pipe, pair_name, partition)
+    if wide.empty:
+        return pd.DataFrame(), dims
+    return leaves_of_day(wide, dims, partition, bad), dims
+
+
+def diagnose_pair(pipe, pair_name: str, partition: dt.date) -> Diagnosis:
+    wide, dims, bad = pair_history(pipe, pair_name, partition)
+    return diagnose(wide, dims, partition, bad, pair_name=pair_name,
+                    normal=lambda: _within_normal_variation(pipe, pair_name, partition))
+
+
+def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, *, pair_name: str,
+             normal=lambda: None) -> Diagnosis:
+    """The diagnosis from the pair's leaf history (`pair_history`); `normal()` returns the sentence
+    for a day the detectors found normal, else None."""
+    today = wide[wide.partition == partition] if not wide.empty else wide
+    if today.empty:
+        return Diagnosis("no_data", f"no data for {pair_name} on {partition} (was the partition pulled? "
+                                    f"try `mq run --date {partition}`)")
+    totals = {"client": float(today.client.sum()), "warehouse": float(today.warehouse.sum())}
+    for side, other in (("warehouse", "client"), ("client", "warehouse")):
+        if totals[side] == 0:
+            return Diagnosis("missing", f"the {side} partition {partition} is missing or empty "
+                                        f"({other} has {totals[other]:,.0f} events): there is no ratio to "
+                                        f"explain until it lands", totals=totals)
+    leaves = leaves_of_day(wide, dims, partition, bad)
+    if leaves.baseline_warehouse.sum() <= 0:
+        return Diagnosis("no_history", f"no clean history before {partition} to compare with", totals=totals)
+    totals["expected_client"] = float(leaves.expected_client.sum())
+    sentence = normal()
+    if sentence is not None:
+        return Diagnosis("normal", sentence, totals=totals)
+    causes = localize(leaves, dims, real="client", predict="expected_client", max_causes=5)
     if not causes:
-        return (), None
+        return Diagnosis("normal", "no slice explains a deviation: the gap is within normal variation",
+                         totals=totals)
     impact = estimate_impact(leaves, causes, observed="client", denominator="warehouse",
                              baseline_numerator="baseline_client", baseline_denominator="baseline_warehouse")
+    matched = _matched(leaves, causes)
+    # The side is judged on the main cause's slices alone: a small second cause must not dilute it.
+    verdict = _side(wide, leaves, _matched(leaves, causes[:1]), partition, bad)
+    impact_dict = _impact_on_side(impact, verdict, leaves, matched, causes)
     as_dicts = tuple({"label": c.label(), "elements": dict(c.elements), "share": round(float(c.share), 4),
                       "confidence": round(float(c.confidence), 4), "observed": float(c.observed),
                       "expected": round(float(c.expected), 2)} for c in causes)
-    impact_dict = {"events": round(float(impact.events), 1), "lower": round(float(impact.lower), 1),
-                   "upper": round(float(impact.upper), 1), "share_of_total": round(float(impact.share_of_total), 6),
-                   "direction": impact.direction}
-    return as_dicts, impact_dict
+    return Diagnosis("explained", impact_dict["summary"], as_dicts, impact_dict, totals)
+
+
+def explain_pair(pipe, pair_name: str, partition: dt.date):
+    """(root causes as dicts, impact as a dict) or ((), None) when there is nothing to explain."""
+    diagnosis = diagnose_pair(pipe, pair_name, partition)
+    return diagnosis.causes, diagnosis.impact
+
+
+def _within_normal_variation(pipe, pair_name: str, partition: dt.date) -> str | None:
+    """The sentence for a day with nothing abnormal (holiday, or no slice flagged), else None."""
+    names = {h.date: h.name for h in pipe.config.calendar.holidays}
+    found = pipe.store.detections(pair_name, partition, partition)
+    total = found[found.labels.map(lambda labels: not labels)] if not found.empty else found
+    interval = ""
+    if not total.empty:
+        row = total.iloc[0]
+        if all(isinstance(v, (int, float)) and np.isfinite(v) for v in (row.observed, row.expected, row.lower, row.upper)):
+            interval = (f" (client/warehouse ratio {row.observed:.4f}, expected {row.expected:.4f} "
+                        f"[{row.lower:.4f}, {row.upper:.4f}])")
+    if partition in names:
+        return f"holiday ({names[partition]}): within normal variation{interval}; not alerted, no cause"
+    if not found.empty and not (found.status == "anomaly").any():
+        return f"within normal variation{interval}: no slice is outside its interval, no cause"
+    return None
+
+
+def _matched(leaves: pd.DataFrame, causes) -> np.ndarray:
+    matched = np.zeros(len(leaves), dtype=bool)
+    for cause in causes:
+        hit = np.ones(len(leaves), dtype=bool)
+        for dim, value in cause.elements.items():
+            hit &= leaves[dim].astype(str).to_numpy() == str(value)
+        matched |= hit
+    return matched
+
+
+def _side(wide: pd.DataFrame, leaves: pd.DataFrame, matched: np.ndarray, partition: dt.date, bad: set):
+    keys = set(leaves.slice_key[matched])
+    past = wide[(wide.partition < partition) & ~wide.partition.isin(bad) & wide.slice_key.isin(keys)]
+    daily = past.groupby("partition")[["client", "warehouse"]].sum().sort_index()
+    days = [pd.Timestamp(d).date() for d in daily.index]
+    return attribute_side(days, daily.client.to_numpy(), daily.warehouse.to_numpy(), partition,
+                          float(leaves.client[matched].sum()), float(leaves.warehouse[matched].sum()))
+
+
+def _impact_on_side(impact, verdict, leaves: pd.DataFrame, matched: np.ndarray, causes) -> dict:
+    """The impact in the terms of the side that moved: warehouse events over/under-counted when the
+    warehouse moved (client events / baseline ratio), client events otherwise."""
+    where = "" if any(c.table_wide for c in causes) else " on " + ", ".join(c.label() for c in causes)
+    scope = " (all slices)" if not where else where
+    events, lower, upper = impact.events, impact.lower, impact.upper
+    if verdict.side == "warehouse":
+        ratio = float(leaves.expected_client[matched].sum()) / max(float(leaves.warehouse[matched].sum()), 1.0)
+        events, lower, upper = -events / ratio, -upper / ratio, -lower / ratio
+        subject = "warehouse"
+    elif verdict.side == "client":
+        subject = "client"
+    elif verdict.side == "both":
+        subject = "client and warehouse both moved;"
+    else:
+        subject = "client (against the warehouse; history cannot tell which side)"
+    verb = "over-counted" if events > 0 else "lost" if verdict.side == "client" else "under-counted"
+    summary = (f"{subject} {verb} about {_about(abs(events))} events{scope} "
+               f"({_about(min(abs(lower), abs(upper)))} to {_about(max(abs(lower), abs(upper)))})")
+    return {"events": round(float(events), 1), "lower": round(float(min(lower, upper)), 1),
+            "upper": round(float(max(lower, upper)), 1), "share_of_total": round(float(impact.share_of_total), 6),
+            "direction": "over" if events > 0 else "under", "side": verdict.side,
+            "summary": summary, "evidence": verdict.evidence()}
+
+
+def _about(value: float) -> str:
+    """Three significant figures: 14,000 rather than 13,987.4 for an estimate."""
+    if value == 0 or not np.isfinite(value):
+        return "0"
+    digits = int(np.floor(np.log10(abs(value))))
+    return f"{round(value, -digits + 2):,.0f}"

@@ -1,5 +1,6 @@
 """Stage 2: validate each table's partition with its expectation suite (GX on the Spark DataFrame),
-plus the client-vs-warehouse row-count ratio of every pair that declares a band."""
+plus the client-vs-warehouse row-count ratio of every pair that declares a band. A failing row-level
+expectation also records where its failing rows concentrate (`checks.concentration`)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,6 +8,7 @@ import hashlib
 import json
 
 from checks import load_suite, ratio_check, validate_partition
+from checks.concentration import SUPPORTED, concentration, failing_counts
 
 
 def run_validations(pipe, partition: dt.date, run_id: str | None = None) -> list:
@@ -21,7 +23,9 @@ def run_validations(pipe, partition: dt.date, run_id: str | None = None) -> list
             continue   # a missing or unreadable partition already has its own alert
         suite = load_suite(pipe.config.resolve(spec.suite))
         df = pipe.spark.table(table).where(F.col(spec.partition_column) == F.lit(partition))
-        results.append(_record(pipe, validate_partition(df, suite, partition=partition), table, run_id))
+        result = validate_partition(df, suite, partition=partition)
+        causes = _where_failures_concentrate(df, suite, result, pipe.config.dimensions)
+        results.append(_record(pipe, result, table, run_id, causes))
     for name, pair in pipe.config.pairs.items():
         if not pair.row_ratio_band:
             continue
@@ -36,8 +40,22 @@ def run_validations(pipe, partition: dt.date, run_id: str | None = None) -> list
     return results
 
 
-def _record(pipe, result, table: str, run_id: str | None):
+def _where_failures_concentrate(df, suite, result, dimensions) -> dict[int, list[dict]]:
+    """{index of a failing row-level expectation: its root causes} (`checks.concentration`)."""
+    columns = set(df.columns)
+    dims = [d for d in dimensions if d in columns]
+    failing = [(i, spec) for i, (spec, outcome) in enumerate(zip(suite.expectations, result.expectations))
+               if not outcome.success and outcome.error is None and spec.name in SUPPORTED]
+    if not dims or not failing:
+        return {}
+    leaves = failing_counts(df, [(spec.name, spec.kwargs) for _, spec in failing], dims)
+    return {i: concentration(leaves, dims, f"failing_{k}") for k, (i, _) in enumerate(failing)}
+
+
+def _record(pipe, result, table: str, run_id: str | None, causes: dict[int, list[dict]] | None = None):
     body = result.to_dict() if hasattr(result, "to_dict") else _as_dict(result)
+    for i, found in (causes or {}).items():
+        body["expectations"][i]["root_causes"] = found
     result_hash = hashlib.sha256(json.dumps(_stable(body), sort_keys=True, default=str).encode()).hexdigest()
     created = pipe.store.record_check(suite=result.suite, table=table, partition=result.partition,
                                       suite_hash=result.suite_hash, result_hash=result_hash,

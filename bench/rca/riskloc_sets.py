@@ -1,0 +1,183 @@
+"""Seeded cubes with the settings of RiskLoc's synthetic sets S, L and H, as plain sums and as ratios.
+
+Settings from Kalander, "RiskLoc: Localization of Multi-dimensional Root Causes by Weighted Risk",
+arXiv 2205.10004, section 5 (synthetic datasets), whose generator draws per case:
+
+* leaf values Weibull(alpha) x 100 with alpha in [0.5, 1.0], then 0-25% of the leaves set to zero;
+* a forecast with relative Gaussian error of sd in [0, 0.25] (S, H) or [0, 0.10] (L), on a random
+  half of the leaves on each side (real or forecast), so the error has no sign overall;
+* 1-3 anomalies (L: 1-5) of 1-3 elements each (L: 1) of one cuboid at a random layer (L: the
+  leaf layer), none overlapping; each anomalous leaf moves by a factor 1 - r, r ~ severity + the
+  case's noise level, severity in [0.2, 1.0] (L: [0.5, 1.0]), in the direction of the normal error.
+
+Cube shapes: S is a 10 x 12 x 10 x 8 x 5 cube (48,000 leaves) and L 10 x 24 x 10 x 15 (36,000), as in the
+paper. The paper's H (10 x 5 x 250 x 20 x 8 x 12, 24 million leaves) does not fit a shared 2-core
+machine; `H-small` keeps its six dimensions and its 250-value dimension but shrinks the others
+(5 x 5 x 250 x 4 x 3 x 2 = 150,000 leaves) and is reported as such.
+
+*Derived measures* (`--measure ratio`): the same anomaly draw applied to a ratio numerator/denominator
+(a capture rate). Each leaf has a baseline rate in [0.5, 1.0] and 28 days of history; today's
+denominator also moves with traffic (every value of one random dimension by a factor in [0.6, 1.6]),
+which is not an anomaly: only the elements whose *rate* moved are root causes. Localised with
+`rootcause.localize_ratio`.
+
+Scored as `squeeze_b0.py` scores (exact element match, TP/FP/FN summed, F1 = 2TP / (2TP + FP + FN)).
+
+Usage: .venv/bin/python bench/rca/riskloc_sets.py [--sets S L H-small] [--measure sum ratio]
+           [--cases 20] [--seed 1]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from rootcause import localize, localize_ratio  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Setting:
+    sizes: tuple[int, ...]
+    noise: tuple[float, float]
+    severity: tuple[float, float]
+    anomalies: tuple[int, int]
+    elements: tuple[int, int]
+    leaf_layer_only: bool
+
+
+SETTINGS = {
+    "S": Setting((10, 12, 10, 8, 5), (0.0, 0.25), (0.2, 1.0), (1, 3), (1, 3), False),
+    "L": Setting((10, 24, 10, 15), (0.0, 0.10), (0.5, 1.0), (1, 5), (1, 1), True),
+    "H-small": Setting((5, 5, 250, 4, 3, 2), (0.0, 0.25), (0.2, 1.0), (1, 3), (1, 3), False),
+}
+ZERO_RATE = (0.0, 0.25)
+WEIBULL_ALPHA = (0.5, 1.0)
+HISTORY_DAYS = 28
+
+
+def _grid(sizes: tuple[int, ...]) -> tuple[list[str], pd.DataFrame]:
+    dims = [chr(ord("a") + i) for i in range(len(sizes))]
+    values = [[f"{d}{i}" for i in range(1, n + 1)] for d, n in zip(dims, sizes)]
+    return dims, pd.DataFrame(list(itertools.product(*values)), columns=dims)
+
+
+def _draw_anomalies(rng, setting: Setting, dims: list[str], frame: pd.DataFrame,
+                    nonzero: np.ndarray) -> list[list[dict[str, str]]]:
+    """Non-overlapping anomalies: each a list of elements of one cuboid."""
+    sizes = dict(zip(dims, setting.sizes))
+    anomalies: list[list[dict[str, str]]] = []
+    used_cuboids: list[tuple[str, ...]] = []
+    taken = np.zeros(len(frame), dtype=bool)
+    for _ in range(int(rng.integers(setting.anomalies[0], setting.anomalies[1], endpoint=True))):
+        n_elements = int(rng.integers(setting.elements[0], setting.elements[1], endpoint=True))
+        for _attempt in range(200):
+            layer = len(dims) if setting.leaf_layer_only else int(rng.integers(1, len(dims), endpoint=True))
+            cuboid = tuple(sorted(rng.choice(dims, size=layer, replace=False)))
+            if cuboid in used_cuboids and layer < len(dims):
+                continue
+            elements = [{d: f"{d}{int(rng.integers(1, sizes[d], endpoint=True))}" for d in cuboid}
+                        for _ in range(n_elements)]
+            if len({tuple(e.items()) for e in elements}) < n_elements:
+                continue
+            masks = [np.logical_and.reduce([frame[d].to_numpy() == v for d, v in e.items()]) for e in elements]
+            union = np.logical_or.reduce(masks)
+            # No overlap with earlier anomalies, and every element has data to move.
+            if (union & taken).any() or any(not (m & nonzero).any() for m in masks):
+                continue
+            taken |= union
+            used_cuboids.append(cuboid)
+            anomalies.append(elements)
+            break
+    return anomalies
+
+
+def make_case(rng, setting: Setting, measure: str) -> tuple[pd.DataFrame, list[str], set[str], dict]:
+    dims, frame = _grid(setting.sizes)
+    n = len(frame)
+    alpha = rng.uniform(*WEIBULL_ALPHA)
+    volume = rng.weibull(alpha, n) * 100 * (rng.uniform(size=n) > rng.uniform(*ZERO_RATE))
+    noise = rng.uniform(*setting.noise)
+    anomalies = _draw_anomalies(rng, setting, dims, frame, volume > 0)
+    factor = np.ones(n)
+    # The anomalies move in the direction of the normal error (as in the paper), drawn here first.
+    error = np.clip(1 + rng.normal(0.0, noise, n), 0.0, None)
+    on_real = rng.integers(0, 2, n).astype(bool)
+    direction = -1 if (volume * (error - 1) * np.where(on_real, 1, -1)).sum() < 0 else 1
+    for elements in anomalies:
+        r = rng.uniform(*setting.severity) + noise
+        mask = np.logical_or.reduce([np.logical_and.reduce([frame[d].to_numpy() == v for d, v in e.items()])
+                                     for e in elements])
+        factor[mask] = max(1 - r, 0.0) if direction < 0 else 1 / max(1 - r, 1e-3)
+    truth = {"&".join(f"{d}={v}" for d, v in sorted(e.items())) for elements in anomalies for e in elements}
+    info = {"noise": noise, "anomalies": len(anomalies), "layers": [len(a[0]) for a in anomalies]}
+    if measure == "sum":
+        clean_real = np.where(on_real, volume * error, volume)
+        predict = np.where(on_real, volume, volume * error)
+        # Anomalous leaves: the forecast is right and the observation moves (noise reset, as in the paper).
+        frame["real"] = np.where(factor != 1, predict * factor, clean_real)
+        frame["predict"] = predict
+        return frame, dims, truth, info
+    rate = rng.uniform(0.5, 1.0, n)
+    traffic_dim = dims[int(rng.integers(len(dims)))]
+    traffic = dict(zip(sorted(frame[traffic_dim].unique()), rng.uniform(0.6, 1.6, frame[traffic_dim].nunique())))
+    denominator = volume * frame[traffic_dim].map(traffic).to_numpy()
+    frame["baseline_denominator"] = volume * HISTORY_DAYS
+    frame["baseline_numerator"] = volume * HISTORY_DAYS * rate
+    frame["denominator"] = denominator
+    # Forecast error of the ratio; anomalous leaves keep an exact rate times the anomaly factor.
+    frame["numerator"] = np.clip(denominator * rate * np.where(factor != 1, factor, error), 0.0, None)
+    return frame, dims, truth, info
+
+
+def localise(frame: pd.DataFrame, dims: list[str], measure: str) -> set[str]:
+    if measure == "sum":
+        causes = localize(frame, dims)
+    else:
+        causes = localize_ratio(frame, dims, numerator="numerator", denominator="denominator",
+                                baseline_numerator="baseline_numerator",
+                                baseline_denominator="baseline_denominator")
+    return {"&".join(f"{k}={v}" for k, v in sorted(c.elements.items())) if c.elements else "(all)"
+            for c in causes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=["S", "L"], choices=list(SETTINGS))
+    parser.add_argument("--measure", nargs="+", default=["sum", "ratio"], choices=["sum", "ratio"])
+    parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--verbose", action="store_true", help="print every case with an error")
+    args = parser.parse_args(argv)
+    print(f"seed {args.seed}, {args.cases} cases per set")
+    print(f"{'set':<8} {'measure':<7} {'cases':>5} {'TP':>4} {'FP':>4} {'FN':>4} {'F1':>6} {'P':>6} {'R':>6} {'s/case':>7}")
+    for offset, name in enumerate(args.sets):
+        for measure in args.measure:
+            rng = np.random.default_rng([args.seed, offset, 0 if measure == "sum" else 1])
+            tp = fp = fn = 0
+            seconds = 0.0
+            for case in range(args.cases):
+                frame, dims, truth, info = make_case(rng, SETTINGS[name], measure)
+                start = time.perf_counter()
+                found = localise(frame, dims, measure)
+                seconds += time.perf_counter() - start
+                tp, fp, fn = tp + len(found & truth), fp + len(found - truth), fn + len(truth - found)
+                if args.verbose and found != truth:
+                    print(f"  {name}/{measure}/{case} {info}: truth {sorted(truth)} found {sorted(found)}")
+            f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+            precision = tp / (tp + fp) if tp + fp else 1.0
+            recall = tp / (tp + fn) if tp + fn else 1.0
+            print(f"{name:<8} {measure:<7} {args.cases:>5} {tp:>4} {fp:>4} {fn:>4} {f1:>6.3f} {precision:>6.3f}"
+                  f" {recall:>6.3f} {seconds / args.cases:>7.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The diagnosis of a client/warehouse discrepancy on seeded synthetic histories: which side moved,
+table-wide vs one slice, the impact in the moving side's events, and what is not there."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mq.stages.explain import diagnose
+from rootcause.side import attribute_side
+
+DIMS = ["platform", "country", "event_type"]
+VALUES = {"platform": ["android", "ios", "web"], "country": ["US", "IN", "BR", "DE", "JP", "GB"],
+          "event_type": ["page_view", "pin_click", "share", "purchase", "signup"]}
+CAPTURE = {"android": 0.935, "ios": 0.965, "web": 0.895}
+WEEKLY = [1.00, 1.03, 1.04, 1.02, 0.97, 0.82, 0.78]
+TODAY = dt.date(2026, 9, 22)
+
+
+def history(seed: int, incident=None) -> pd.DataFrame:
+    """29 days (28 of history + TODAY) of client and warehouse counts per leaf; `incident(leaves,
+    warehouse, client, rng)` changes TODAY's counts in place and returns the true extra/missing events."""
+    rng = np.random.default_rng(seed)
+    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMS)
+    share = rng.dirichlet(np.full(len(leaves), 2.0))
+    capture = leaves.platform.map(CAPTURE).to_numpy()
+    rows, truth = [], None
+    for back in range(28, -1, -1):
+        day = TODAY - dt.timedelta(days=back)
+        volume = 60_000 * (1 - 0.0015 * back) * WEEKLY[day.weekday()]
+        warehouse = rng.poisson(volume * share).astype(float)
+        client = rng.binomial(warehouse.astype(int), capture).astype(float)
+        if back == 0 and incident is not None:
+            truth = incident(leaves, warehouse, client, rng)
+        rows.append(leaves.assign(partition=day, client=client, warehouse=warehouse,
+                                  slice_key=leaves.platform + "|" + leaves.country + "|" + leaves.event_type))
+    frame = pd.concat(rows, ignore_index=True)
+    frame.attrs["truth"] = truth
+    return frame
+
+
+def duplicate_warehouse_load(mask_of=lambda leaves: np.ones(len(leaves), dtype=bool)):
+    def incident(leaves, warehouse, client, rng):
+        mask = mask_of(leaves)
+        extra = rng.binomial(warehouse.astype(int), 0.25) * mask    # one file of four loaded twice
+        warehouse += extra
+        return float(extra.sum())
+    return incident
+
+
+def client_loss(leaves, warehouse, client, rng):
+    mask = ((leaves.platform == "android") & (leaves.country == "US")).to_numpy()
+    lost = rng.binomial(client.astype(int), 0.5) * mask
+    client -= lost
+    return -float(lost.sum())
+
+
+def run(frame: pd.DataFrame):
+    return diagnose(frame, DIMS, TODAY, set(), pair_name="client_vs_warehouse")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_whole_warehouse_duplicate_is_the_warehouse_over_counting_all_slices(seed):
+    frame = history(seed, duplicate_warehouse_load())
+
+    diagnosis = run(frame)
+
+    assert diagnosis.status == "explained"
+    assert [c["label"] for c in diagnosis.causes] == ["all slices (table-wide)"]
+    impact = diagnosis.impact
+    assert impact["side"] == "warehouse" and impact["direction"] == "over"
+    duplicated = frame.attrs["truth"]
+    assert impact["lower"] <= duplicated <= impact["upper"]
+    assert impact["events"] == pytest.approx(duplicated, rel=0.05)
+    assert diagnosis.summary.startswith("warehouse over-counted about")
+    assert "all slices" in diagnosis.summary
+
+
+def test_a_duplicate_of_one_event_type_names_that_event_type_and_the_warehouse():
+    frame = history(3, duplicate_warehouse_load(lambda leaves: (leaves.event_type == "pin_click").to_numpy()))
+
+    diagnosis = run(frame)
+
+    assert [c["label"] for c in diagnosis.causes] == ["event_type=pin_click"]
+    assert diagnosis.impact["side"] == "warehouse" and diagnosis.impact["events"] > 0
+    assert diagnosis.impact["lower"] <= frame.attrs["truth"] <= diagnosis.impact["upper"]
+    assert "warehouse over-counted" in diagnosis.summary and "event_type=pin_click" in diagnosis.summary
+
+
+def test_a_client_loss_on_one_slice_is_the_client_losing_events_there():
+    frame = history(4, client_loss)
+
+    diagnosis = run(frame)
+
+    top = diagnosis.causes[0]
+    assert top["label"] == "platform=android & country=US" and top["share"] > 0.9
+    impact = diagnosis.impact
+    assert impact["side"] == "client" and impact["events"] < 0
+    assert impact["lower"] <= frame.attrs["truth"] <= impact["upper"]
+    assert diagnosis.summary.startswith("client lost about")
+
+
+def test_a_missing_warehouse_partition_is_said_to_be_missing_not_a_ratio():
+    frame = history(5)
+    frame.loc[frame.partition == TODAY, "warehouse"] = 0.0
+
+    diagnosis = run(frame)
+
+    assert diagnosis.status == "missing"
+    assert "warehouse partition 2026-09-22 is missing or empty" in diagnosis.summary
+    assert diagnosis.causes == () and diagnosis.impact is None
+
+
+def test_a_day_the_detectors_found_normal_names_no_cause():
+    frame = history(6)
+
+    diagnosis = diagnose(frame, DIMS, TODAY, set(), pair_name="p", normal=lambda: "within normal variation (x)")
+
+    assert diagnosis.status == "normal" and diagnosis.causes == ()
+    assert "within normal variation" in diagnosis.summary
+
+
+def test_no_rows_for_the_day_is_nothing_to_explain():
+    frame = history(7)
+
+    diagnosis = run(frame[frame.partition < TODAY])
+
+    assert diagnosis.status == "no_data"
+
+
+def test_side_attribution_sees_a_client_drop_against_a_steady_warehouse():
+    days = [TODAY - dt.timedelta(days=d) for d in range(28, 0, -1)]
+    rng = np.random.default_rng(8)
+    warehouse = np.array([10_000 * WEEKLY[d.weekday()] for d in days]) * rng.normal(1, 0.01, len(days))
+    client = warehouse * 0.95
+
+    verdict = attribute_side(days, client, warehouse, TODAY, client_today=10_000 * WEEKLY[TODAY.weekday()] * 0.8,
+                             warehouse_today=10_000 * WEEKLY[TODAY.weekday()])
+
+    assert verdict.side == "client"
+    assert verdict.client.moved == -1 and verdict.warehouse.moved == 0
+    assert "client" in verdict.evidence() and "below" in verdict.evidence()
