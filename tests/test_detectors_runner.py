@@ -226,9 +226,10 @@ def test_output_has_the_contract_columns_and_statuses():
     result = evaluate(to_history(daily_counts(2, days)), last_day(days), [DetectorSpec("seasonal_mad")])
     assert list(result.columns) == [
         "series_id", "detector", "partition", "status", "observed", "expected", "lower", "upper",
-        "score", "p_value", "q_value", "direction",
+        "score", "p_value", "q_value", "direction", "baseline_since", "accepted_today",
+        "drift_start", "cumulative_effect",
     ]
-    assert set(result.status) <= {"anomaly", "ok", "insufficient_history", "holiday", "missing"}
+    assert set(result.status) <= {"anomaly", "ok", "within_wobble", "insufficient_history", "holiday", "missing"}
     assert (result.partition == last_day(days)).all()
 
 
