@@ -32,6 +32,8 @@ TRIM = 0.1
 # the continuity-corrected normal tail is close (a binomial skewness |1 - 2p| / sd below 1/30)
 # and the exact sums, a per-element loop in scipy, would dominate the runtime.
 EXACT_TAIL_MAX_SD = 30.0
+# Variance inflation (N - 1) rho below which the beta-binomial tail is taken as the binomial's.
+NEGLIGIBLE_INFLATION = 0.05
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,12 @@ def beta_binomial_two_sided(x: np.ndarray, n: np.ndarray, p: np.ndarray, rho: np
         out[ok] = 2 * stats.norm.sf(z[ok])
     small = ok & (sd < EXACT_TAIL_MAX_SD)
     # rho = 0 is the plain binomial, whose tail scipy computes as a vectorised incomplete beta; the
-    # beta-binomial's goes element by element.
-    for plain, tail in ((small & (rho <= 0), _binomial_tails), (small & (rho > 0), _beta_binomial_tails)):
+    # beta-binomial's goes element by element. Where overdispersion adds under NEGLIGIBLE_INFLATION to
+    # the variance, the binomial tail with that variance's rho ignored differs by less than the
+    # estimate's own error, so the fast tail is used there too.
+    with np.errstate(all="ignore"):
+        negligible = (n - 1) * rho < NEGLIGIBLE_INFLATION
+    for plain, tail in ((small & negligible, _binomial_tails), (small & ~negligible, _beta_binomial_tails)):
         if plain.any():
             lower, upper = tail(x[plain], np.round(n[plain]), p[plain], rho[plain])
             out[plain] = np.minimum(1.0, 2 * np.minimum(lower, upper))
@@ -127,8 +133,17 @@ def _binomial_tails(x, n, p, rho):
 
 
 def _beta_binomial_tails(x, n, p, rho):
+    """(lower, upper) tails; only the tail on x's side of the mean is summed (scipy sums these one
+    element at a time), the other is reported as 1: the smaller tail is on x's side except within a
+    point of the centre, where the two-sided p-value is about 1 either way."""
     a, b = p * (1 / rho - 1), (1 - p) * (1 / rho - 1)
-    return stats.betabinom.cdf(x, n, a, b), stats.betabinom.sf(x - 1, n, a, b)
+    below = x < n * p
+    lower, upper = np.ones(x.shape), np.ones(x.shape)
+    if below.any():
+        lower[below] = stats.betabinom.cdf(x[below], n[below], a[below], b[below])
+    if (~below).any():
+        upper[~below] = stats.betabinom.sf(x[~below] - 1, n[~below], a[~below], b[~below])
+    return lower, upper
 
 
 class RatioBinomial(Detector):

@@ -39,7 +39,9 @@ class RatioDriftParams(DetectorParams):
     reference_days: int = 42  # clean days before the monitoring window that fix p and rho
     monitor_days: int = 14  # days the chart accumulates (the current one included)
     k: float = 0.5  # allowance in sigma units
-    arl_days: float = 3650.0  # in-control mean days between false alarm episodes, per series
+    # In-control mean days between false alarm episodes per series, before FDR across slices. 1000
+    # finds a 0.5%/day drift on a 1%-noise ratio within 7 days in 19 of 20 seeded series (3650: 10 of 20).
+    arl_days: float = 1000.0
     min_reference_days: int = 21
     interval_z: float = 3.0
     model: str = "auto"  # as ratio_binomial: nested | independent | auto
