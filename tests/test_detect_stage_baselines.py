@@ -53,3 +53,12 @@ def test_stored_anomalies_failed_checks_and_missing_partitions_are_kept_out_of_t
     for key in staged.index:
         if staged.loc[key, "status"] == "ok":
             assert staged.loc[key, "expected"] == alone.loc[key, "expected"]
+
+
+def test_a_multi_day_alert_says_when_the_change_becomes_the_baseline():
+    from mq.stages.alert import acceptance_note
+
+    assert acceptance_note(1, 14) == ""   # a one-day alert says nothing about baselines
+    assert acceptance_note(3, 14) == "; flagged 3 days running: becomes the new baseline after 14"
+    assert acceptance_note(14, 14) == "; flagged 14 days running: accepted as the new baseline from tomorrow"
+    assert acceptance_note(5, 0) == ""    # accepting changes is turned off
