@@ -4,7 +4,9 @@ A detector never sees dates, holidays or series ids. The runner (`detectors.runn
 `SeriesWindow`: one row per series, one column per regular time step, the last column being the point
 under test and every earlier column its past. Gaps, holidays and excluded points are NaN. Because a
 detector only ever receives past columns plus the current one, every detector is causal by
-construction: a backfill sees exactly what the daily run saw.
+construction: a backfill sees exactly what the daily run saw. Past points that must not feed a
+baseline (flagged days, see `detectors.baseline`) are NaN in `values` too; `recent_values` keeps them
+for detectors whose statistic accumulates the recent days themselves (a CUSUM's monitoring window).
 """
 from __future__ import annotations
 
@@ -28,6 +30,16 @@ class SeriesWindow:
     values: np.ndarray
     denominators: np.ndarray | None
     season_length: int
+    recent_values: np.ndarray | None = None  # `values` with flagged days kept (only gaps and holidays NaN)
+    recent_denominators: np.ndarray | None = None
+
+    @property
+    def recent(self) -> np.ndarray:
+        return self.values if self.recent_values is None else self.recent_values
+
+    @property
+    def recent_denoms(self) -> np.ndarray | None:
+        return self.denominators if self.recent_denominators is None else self.recent_denominators
 
     @property
     def history(self) -> np.ndarray:
@@ -52,6 +64,10 @@ class Scores:
     score: np.ndarray
     p_value: np.ndarray
     direction: np.ndarray
+    # Drift detectors: days since the drift began (0 = today) and its cumulative effect in the
+    # metric's units (events for a ratio); NaN where there is none.
+    drift_days: np.ndarray | None = None
+    cumulative_effect: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,10 @@ class Cusum(Detector):
         mon_phases = (np.arange(width - monitor, width) - (width - 1)) % s
         baseline = profile[rows, mon_phases[None, :]]
         mon_scale = scale[:, None] * weights[rows, mon_phases[None, :]]
-        z = np.nan_to_num(standardise(values[:, width - monitor :] - baseline, mon_scale), nan=0.0)
+        # The monitoring window reads the recent days as they were: a flagged day is left out of the
+        # reference (the baseline) but is exactly the evidence the chart accumulates.
+        recent = window.recent[:, width - monitor :]
+        z = np.nan_to_num(standardise(recent - baseline, mon_scale), nan=0.0)
         z = np.clip(z, -1e6, 1e6)
         up, down = np.zeros(n), np.zeros(n)
         for j in range(monitor):

@@ -15,27 +15,38 @@ Scoring is split in two so memory stays flat however many series there are:
 2. Benjamini-Hochberg (`detectors.fdr`) then runs over every series of each (date, detector), across
    all groups, and the minimum effect sizes apply. Because BH only needs the p-values, the result is
    the same as scoring all series in one matrix, whatever the grouping or engine.
+3. A slice anomaly whose every parent slice is normal that day and whose change is within the
+   slice's own week-to-week wobble (`wobble_z` robust sigmas) is not sent: status "within_wobble".
+   Small slices are where most false discoveries land, and a real incident on one usually either
+   moves its parent or is large for the slice itself.
+
+Days are decided one after another: each day's anomalies are marked as flagged (and the slices they
+roll up into as excluded) before the next day is scored, so no flagged day feeds a later baseline
+(`detectors.baseline`). A daily call passes the stored past flags as `flagged`; the same rule then
+gives the same baselines as a backfill of the range.
 """
 from __future__ import annotations
 
 import datetime as dt
-from typing import Collection, Iterable, Iterator, Sequence, Union
+from typing import Collection, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from detectors.base import Detector
+from detectors.baseline import ACCEPT_AFTER_DAYS
 from detectors.fdr import benjamini_hochberg
-from detectors.scoring import as_day, check_columns, day_array, score_group
+from detectors.scoring import Marks, as_day, check_columns, day_array, pivot_group, score_day
 from detectors.spark_engine import is_spark_frame, score_in_spark
 from detectors.spec import DetectorSpec
 
 # Per-test level used when the caller turns FDR control off (fdr_q=None).
 UNCORRECTED_ALPHA = 0.05
-STATUSES = ("anomaly", "ok", "insufficient_history", "holiday", "missing")
+STATUSES = ("anomaly", "ok", "within_wobble", "insufficient_history", "holiday", "missing")
 OUTPUT_COLUMNS = [
     "series_id", "detector", "partition", "status", "observed", "expected", "lower", "upper",
-    "score", "p_value", "q_value", "direction",
+    "score", "p_value", "q_value", "direction", "baseline_since", "accepted_today", "drift_start",
+    "cumulative_effect",
 ]
 ENGINES = ("auto", "local", "spark")
 # Series scored together: 5,000 series x ~60 days of window is a few MiB per detector.
@@ -59,12 +70,15 @@ def evaluate(
     engine: str = "auto",
     group_series: int = GROUP_SERIES,
     spark_min_rows: int = SPARK_MIN_ROWS,
+    **baseline,
 ) -> pd.DataFrame:
-    """One row per (series_id, detector) for date `at`, using rows with partition <= `at` only."""
+    """One row per (series_id, detector) for date `at`, using rows with partition <= `at` only.
+
+    `baseline`: the keyword arguments of `evaluate_range` that keep flagged days out of baselines."""
     return evaluate_range(
         history, at, at, specs, holidays=holidays, fdr_q=fdr_q,
         min_relative_effect=min_relative_effect, min_absolute_effect=min_absolute_effect,
-        engine=engine, group_series=group_series, spark_min_rows=spark_min_rows,
+        engine=engine, group_series=group_series, spark_min_rows=spark_min_rows, **baseline,
     )
 
 
@@ -81,12 +95,24 @@ def evaluate_range(
     engine: str = "auto",
     group_series: int = GROUP_SERIES,
     spark_min_rows: int = SPARK_MIN_ROWS,
+    flagged: pd.DataFrame | None = None,
+    excluded_days: Collection[dt.date] = (),
+    parents: Mapping[str, Sequence[str]] | None = None,
+    accept_after_days: int | None = ACCEPT_AFTER_DAYS,
+    wobble_z: float = 0.0,
 ) -> pd.DataFrame:
     """`evaluate` for every date in [start, end], each scored from the rows up to that date only.
 
     `engine`: "local" (numpy, a group of series at a time), "spark" (applyInPandas on hash buckets of
     series_id) or "auto" (Spark for a Spark DataFrame or a pandas one of `spark_min_rows` rows or
     more, local otherwise). The verdicts do not depend on the engine or on `group_series`.
+
+    Clean baselines (`detectors.baseline`): `flagged` (series_id, partition) are past anomalies
+    before `start` (from storage); `excluded_days` are days every series leaves out (a failed check
+    or a missing partition of the table); `parents` maps a series to the series it rolls up into
+    (a flagged slice's day is left out of theirs too, and the hierarchy rule uses it);
+    `accept_after_days` consecutive flagged days make a change the new baseline (None: never).
+    `wobble_z` > 0 turns on the hierarchy rule (module docstring, point 3).
     """
     detectors = [spec.build() for spec in specs]
     if fdr_q is not None and not 0 < fdr_q <= 1:
@@ -101,15 +127,60 @@ def evaluate_range(
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     holiday_days = np.array(sorted({as_day(h) for h in holidays}), dtype="datetime64[D]")
+    if accept_after_days is not None and accept_after_days < 1:
+        raise ValueError(f"accept_after_days must be >= 1 or None (got {accept_after_days!r})")
+    if wobble_z < 0:
+        raise ValueError(f"wobble_z must be >= 0 (got {wobble_z!r})")
+    parents = {str(k): [str(p) for p in v] for k, v in (parents or {}).items()}
+    own = _as_marks(flagged)
+    marks = Marks(own, _roll_up(own, parents),
+                  np.array(sorted({as_day(d) for d in excluded_days}), dtype="datetime64[D]"))
+    days = np.arange(start, end + np.timedelta64(1, "D"), dtype="datetime64[D]")
+    rules = (fdr_q, min_relative_effect, min_absolute_effect, parents, wobble_z)
     chosen = choose_engine(history, engine, spark_min_rows)
+    out = []
     if chosen == "spark":
-        raw = [score_in_spark(history, start, end, specs, holiday_days, group_series)]
+        for day in days:
+            decided = decide([score_in_spark(history, day, day, specs, holiday_days, group_series, marks,
+                                             accept_after_days)], *rules)
+            out.append(decided)
+            found = _as_marks(decided.loc[decided.status == "anomaly", ["series_id", "partition"]])
+            marks = Marks(pd.concat([marks.flagged, found]), pd.concat([marks.excluded, _roll_up(found, parents)]),
+                          marks.excluded_days)
     else:
         if is_spark_frame(history):  # asked for local on a Spark DataFrame: collect it
             history = history.toPandas()
-        raw = [score_group(group, start, end, detectors, holiday_days)
-               for group in series_groups(history, group_series, detectors)]
-    return decide(raw, fdr_q, min_relative_effect, min_absolute_effect)
+        matrices = [pivot_group(group, start, end, detectors)
+                    for group in series_groups(history, group_series, detectors)]
+        for matrix in matrices:
+            marks.apply(matrix)
+        for day in days:
+            decided = decide([score_day(m, day, detectors, holiday_days, accept_after_days) for m in matrices], *rules)
+            out.append(decided)
+            found = decided.loc[decided.status == "anomaly", "series_id"].astype(str).unique()
+            rolled = sorted({p for key in found for p in parents.get(key, ())})
+            for matrix in matrices:
+                matrix.mark(found, np.full(found.size, day), flagged=True)
+                matrix.mark(np.array(rolled, dtype=object), np.full(len(rolled), day), flagged=False)
+    out = [f for f in out if len(f)]
+    if not out:
+        return pd.DataFrame(columns=OUTPUT_COLUMNS)
+    return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
+
+
+def _as_marks(frame: pd.DataFrame | None) -> pd.DataFrame:
+    if frame is None or not len(frame):
+        return pd.DataFrame({"series_id": pd.Series(dtype=object), "partition": pd.Series(dtype=object)})
+    missing = {"series_id", "partition"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"flagged lacks column(s) {sorted(missing)}; it has {list(frame.columns)}")
+    return frame[["series_id", "partition"]].astype({"series_id": str}).drop_duplicates()
+
+
+def _roll_up(flagged: pd.DataFrame, parents: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """The (parent, day) pairs of flagged slices: a day a parent holds a flagged slice's incident."""
+    rows = [(p, day) for key, day in zip(flagged["series_id"], flagged["partition"]) for p in parents.get(key, ())]
+    return pd.DataFrame(rows, columns=["series_id", "partition"]).drop_duplicates()
 
 
 def choose_engine(history: History, engine: str, spark_min_rows: int) -> str:
@@ -165,7 +236,8 @@ def _split(frame: pd.DataFrame, group_series: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[order[lo:hi]]
 
 
-def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs: float) -> pd.DataFrame:
+def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs: float,
+           parents: Mapping[str, Sequence[str]] | None = None, wobble_z: float = 0.0) -> pd.DataFrame:
     """Benjamini-Hochberg per (date, detector spec) over every series, then the anomaly decision."""
     frames = [f for f in raw if len(f)]
     if not frames:
@@ -194,8 +266,27 @@ def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs
         big_enough = (effect >= min_abs) & (effect >= min_rel * np.abs(expected))
     tested = (result["status"] == "ok").to_numpy()
     status = result["status"].to_numpy(dtype=object).copy()
-    status[tested & (q_value <= level) & big_enough] = "anomaly"
+    anomaly = tested & (q_value <= level) & big_enough
+    if wobble_z > 0 and parents and anomaly.any():
+        anomaly &= ~within_wobble(result, anomaly, days, parents, wobble_z)
+        status[tested & (q_value <= level) & big_enough & ~anomaly] = "within_wobble"
+    status[anomaly] = "anomaly"
     result["status"] = status
     result["q_value"] = q_value
     return result[OUTPUT_COLUMNS]
 
+
+def within_wobble(result: pd.DataFrame, anomaly: np.ndarray, days: np.ndarray,
+                  parents: Mapping[str, Sequence[str]], wobble_z: float) -> np.ndarray:
+    """Anomalies of slices whose parents are all normal that day (no anomaly on any detector) and
+    whose relative change is at most `wobble_z` times the slice's own week-to-week wobble."""
+    keys = result["series_id"].astype(str).to_numpy()
+    flagged = set(zip(keys[anomaly], days[anomaly]))
+    with np.errstate(all="ignore"):
+        relative = np.abs(result["observed"].to_numpy(dtype=float) / result["expected"].to_numpy(dtype=float) - 1)
+    small = relative <= wobble_z * result["wobble"].to_numpy(dtype=float)
+    out = np.zeros(anomaly.shape, dtype=bool)
+    for i in np.flatnonzero(anomaly & small):
+        above = parents.get(keys[i], ())
+        out[i] = bool(above) and not any((p, days[i]) in flagged for p in above)
+    return out

@@ -9,7 +9,10 @@ rows are anomalies needs every series of a (date, detector) at once (false-disco
 so that is left to the runner.
 
 The matrix only spans the days some detector can read (the widest lookback before `start`, up to
-`end`), so its size follows the window widths, not the length of the stored history.
+`end`), so its size follows the window widths, not the length of the stored history. It also carries
+which past days were flagged or excluded (`detectors.baseline`): those never feed a baseline. The
+runner marks each day's anomalies on the matrix before it scores the next day (`mark`), so a range
+is scored exactly as a run of daily calls that read the stored flags.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from detectors.base import Detector, Scores, SeriesWindow
+from detectors.base import Detector, Scores, SeriesWindow, nanmedian, robust_scale
+from detectors.baseline import clean_history
 from detectors.spec import DetectorSpecError
 
 DAILY_SEASON = 7  # weekly seasonality of daily data
@@ -29,7 +33,8 @@ CHUNK_ROWS = 2_000  # series scored together in one numpy call
 PROVISIONAL_STATUSES = ("ok", "insufficient_history", "holiday", "missing")
 RAW_COLUMNS = [
     "series_id", "spec", "detector", "partition", "status", "observed", "expected", "lower", "upper",
-    "score", "p_value", "direction",
+    "score", "p_value", "direction", "wobble", "baseline_since", "accepted_today", "drift_start",
+    "cumulative_effect",
 ]
 _DIRECTION = {1: "up", -1: "down"}
 
@@ -43,6 +48,22 @@ class _Matrix:
     values: np.ndarray  # raw numerators (client counts for ratio rows)
     denominators: np.ndarray | None
     first_day: np.ndarray  # column of each series' first row (negative: before origin)
+    flagged: np.ndarray  # (series x day) bool: the series was flagged (an anomaly) that day
+    excluded: np.ndarray  # (series x day) bool: left out of baselines (a flagged child, a failed check)
+
+    def mark(self, series_ids, days, *, flagged: bool) -> None:
+        """Mark (series, day) pairs of this matrix as flagged (own anomaly) or excluded; others are ignored."""
+        target = self.flagged if flagged else self.excluded
+        rows = pd.Index(self.series_ids).get_indexer(pd.Index(np.asarray(series_ids, dtype=object)))
+        cols = (np.asarray(days, dtype="datetime64[D]") - self.origin).astype(np.int64)
+        keep = (rows >= 0) & (cols >= 0) & (cols < target.shape[1])
+        target[rows[keep], cols[keep]] = True
+
+    def exclude_days(self, days: np.ndarray) -> None:
+        """Days left out of every series' baseline (a table's failed check or missing partition)."""
+        cols = (np.asarray(days, dtype="datetime64[D]") - self.origin).astype(np.int64)
+        cols = cols[(cols >= 0) & (cols < self.excluded.shape[1])]
+        self.excluded[:, cols] = True
 
 
 def as_day(value) -> np.datetime64:
@@ -68,22 +89,50 @@ def score_group(
     end: np.datetime64,
     detectors: Sequence[Detector],
     holiday_days: np.ndarray,
+    marks: "Marks | None" = None,
+    accept_after_days: int | None = None,
 ) -> pd.DataFrame:
-    """RAW_COLUMNS for every series of `history` (whole series only), spec and date in [start, end].
+    """RAW_COLUMNS for every series of `history` (whole series only), spec and date in [start, end],
+    with the baseline exclusions of `marks` held fixed (the runner feeds anomalies back day by day).
 
     Rows are ordered by date, then spec (its index in `detectors`), then series id. `status` is one of
     PROVISIONAL_STATUSES; `p_value` is set on "ok" rows only (those are the tested ones).
     """
-    check_columns(history, detectors)
-    matrix = _pivot(history, window_origin(start, detectors), end)
-    frames = [
-        _score_day(matrix, day, index, det, holiday_days)
-        for day in np.arange(start, end + np.timedelta64(1, "D"), dtype="datetime64[D]")
-        for index, det in enumerate(detectors)
-    ]
+    matrix = pivot_group(history, start, end, detectors)
+    if marks is not None:
+        marks.apply(matrix)
+    frames = [score_day(matrix, day, detectors, holiday_days, accept_after_days)
+              for day in np.arange(start, end + np.timedelta64(1, "D"), dtype="datetime64[D]")]
     if not frames:
         return pd.DataFrame(columns=RAW_COLUMNS)
     return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Past flags read from storage: (series_id, partition) frames, and table-wide excluded days."""
+
+    flagged: pd.DataFrame  # the series' own anomalies
+    excluded: pd.DataFrame  # days a series rolls a flagged slice up
+    excluded_days: np.ndarray  # datetime64[D]: every series
+
+    def apply(self, matrix: "_Matrix") -> None:
+        for frame, own in ((self.flagged, True), (self.excluded, False)):
+            if len(frame):
+                matrix.mark(frame["series_id"].astype(str).to_numpy(), day_array(frame["partition"]), flagged=own)
+        matrix.exclude_days(self.excluded_days)
+
+
+def pivot_group(history: pd.DataFrame, start, end, detectors: Sequence[Detector]) -> "_Matrix":
+    check_columns(history, detectors)
+    return _pivot(history, window_origin(start, detectors), end)
+
+
+def score_day(matrix: "_Matrix", day, detectors: Sequence[Detector], holiday_days, accept_after_days) -> pd.DataFrame:
+    """RAW_COLUMNS of every spec for one day, from the matrix's values and marks as they are now."""
+    frames = [_score_day(matrix, day, index, det, holiday_days, accept_after_days)
+              for index, det in enumerate(detectors)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RAW_COLUMNS)
 
 
 def window_origin(start: np.datetime64, detectors: Sequence[Detector]) -> np.datetime64:
@@ -100,7 +149,8 @@ def _pivot(history: pd.DataFrame, origin: np.datetime64, end: np.datetime64) -> 
     days = days if keep.all() else days[keep]
     width = int((end - origin).astype(np.int64)) + 1
     if frame.empty:
-        return _Matrix(np.array([], dtype=object), origin, np.empty((0, width)), None, np.empty(0, dtype=np.int64))
+        return _Matrix(np.array([], dtype=object), origin, np.empty((0, width)), None, np.empty(0, dtype=np.int64),
+                       np.zeros((0, width), bool), np.zeros((0, width), bool))
     codes, series_ids = pd.factorize(frame["series_id"].astype(str), sort=True)
     series_ids = np.asarray(series_ids, dtype=object)
     cols = (days - origin).astype(np.int64)  # negative before origin
@@ -115,7 +165,8 @@ def _pivot(history: pd.DataFrame, origin: np.datetime64, end: np.datetime64) -> 
     if "denominator" in frame.columns:
         denominators = np.full_like(values, np.nan)
         denominators[codes, cols] = frame["denominator"].to_numpy(dtype=float)[inside]
-    return _Matrix(series_ids, origin, values, denominators, first_day)
+    flags = np.zeros(values.shape, dtype=bool)
+    return _Matrix(series_ids, origin, values, denominators, first_day, flags, flags.copy())
 
 
 def _reject_duplicates(frame: pd.DataFrame, codes: np.ndarray, cols: np.ndarray) -> None:
@@ -135,18 +186,18 @@ def day_array(partitions: pd.Series) -> np.ndarray:
     return pd.to_datetime(partitions).to_numpy().astype("datetime64[D]")
 
 
-def _window(block: np.ndarray, col: int, width: int) -> np.ndarray:
-    """Columns [col - width + 1, col] of `block`, NaN-padded on the left before the first column."""
-    out = np.full((block.shape[0], width), np.nan)
+def _window(block: np.ndarray, col: int, width: int, fill=np.nan) -> np.ndarray:
+    """Columns [col - width + 1, col] of `block`, padded with `fill` on the left before the first column."""
+    out = np.full((block.shape[0], width), fill, dtype=block.dtype)
     lo = col - width + 1
     out[:, max(0, -lo):] = block[:, max(0, lo) : col + 1]
     return out
 
 
-def _score_day(matrix: _Matrix, day, spec_index: int, det: Detector, holiday_days) -> pd.DataFrame:
+def _score_day(matrix: _Matrix, day, spec_index: int, det: Detector, holiday_days, accept_after_days) -> pd.DataFrame:
     col = int((day - matrix.origin).astype(np.int64))
     present = np.flatnonzero(matrix.first_day <= col)
-    observed, history_points, scores = _score_rows(matrix, present, col, day, det, holiday_days)
+    observed, history_points, scores, extra = _score_rows(matrix, present, col, day, det, holiday_days, accept_after_days)
     status = np.full(present.size, "ok", dtype=object)
     status[history_points < det.min_history(DAILY_SEASON)] = "insufficient_history"
     # A detector that cannot form a baseline from what history there is (all-zero counts, say)
@@ -160,6 +211,8 @@ def _score_day(matrix: _Matrix, day, spec_index: int, det: Detector, holiday_day
         np.where(insufficient, np.nan, getattr(scores, k)) for k in ("expected", "lower", "upper", "score")
     )
     shown = np.isin(status, ("ok", "holiday"))
+    accepted = extra["accepted_start"] >= 0
+    since = day - (det.lookback(DAILY_SEASON) - extra["accepted_start"]).astype("timedelta64[D]")
     return pd.DataFrame(
         {
             "series_id": matrix.series_ids[present],
@@ -174,18 +227,27 @@ def _score_day(matrix: _Matrix, day, spec_index: int, det: Detector, holiday_day
             "score": score,
             "p_value": np.where(status == "ok", scores.p_value, np.nan),
             "direction": [_DIRECTION.get(int(d)) if s else None for d, s in zip(scores.direction, shown)],
+            "wobble": extra["wobble"],
+            "baseline_since": [pd.Timestamp(d).date() if a else None for d, a in zip(since, accepted)],
+            "accepted_today": extra["accepted_today"],
+            "drift_start": [None if not (np.isfinite(d) and s) else pd.Timestamp(day - np.timedelta64(int(d), "D")).date()
+                            for d, s in zip(scores.drift_days, shown)],
+            "cumulative_effect": np.where(shown, scores.cumulative_effect, np.nan),
         }
     )
 
 
-def _score_rows(matrix, present, col, day, det: Detector, holiday_days) -> tuple[np.ndarray, np.ndarray, Scores]:
-    """Observed value, usable past points and detector scores of each present series, a chunk at a time."""
+def _score_rows(matrix, present, col, day, det: Detector, holiday_days, accept_after_days):
+    """Observed value, usable past points, detector scores and baseline facts of each present series,
+    a chunk at a time."""
     n = present.size
     width = det.lookback(DAILY_SEASON) + 1
     window_days = day - np.arange(width - 1, -1, -1).astype("timedelta64[D]")
     past_holiday = np.isin(window_days[:-1], holiday_days)
     observed = np.full(n, np.nan)
     history_points = np.zeros(n, dtype=np.int64)
+    extra = {"wobble": np.full(n, np.nan), "accepted_start": np.full(n, -1, dtype=np.int64),
+             "accepted_today": np.zeros(n, dtype=bool)}
     parts: list[Scores] = []
     for lo in range(0, n, CHUNK_ROWS):
         rows = present[lo : lo + CHUNK_ROWS]
@@ -202,12 +264,39 @@ def _score_rows(matrix, present, col, day, det: Detector, holiday_days) -> tuple
                     values = np.where(np.isnan(denominators), values, values / denominators)
                 valid = np.isfinite(values)
                 observed[here] = values[:, -1]
-        # Holidays and known events never feed a baseline.
-        values[:, :-1][:, past_holiday] = np.nan
+        # Holidays and known events never feed a baseline, nor do flagged days (detectors.baseline).
+        flagged = _window(matrix.flagged[rows], col, width, False)[:, :-1]
+        excluded = _window(matrix.excluded[rows], col, width, False)[:, :-1] | past_holiday[None, :]
+        clean = clean_history(flagged, excluded, valid[:, :-1], accept_after_days)
+        # Detectors that accumulate evidence over recent days (CUSUM) read those days as they were.
+        recent_values, recent_denominators = values.copy(), None if denominators is None else denominators.copy()
+        recent_values[:, :-1][:, past_holiday] = np.nan
+        values[:, :-1][~clean.usable] = np.nan
         if denominators is not None:
-            denominators[:, :-1][:, past_holiday] = np.nan
-        history_points[here] = np.sum(valid[:, :-1] & ~past_holiday, axis=1)
-        parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON)))
-    names = ("expected", "lower", "upper", "score", "p_value", "direction")
-    joined = {k: np.concatenate([getattr(p, k) for p in parts]) if parts else np.empty(0) for k in names}
-    return observed, history_points, Scores(**joined)
+            recent_denominators[:, :-1][:, past_holiday] = np.nan
+            denominators[:, :-1][~clean.usable] = np.nan
+        history_points[here] = np.sum(valid[:, :-1] & clean.usable, axis=1)
+        extra["wobble"][here] = _wobble(values, denominators, det.needs_denominator)
+        extra["accepted_start"][here] = clean.accepted_start
+        extra["accepted_today"][here] = clean.accepted_today
+        parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON, recent_values, recent_denominators)))
+    names = ("expected", "lower", "upper", "score", "p_value", "direction", "drift_days", "cumulative_effect")
+    joined = {k: np.concatenate([np.full(p.expected.shape, np.nan) if getattr(p, k) is None else getattr(p, k)
+                                 for p in parts]) if parts else np.empty(0) for k in names}
+    return observed, history_points, Scores(**joined), extra
+
+
+def _wobble(values: np.ndarray, denominators: np.ndarray | None, is_ratio_count: bool) -> np.ndarray:
+    """How much the series moves from week to week on clean days, relative to its level: the robust
+    sigma of same-weekday differences of the level-normalised series (a weekly pattern does not count
+    as wobble)."""
+    past = values[:, :-1]
+    with np.errstate(all="ignore"):
+        if is_ratio_count:
+            past = past / denominators[:, :-1]
+        level = np.abs(nanmedian(past, axis=1)) if past.size else None
+        relative = past / level[:, None] if level is not None else past
+        diffs = relative[:, DAILY_SEASON:] - relative[:, :-DAILY_SEASON]
+    if diffs.shape[1] == 0:
+        return np.full(values.shape[0], np.nan)
+    return robust_scale(diffs) / np.sqrt(2.0)

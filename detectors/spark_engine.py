@@ -9,6 +9,9 @@ shipped to Python. What comes back to the driver is the small per-series result 
 detector and date, no FDR yet); the runner then applies Benjamini-Hochberg over all of it, exactly as
 for the local engine.
 
+The baseline marks (past flags, `detectors.baseline`) travel with the function to every executor;
+they are one row per flagged slice-day, small beside the history.
+
 `applyInPandas` loads one whole group into the executor's Python worker
 (https://spark.apache.org/docs/latest/api/python/reference/pyspark.sql/api/pyspark.sql.GroupedData.applyInPandas.html),
 which is why buckets are sized in series rather than left to the data.
@@ -27,7 +30,8 @@ from detectors.spec import DetectorSpec
 # The schema of `score_group`'s result as Spark returns it to the driver.
 RAW_SCHEMA = (
     "series_id string, spec long, detector string, partition date, status string, observed double, "
-    "expected double, lower double, upper double, score double, p_value double, direction string"
+    "expected double, lower double, upper double, score double, p_value double, direction string, "
+    "wobble double, baseline_since date, accepted_today boolean, drift_start date, cumulative_effect double"
 )
 _BUCKET = "_mq_bucket"
 
@@ -39,6 +43,8 @@ def score_in_spark(
     specs: Sequence[DetectorSpec],
     holiday_days: np.ndarray,
     group_series: int,
+    marks=None,
+    accept_after_days: int | None = None,
 ) -> pd.DataFrame:
     """`score_group` over every series of `history` (a Spark or pandas DataFrame), bucket by bucket in Spark."""
     from pyspark.sql import functions as F
@@ -73,7 +79,8 @@ def score_in_spark(
 
         def score_bucket(bucket: pd.DataFrame) -> pd.DataFrame:
             """Runs on an executor: one bucket of whole series -> RAW_COLUMNS (no FDR)."""
-            scored = score_group(bucket.drop(columns=[_BUCKET]), start, end, [s.build() for s in specs], holiday_days)
+            scored = score_group(bucket.drop(columns=[_BUCKET]), start, end, [s.build() for s in specs],
+                                 holiday_days, marks, accept_after_days)
             return scored[RAW_COLUMNS]
 
         # An explicit repartition by bucket keeps `buckets` tasks (adaptive execution would otherwise

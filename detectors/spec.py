@@ -12,10 +12,11 @@ from detectors.changepoint import Changepoint
 from detectors.cusum import Cusum
 from detectors.holt_winters import HoltWinters
 from detectors.ratio_binomial import RatioBinomial
+from detectors.ratio_drift import RatioDrift
 from detectors.seasonal_mad import SeasonalMad
 
 REGISTRY: Mapping[str, type[Detector]] = MappingProxyType(
-    {cls.name: cls for cls in (SeasonalMad, RatioBinomial, Cusum, HoltWinters, Changepoint)}
+    {cls.name: cls for cls in (SeasonalMad, RatioBinomial, RatioDrift, Cusum, HoltWinters, Changepoint)}
 )
 DETECTOR_NAMES: tuple[str, ...] = tuple(REGISTRY)
 

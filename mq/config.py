@@ -173,6 +173,9 @@ class AlertingSpec(_Spec):
     history_days: int = Field(default=56, ge=7)
     flap_max_incidents: int = Field(default=3, ge=2)   # this many incidents of one fingerprint ...
     flap_window_days: int = Field(default=14, ge=1)    # ... within this window: new ones are muted as flapping
+    # A slice anomaly with every parent slice normal and a change within this many of the slice's own
+    # week-to-week sigmas is not sent (0: off).
+    hierarchy_wobble_z: float = Field(default=3.0, ge=0)
 
 
 class DetectionSpec(_Spec):
@@ -180,6 +183,8 @@ class DetectionSpec(_Spec):
     engine: Literal["auto", "local", "spark"] = "auto"   # auto: Spark for large histories
     group_series: int = Field(default=5_000, ge=1)        # series scored together (a Spark bucket's size)
     spark_min_rows: int = Field(default=50_000_000, ge=0)   # auto: history rows from which Spark is used
+    # Consecutive flagged days after which a change becomes the new baseline (0: never).
+    accept_change_after_days: int = Field(default=14, ge=0)
 
 
 class Config(_Spec):

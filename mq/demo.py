@@ -17,8 +17,13 @@ bench/incident_recall.py) the dimensions take more values and the incidents are 
 loss on a random (platform, app version), plus two kinds the fixed demo lacks: a slow drift of the
 client capture rate in one country (down linearly to -10% over two weeks, then fixed) and a timezone
 shift (one warehouse partition cut at UTC-5, so its last five hours land in the next partition).
-`bot_spikes` adds that many bot spikes to a drawn schedule (one country x event type gets three times
-its traffic for a day, on both sides: a count anomaly, not a discrepancy); 0 leaves the schedule as it was.
+Kinds that test whether baselines learn from incidents (`params` gives each one's size):
+five-day losses on one country (`slice_loss`); a first and a second loss on the same slice 1-3 weeks
+apart (`repeat_first`, `repeat_second`, drawn as one `repeat_loss` block); a one-day table-wide
+timezone shock followed within four weeks by a loss on one country (`shock`, `post_shock_loss`, one
+`shock_then_loss` block); and slow capture drifts of 0.3-0.7% a day over 2-3 weeks on a platform
+or country (`slow_drift`). `bot_spikes` adds that many bot spikes to a drawn schedule (one country x event type gets three times
+its traffic for a day, on both sides: a count anomaly, not a discrepancy).
 The default spec generates exactly the demo it always did.
 
 Generation is numpy + pyarrow, one partition at a time, so memory stays flat at any size.
@@ -53,6 +58,11 @@ MAX_APP_VERSIONS = 30
 # Incident kinds of a drawn schedule and how many days each one lasts.
 INCIDENT_DAYS = {"client_logging_loss": 2, "duplicate_load": 1, "missing_partition": 1, "null_spike": 1,
                  "holiday": 1, "ratio_drift": 14, "timezone_shift": 2}
+# Kinds drawn only when a spec asks for them (`DemoSpec.baseline_kinds`), with the days each block reserves.
+BASELINE_KIND_DAYS = {"slice_loss": 5, "repeat_loss": 3 + 21 + 3, "shock_then_loss": 2 + 26 + 3, "slow_drift": 21}
+# The incidents (ground-truth kinds) each drawn block yields, in the order the bench reports them.
+BLOCK_KINDS = {"repeat_loss": ("repeat_first", "repeat_second"), "shock_then_loss": ("shock", "post_shock_loss")}
+SLICE_LOSS = (0.10, 0.18)       # share of client events a slice loss drops (uniform)
 INCIDENT_GAP_DAYS = 3          # clean days at least between two drawn incidents
 LOGGING_LOSS_CAPTURE = 0.5     # share of its events a slice with a logging loss still sends
 RATIO_DRIFT_DEPTH = 0.10       # capture rate lost by the last day of a drift
@@ -72,6 +82,7 @@ class Incident:
     labels: dict[str, str] = field(default_factory=dict)
     should_alert: bool = True
     description: str = ""
+    params: dict[str, float] = field(default_factory=dict)   # size of a drawn loss or drift
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,7 @@ class DemoSpec:
     incidents_per_kind: int = 0               # n of every INCIDENT_DAYS kind at random dates (0: fixed demo)
     warmup_days: int = 56                     # drawn incidents start after this much clean history
     bot_spikes: int = 0                       # bot spikes added to a drawn schedule
+    baseline_kinds: bool = False              # also draw BASELINE_KIND_DAYS blocks (bench/incident_recall.py)
 
     def __post_init__(self) -> None:
         limits = {"countries": len(MORE_COUNTRIES), "app_versions": MAX_APP_VERSIONS,
@@ -151,11 +163,12 @@ def draw_incidents(spec: DemoSpec) -> list[Incident]:
     """`incidents_per_kind` incidents of every kind at random dates from the seed, in random order,
     none overlapping and at least INCIDENT_GAP_DAYS apart, all after `warmup_days`."""
     rng = np.random.default_rng([spec.seed, 1])   # its own stream: the data draws stay independent
-    kinds = [kind for kind in INCIDENT_DAYS for _ in range(spec.incidents_per_kind)]
+    spans = {**INCIDENT_DAYS, **(BASELINE_KIND_DAYS if spec.baseline_kinds else {})}
+    kinds = [kind for kind in spans for _ in range(spec.incidents_per_kind)]
     kinds += ["bot_spike"] * spec.bot_spikes
-    days = {**INCIDENT_DAYS, **OPTIONAL_INCIDENT_DAYS}
+    spans = {**spans, **OPTIONAL_INCIDENT_DAYS}
     kinds = [kinds[i] for i in rng.permutation(len(kinds))]
-    needed = sum(days[k] for k in kinds) + INCIDENT_GAP_DAYS * (len(kinds) - 1)
+    needed = sum(spans[k] for k in kinds) + INCIDENT_GAP_DAYS * (len(kinds) - 1)
     slack = spec.days - spec.warmup_days - needed
     if slack < 0:
         raise ValueError(f"{len(kinds)} incidents need {needed + spec.warmup_days} days "
@@ -164,14 +177,16 @@ def draw_incidents(spec: DemoSpec) -> list[Incident]:
     extra = np.sort(rng.integers(0, slack + 1, size=len(kinds)))
     countries, versions, _ = dimension_values(spec)
     mobile = [(p, v) for p in PLATFORMS if p != "web" for v in versions]
-    out, offset, seen = [], spec.warmup_days, {k: 0 for k in days}
+    out, offset, seen = [], spec.warmup_days, {k: 0 for k in spans}
     for kind, shift in zip(kinds, extra):
         first = offset + int(shift)
-        start, end = spec.day(first).isoformat(), spec.day(first + days[kind] - 1).isoformat()
-        offset += days[kind] + INCIDENT_GAP_DAYS
+        start, end = spec.day(first).isoformat(), spec.day(first + spans[kind] - 1).isoformat()
+        offset += spans[kind] + INCIDENT_GAP_DAYS
         seen[kind] += 1
         name = f"{kind.removeprefix('client_').replace('_', '-')}-{seen[kind]:02d}"
-        if kind == "client_logging_loss":
+        if kind in BASELINE_KIND_DAYS:
+            out.extend(_baseline_block(spec, rng, kind, name, first, countries, mobile))
+        elif kind == "client_logging_loss":
             platform, version = mobile[rng.integers(len(mobile))]
             out.append(Incident(name, kind, start, end, "client_events",
                                 {"platform": platform, "app_version": version},
@@ -194,6 +209,40 @@ def draw_incidents(spec: DemoSpec) -> list[Incident]:
         else:
             out.append(_same_every_time(name, kind, start, end))
     return sorted(out, key=lambda inc: inc.start)
+
+
+def _baseline_block(spec: DemoSpec, rng, kind: str, name: str, first: int, countries, mobile) -> list[Incident]:
+    """The incidents of one BASELINE_KIND_DAYS block starting at day offset `first`."""
+    day = lambda off: spec.day(first + off).isoformat()  # noqa: E731 - a tiny local helper
+
+    def loss(label: str, kind_: str, off: int, days: int, labels: dict) -> Incident:
+        share = round(float(rng.uniform(*SLICE_LOSS)), 3)
+        where = " & ".join(f"{k}={v}" for k, v in labels.items())
+        return Incident(f"{name}{label}", kind_, day(off), day(off + days - 1), "client_events", dict(labels),
+                        description=f"{where} loses {share:.0%} of its client events for {days} days",
+                        params={"loss": share})
+
+    def country() -> dict:
+        return {"country": list(countries)[rng.integers(len(countries))]}
+
+    if kind == "slice_loss":
+        return [loss("", "slice_loss", 0, 5, country())]
+    if kind == "repeat_loss":
+        platform, version = mobile[rng.integers(len(mobile))]
+        labels, gap = {"platform": platform, "app_version": version}, int(rng.integers(7, 22))
+        return [loss("a", "repeat_first", 0, 3, labels), loss("b", "repeat_second", 3 + gap, 3, labels)]
+    if kind == "shock_then_loss":
+        gap = int(rng.integers(7, 27))
+        shock = Incident(f"{name}a", "shock", day(0), day(1), "warehouse_events",
+                         description=f"the {day(0)} warehouse partition was cut at UTC-{TIMEZONE_SHIFT_HOURS}")
+        return [shock, loss("b", "post_shock_loss", 2 + gap, 3, country())]
+    # slow_drift
+    rate, days = round(float(rng.uniform(0.003, 0.007)), 4), int(rng.integers(14, 22))
+    labels = country() if rng.random() < 0.5 else {"platform": list(PLATFORMS)[rng.integers(len(PLATFORMS))]}
+    where = " & ".join(f"{k}={v}" for k, v in labels.items())
+    return [Incident(name, "slow_drift", day(0), day(days - 1), "client_events", labels,
+                     description=f"client capture of {where} falls {rate:.1%} a day for {days} days, then is fixed",
+                     params={"rate": rate})]
 
 
 def dimension_values(spec: DemoSpec) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
@@ -278,6 +327,10 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
                 hit = _slice_mask(leaf_cols, inc.labels)[leaf_index]
                 lost = RATIO_DRIFT_DEPTH * (nth_day + 1) / INCIDENT_DAYS["ratio_drift"]
                 p_capture = np.where(hit, p_capture * (1 - lost), p_capture)
+            elif "loss" in inc.params or "rate" in inc.params:
+                hit = _slice_mask(leaf_cols, inc.labels)[leaf_index]
+                lost = inc.params.get("loss", inc.params.get("rate", 0.0) * (nth_day + 1))
+                p_capture = np.where(hit, p_capture * (1 - lost), p_capture)
         captured = rng.random(n) < p_capture
 
         columns = {
@@ -294,7 +347,7 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
                            for k, v in columns.items()})
         if shifted is not None:
             warehouse, shifted = pa.concat_tables([shifted, warehouse]), None
-        if any(inc.kind == "timezone_shift" and nth_day == 0 for inc, nth_day in today):
+        if any(inc.kind in ("timezone_shift", "shock") and nth_day == 0 for inc, nth_day in today):
             late = seconds >= (24 - TIMEZONE_SHIFT_HOURS) * 3600
             warehouse, shifted = warehouse.filter(pa.array(~late)), warehouse.filter(pa.array(late))
 
@@ -312,7 +365,7 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
 
     truth = {"spec": {**_spec_record(spec), "start": spec.start.isoformat(), "end": spec.end.isoformat()},
              "dimensions": DIMENSIONS, "rows": rows,
-             "incidents": [asdict(inc) for inc in incidents]}
+             "incidents": [{k: v for k, v in asdict(inc).items() if k != "params" or v} for inc in incidents]}
     (out / "incidents.json").write_text(json.dumps(truth, indent=2))
     return truth
 

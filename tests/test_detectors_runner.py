@@ -10,7 +10,7 @@ import pytest
 from detectors import DETECTOR_NAMES, DetectorSpec, DetectorSpecError, evaluate, evaluate_range, validate_spec
 
 START = dt.date(2026, 1, 5)  # a Monday
-COUNT_DETECTORS = [name for name in DETECTOR_NAMES if name != "ratio_binomial"]
+COUNT_DETECTORS = [name for name in DETECTOR_NAMES if name not in ("ratio_binomial", "ratio_drift")]
 WEEKDAY_SHAPE = np.array([1.0, 1.05, 1.1, 1.05, 0.95, 0.6, 0.55])  # quiet weekends
 
 
@@ -226,16 +226,17 @@ def test_output_has_the_contract_columns_and_statuses():
     result = evaluate(to_history(daily_counts(2, days)), last_day(days), [DetectorSpec("seasonal_mad")])
     assert list(result.columns) == [
         "series_id", "detector", "partition", "status", "observed", "expected", "lower", "upper",
-        "score", "p_value", "q_value", "direction",
+        "score", "p_value", "q_value", "direction", "baseline_since", "accepted_today",
+        "drift_start", "cumulative_effect",
     ]
-    assert set(result.status) <= {"anomaly", "ok", "insufficient_history", "holiday", "missing"}
+    assert set(result.status) <= {"anomaly", "ok", "within_wobble", "insufficient_history", "holiday", "missing"}
     assert (result.partition == last_day(days)).all()
 
 
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("seasonal_median", {}, "valid detectors: ['seasonal_mad', 'ratio_binomial', 'cusum'"),
+        ("seasonal_median", {}, "valid detectors: ['seasonal_mad', 'ratio_binomial', 'ratio_drift', 'cusum'"),
         ("seasonal_mad", {"window_wekes": 6}, "unknown parameter(s) ['window_wekes']; valid parameters: ['window_weeks'"),
         ("seasonal_mad", {"window_weeks": 1}, "window_weeks: must be at least 2 (got 1)"),
         ("cusum", {"k": "big"}, "'cusum': k must be a number (got 'big')"),

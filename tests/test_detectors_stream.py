@@ -7,7 +7,7 @@ import pytest
 from detectors.spec import DETECTOR_NAMES, build_detector
 from detectors.stream import score_points
 
-POINT_DETECTORS = [name for name in DETECTOR_NAMES if name not in ("ratio_binomial", "holt_winters")]
+POINT_DETECTORS = [name for name in DETECTOR_NAMES if name not in ("ratio_binomial", "ratio_drift", "holt_winters")]
 
 
 def five_minute_series(days: int = 6, seed: int = 0) -> np.ndarray:

@@ -83,6 +83,7 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
             causes, impact = explain_pair(pipe, subject, partition)
         elif not anomalies.empty:
             causes, impact = explain_metric(pipe, subject, partition)
+        streaks = flagged_streaks(pipe, subject, partition, set(anomalies.slice_key))
         for row in anomalies.itertuples():
             severity = "critical" if not row.labels else "warning"
             what = "client/warehouse ratio" if kind == "discrepancy" else "value"
@@ -90,7 +91,8 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
             alerts.append(Alert(
                 kind, subject, dict(row.labels), partition, severity,
                 f"{subject} {what} on {slice_name} is {row.direction}: {_short(row.observed)} vs expected "
-                f"{_short(row.expected)} [{_short(row.lower)}, {_short(row.upper)}] ({row.detector})",
+                f"{_short(row.expected)} [{_short(row.lower)}, {_short(row.upper)}] ({row.detector})"
+                + acceptance_note(streaks.get(row.slice_key, 1), cfg.detection.accept_change_after_days),
                 observed=row.observed, expected=row.expected, lower=row.lower, upper=row.upper, team=team,
                 root_causes=causes, impact=impact))
     return alerts, clean
@@ -106,6 +108,31 @@ def owning_team(cfg, subject: str, kind: str) -> str:
         return spec.owner
     metric = cfg.metrics[spec.warehouse] if kind == "discrepancy" else spec
     return cfg.tables[metric.table].owner
+
+
+def flagged_streaks(pipe, subject: str, partition: dt.date, keys: set[str]) -> dict[str, int]:
+    """Consecutive days, ending at `partition`, on which each slice was flagged (from stored verdicts)."""
+    days = pipe.config.detection.accept_change_after_days
+    if not keys or days < 2:
+        return {}
+    past = pipe.store.detections(subject, partition - dt.timedelta(days=days), partition)
+    flagged = set(zip(past.loc[past.status == "anomaly", "slice_key"], past.loc[past.status == "anomaly", "partition"]))
+    out = {}
+    for key in keys:
+        streak = 0
+        while (key, partition - dt.timedelta(days=streak)) in flagged:
+            streak += 1
+        out[key] = streak
+    return out
+
+
+def acceptance_note(streak: int, accept_after_days: int) -> str:
+    """Said in a multi-day alert: when the change will be taken as the new normal (detectors.baseline)."""
+    if accept_after_days < 2 or streak < 2:
+        return ""
+    if streak >= accept_after_days:
+        return f"; flagged {streak} days running: accepted as the new baseline from tomorrow"
+    return f"; flagged {streak} days running: becomes the new baseline after {accept_after_days}"
 
 
 def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:

@@ -1,7 +1,10 @@
 """Stage 3: run each metric's and each pair's detectors on the monitored slices, causally.
 
 History comes from the metric store (latest version per partition), so the Airflow task, `mq run` and
-a backfill all score a partition from exactly the same past.
+a backfill all score a partition from exactly the same past. So do the baseline exclusions
+(`detectors.baseline`): the stored anomalies of earlier partitions, and the days the subject's tables
+failed a check or were missing, never feed a baseline. A change accepted as the new baseline is
+recorded in the ledger.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import json
 import pandas as pd
 
 from detectors import DetectorSpec, evaluate
+from detectors.baseline import ancestors
 from detectors.runner import choose_engine
 
 
@@ -45,8 +49,9 @@ def run_detections(pipe, partition: dt.date, run_id: str | None = None) -> dict:
     for subject, hist, detector_refs in subjects:
         if not detector_refs or hist.empty:
             continue
-        verdicts = score(pipe, hist, partition, detector_refs)
-        rows = [{**{k: _clean(v) for k, v in r.items() if k not in ("series_id", "partition")},
+        verdicts = score(pipe, hist, partition, detector_refs, subject)
+        accepted = verdicts.loc[verdicts.accepted_today.astype(bool)]
+        rows = [{**{k: _clean(v) for k, v in r.items() if k not in ("series_id", "partition", *BASELINE_COLUMNS)},
                  "slice_key": r["series_id"], "run_id": run_id} for r in verdicts.to_dict("records")]
         labels = dict(zip(hist.slice_key, hist.labels))
         for r in rows:
@@ -55,25 +60,75 @@ def run_detections(pipe, partition: dt.date, run_id: str | None = None) -> dict:
         counts = verdicts.status.value_counts().to_dict()
         anomalies = sorted(verdicts.loc[verdicts.status == "anomaly", "series_id"].unique().tolist())
         digest = hashlib.sha256(json.dumps([counts, anomalies], sort_keys=True).encode()).hexdigest()
-        pipe.ledger.append("detector", f"detect:{subject}:{partition.isoformat()}:{digest[:16]}", {
-            "subject": subject, "detectors": [d.name for d in detector_refs], "status_counts": counts,
-            "anomalies": anomalies, "controls": pipe.controls_for_subject(subject)}, partition=partition)
+        payload = {"subject": subject, "detectors": [d.name for d in detector_refs], "status_counts": counts,
+                   "anomalies": anomalies, "controls": pipe.controls_for_subject(subject)}
+        drifts = verdicts.loc[(verdicts.status == "anomaly") & verdicts.drift_start.notna()]
+        if len(drifts):   # a drift's start and cumulative effect (events) are part of the evidence
+            payload["drifts"] = [{"slice_key": r.series_id, "detector": r.detector, "start": str(r.drift_start),
+                                  "cumulative_effect": round(float(r.cumulative_effect), 1)}
+                                 for r in drifts.itertuples()]
+        pipe.ledger.append("detector", f"detect:{subject}:{partition.isoformat()}:{digest[:16]}", payload,
+                           partition=partition)
         summary[subject] = {"status_counts": counts, "anomalies": len(anomalies)}
+        if len(accepted):
+            record_accepted_changes(pipe, subject, partition, accepted)
     return summary
 
 
-def score(pipe, hist: pd.DataFrame, partition: dt.date, detector_refs) -> pd.DataFrame:
+# Verdict facts the ledger records (not columns of mq_detections).
+BASELINE_COLUMNS = ("baseline_since", "accepted_today", "drift_start", "cumulative_effect")
+
+
+def score(pipe, hist: pd.DataFrame, partition: dt.date, detector_refs, subject: str | None = None) -> pd.DataFrame:
     a, detection = pipe.config.alerting, pipe.config.detection
     frame = hist.rename(columns={"slice_key": "series_id"})
     cols = ["series_id", "partition", "value"] + (["denominator"] if "denominator" in frame else [])
     frame = frame[cols]
+    baseline = {} if subject is None else past_flags(pipe, subject, hist, partition)
     if choose_engine(frame, detection.engine, detection.spark_min_rows) == "spark":
         frame = pipe.spark.createDataFrame(frame)  # the pipeline's configured session
     return evaluate(frame, partition, [DetectorSpec(d.name, dict(d.params)) for d in detector_refs],
                     holidays=pipe.config.holidays, fdr_q=a.fdr_q,
                     min_relative_effect=a.min_relative_effect, min_absolute_effect=a.min_absolute_effect,
                     engine=detection.engine, group_series=detection.group_series,
-                    spark_min_rows=detection.spark_min_rows)
+                    spark_min_rows=detection.spark_min_rows,
+                    accept_after_days=detection.accept_change_after_days or None,
+                    wobble_z=a.hierarchy_wobble_z, **baseline)
+
+
+def subject_tables(pipe, subject: str) -> set[str]:
+    cfg = pipe.config
+    if subject in cfg.pairs:
+        return {cfg.metrics[cfg.pairs[subject].client].table, cfg.metrics[cfg.pairs[subject].warehouse].table}
+    return {cfg.metrics[subject].table}
+
+
+def past_flags(pipe, subject: str, hist: pd.DataFrame, partition: dt.date) -> dict:
+    """What keeps past days out of this subject's baselines: its stored anomalies before `partition`,
+    the days its tables failed a check or were missing, and which slices roll up into which."""
+    start = partition - dt.timedelta(days=pipe.config.alerting.history_days)
+    before = partition - dt.timedelta(days=1)
+    found = pipe.store.detections(subject, start, before)
+    flagged = found.loc[found.status == "anomaly", ["slice_key", "partition"]].rename(
+        columns={"slice_key": "series_id"})
+    tables = subject_tables(pipe, subject)
+    checks = pipe.store.check_results(start, before)
+    pulls = pipe.store.pulls(start, before)
+    bad = set(checks.loc[checks.table_name.isin(tables) & ~checks.success.astype(bool), "partition"])
+    # A partition pulled missing or in error that a later pull did not replace.
+    latest = pulls.sort_values("version").drop_duplicates(["table_name", "partition"], keep="last")
+    bad |= set(latest.loc[latest.table_name.isin(tables) & (latest.status != "ok"), "partition"])
+    labels = dict(zip(hist.slice_key, hist.labels))
+    return {"flagged": flagged, "excluded_days": sorted(bad), "parents": ancestors(labels)}
+
+
+def record_accepted_changes(pipe, subject: str, partition: dt.date, accepted: pd.DataFrame) -> None:
+    """A lasting change becomes the baseline: record which slices, since when, and why."""
+    changes = sorted({(r.series_id, str(r.baseline_since)) for r in accepted.itertuples()})
+    days = pipe.config.detection.accept_change_after_days
+    pipe.ledger.append("baseline", f"baseline:{subject}:{partition.isoformat()}", {
+        "subject": subject, "reason": f"flagged on {days} consecutive days: accepted as the new baseline",
+        "accepted": [{"slice_key": k, "baseline_since": since} for k, since in changes]}, partition=partition)
 
 
 def _clean(value):

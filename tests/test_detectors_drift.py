@@ -1,0 +1,76 @@
+"""The calibrated ratio drift detector: slow drifts found within days, clean years stay quiet."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors import DetectorSpec, evaluate_range
+from detectors.ratio_drift import null_calibration
+
+START = dt.date(2025, 1, 6)
+
+
+def nested(days: int, *, seed: int, n_series: int = 1, warehouse: float = 50_000, capture: float = 0.95,
+           noise: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Client a thinning of the warehouse count with a capture rate whose day-to-day noise is `noise`
+    (relative sd), far above the binomial's at this volume: overdispersion the detector must learn."""
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(warehouse, size=(n_series, days))
+    rate = np.clip(capture * (1 + noise * rng.standard_normal((n_series, days))), 0, 1)
+    return rng.binomial(n, rate).astype(float), n.astype(float)
+
+
+def frame(client: np.ndarray, warehouse: np.ndarray) -> pd.DataFrame:
+    n_series, days = client.shape
+    return pd.DataFrame({
+        "series_id": np.repeat([f"s{i}" for i in range(n_series)], days),
+        "partition": np.tile([START + dt.timedelta(days=d) for d in range(days)], n_series),
+        "value": client.ravel(), "denominator": warehouse.ravel()})
+
+
+def day(k: int) -> dt.date:
+    return START + dt.timedelta(days=k)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_a_half_percent_a_day_drift_on_a_one_percent_noise_ratio_is_found_within_seven_days(seed):
+    days, onset = 120, 80
+    client, warehouse = nested(days, seed=seed)
+    client[0, onset:] *= 1 - 0.005 * np.arange(1, days - onset + 1)   # -0.5% a day, compounding to -20%
+    result = evaluate_range(frame(client, warehouse), day(onset - 10), day(onset + 14),
+                            [DetectorSpec("ratio_drift")], fdr_q=0.01).set_index("partition")
+    assert (result.loc[: day(onset - 1), "status"] != "anomaly").all()
+    found = result.loc[day(onset):]
+    first = found.index[found.status == "anomaly"][0]
+    assert (first - day(onset)).days < 7
+    row = found.loc[first]
+    # It says when the drift began (the chart's last zero: a few days early when noise leaned the same way)
+    # and how many events it cost.
+    assert abs((row.drift_start - day(onset)).days) <= 5
+    lost = (warehouse[0, onset:] * 0.95 - client[0, onset:])[: (first - day(onset)).days + 1].sum()
+    assert row.cumulative_effect < 0 and abs(row.cumulative_effect) == pytest.approx(lost, rel=0.6)
+
+
+def test_two_clean_years_raise_no_more_false_alarms_than_the_target_run_length_allows():
+    # 40 series x 2 years of clean, overdispersed ratios with a short target run length, so that the
+    # expected count is large enough to measure: alarm episodes (runs of alarm days) per series-day
+    # must not exceed 1 / arl_days by more than sampling noise allows.
+    arl, n_series, days = 200.0, 40, 730
+    client, warehouse = nested(days, seed=5, n_series=n_series)
+    result = evaluate_range(frame(client, warehouse), day(60), day(days - 1),
+                            [DetectorSpec("ratio_drift", {"arl_days": arl})], fdr_q=None)
+    alarms = result.pivot(index="partition", columns="series_id", values="status").eq("anomaly").to_numpy()
+    episodes = int((alarms[1:] & ~alarms[:-1]).sum() + alarms[0].sum())
+    series_days = alarms.size
+    allowed = series_days / arl
+    assert episodes <= allowed + 3 * np.sqrt(allowed)
+    assert episodes >= 1  # the detector is live: at this short run length some false alarms happen
+
+
+def test_the_control_limit_is_the_one_that_gives_the_target_run_length_in_simulation():
+    short, _, _ = null_calibration(14, 0.5, 100.0, 42)
+    long, ordered, _ = null_calibration(14, 0.5, 3650.0, 42)
+    assert 0 < short < long < ordered[-1]
