@@ -169,6 +169,11 @@ class DetectionSpec(_Spec):
     spark_min_rows: int = Field(default=50_000_000, ge=0)   # auto: history rows from which Spark is used
 
 
+class CertificationSpec(_Spec):
+    """When a metric partition may be certified (see status/certify.py)."""
+    settle_hours: float = Field(default=0, ge=0)   # after the day ends, late data is still expected: provisional
+
+
 class Config(_Spec):
     version: Literal[1] = 1
     workdir: str = ".mq"
@@ -182,6 +187,7 @@ class Config(_Spec):
     pairs: dict[str, PairSpec] = Field(default_factory=dict)
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
     detection: DetectionSpec = Field(default_factory=DetectionSpec)
+    certification: CertificationSpec = Field(default_factory=CertificationSpec)
 
     # Set by load_config, not by the file.
     source_path: str = Field(default="<memory>", exclude=True)

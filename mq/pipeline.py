@@ -38,6 +38,9 @@ class Pipeline:
         self.ledger = Ledger(self.engine)
         for part in (self.store, self.alerts, self.outbox, self.ledger):
             part.install()
+        from incidents import IncidentBook   # its table comes with the metric store's migrations
+
+        self.incidents = IncidentBook(self.engine, self.ledger)
 
     # ---- shared resources -----------------------------------------------------------
     @property
@@ -134,6 +137,10 @@ class Pipeline:
                                  for c in timed("validate", self.validate, partition, run_id)]
             summary["detections"] = timed("detect", self.detect, partition, run_id)
             summary["alerts"] = timed("alert", self.alert, partition, run_id)
+            self.incidents.sync(self)
+            from status.certify import certify_partition
+
+            summary["certification"] = timed("certify", certify_partition, self, partition)
             delivery = timed("deliver", self.deliver)
             summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
             summary["status"] = "success"
