@@ -29,7 +29,7 @@ class Facts:
     """What the stores say about one subject's partition (gathered by `facts`)."""
     pulls: dict[str, dict | None]                 # table -> latest pull (status, version, finished_at)
     suites: dict[str, bool | None]                # table -> latest suite result (None: not run; absent: no suite)
-    detected: bool | None                         # None: the subject has no detectors
+    detected: str | None                          # None: no detectors; "missing", "untested" (no history), "ran"
     alerts: list[dict] = field(default_factory=list)   # alerts covering the partition, false positives left out
     settles_at: dt.datetime | None = None         # late data expected until then
 
@@ -66,8 +66,11 @@ def decide(f: Facts) -> tuple[str, str]:
     unchecked = [t for t, passed in f.suites.items() if passed is None]
     if unchecked:
         return "provisional", f"expectation suite not yet run on {', '.join(unchecked)}"
-    if f.detected is False:
+    if f.detected == "missing":
         return "provisional", "detectors not yet run"
+    if f.detected == "untested":
+        # A detector that had too little history to test the day has not passed it either.
+        return "provisional", "too little history for the detectors to test this day"
     if f.settles_at is not None:
         return "provisional", f"late data expected until {f.settles_at:%Y-%m-%d %H:%M} UTC"
     return "certified", "every control passed"
@@ -92,7 +95,11 @@ def facts(pipe, subject: str, tables: list[str], partition: dt.date, *, checks=N
             mine = checks[checks.table_name == t] if not checks.empty else checks
             suites[t] = None if mine.empty else bool(mine.sort_values("id").groupby("suite").tail(1).success.all())
     spec = cfg.metrics.get(subject) or cfg.pairs.get(subject)
-    detected = None if not spec.detectors else not pipe.store.detections(subject, partition, partition).empty
+    detected = None
+    if spec.detectors:
+        rows = pipe.store.detections(subject, partition, partition)
+        detected = ("missing" if rows.empty else
+                    "untested" if (rows.status == "insufficient_history").all() else "ran")
     alerts = _covering(pipe, partition) if alerts is None else alerts
     mine = [a for a in alerts if (a["subject"] == subject or a["table_name"] in tables or a["subject"] in tables)
             and not (a["thread_key"] and incident_id(a["thread_key"]) in false_positive)]

@@ -47,7 +47,15 @@ def run(args) -> int:
 
     from status.app import create_app
 
-    app = create_app(pipe, token=os.environ.get("MQ_SERVE_TOKEN"),
-                     slack_signing_secret=os.environ.get("MQ_SLACK_SIGNING_SECRET"))
+    client = None
+    slack_token = os.environ.get("MQ_SLACK_TOKEN") or os.environ.get("SLACK_BOT_TOKEN")
+    if slack_token:
+        from slack_sdk import WebClient
+
+        client = WebClient(token=slack_token, base_url=os.environ.get("MQ_SLACK_BASE_URL") or WebClient.BASE_URL)
+    app = create_app(pipe, token=os.environ.get("MQ_SERVE_TOKEN"), slack_client=client,
+                     slack_signing_secret=os.environ.get("MQ_SLACK_SIGNING_SECRET"),
+                     status_url=os.environ.get("MQ_STATUS_URL"))
+    print(f"status page on http://{args.host}:{args.port}/ ({'writes need the token' if app.state.writable else 'read-only'})")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -7,27 +7,17 @@ import datetime as dt
 
 import pytest
 
-from conftest import DEMO_CONFIG
+from incident_demo import worked_demo  # noqa: F401  (the shared backfilled demo)
 from incidents import IncidentError, next_status
 from mq.cli import main
-from mq.config import load_config
-from mq.pipeline import Pipeline
 
 
-@pytest.fixture(scope="module")
-def demo(demo_warehouse, spark, tmp_path_factory):
-    """The incident weeks of the small demo, backfilled into a SQLite store (the expensive part, once)."""
-    work = tmp_path_factory.mktemp("incidents")
-    (work / "warehouse").symlink_to(demo_warehouse[0], target_is_directory=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MQ_DEMO_DIR", str(work))
-        mp.delenv("MQ_STATE_URL", raising=False)
-        mp.delenv("MQ_RECEIVER", raising=False)
-        pipe = Pipeline(load_config(DEMO_CONFIG), spark=spark)
-        spec = demo_warehouse[1]["spec"]
-        start, end = dt.date.fromisoformat(spec["start"]), dt.date.fromisoformat(spec["end"])
-        pipe.backfill(start, end)
-        yield pipe, demo_warehouse[1], work, (start, end)
+@pytest.fixture
+def demo(worked_demo, monkeypatch):
+    monkeypatch.setenv("MQ_DEMO_DIR", str(worked_demo[2]))   # the CLI reads the same config and store
+    monkeypatch.delenv("MQ_STATE_URL", raising=False)
+    monkeypatch.delenv("MQ_RECEIVER", raising=False)
+    return worked_demo
 
 
 @pytest.mark.parametrize("status,action,kw,expected", [
