@@ -56,9 +56,20 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
             series, marked = history(pipe, subject, day)
             charts[subject] = Markup(history_svg(subject, series, marked))
         return _ENV.get_template("page.html").render(
-            day=day, grid=grid(pipe, day), incidents=[(i, gather(pipe, i.id)) for i in open_incidents],
+            # The explain output re-localises each discrepancy: it is on the incident's own page.
+            day=day, grid=grid(pipe, day),
+            incidents=[(i, gather(pipe, i.id, with_explain=False)) for i in open_incidents],
             allowed=allowed, actions=list(LABELS.items()), dispositions=DISPOSITIONS, charts=charts,
             writable=bool(token), message=msg, error=err)
+
+    @app.get("/incidents/{iid}", response_class=HTMLResponse)
+    def incident_page(iid: str) -> str:
+        try:
+            inc = pipe.incidents.get(iid)
+        except IncidentError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return _ENV.get_template("incident.html").render(
+            i=inc, evidence=gather(pipe, iid).lines(), timeline=pipe.incidents.timeline(iid))
 
     @app.get("/api/status")
     def api_status(date: str | None = None) -> JSONResponse:

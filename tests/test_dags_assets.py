@@ -48,8 +48,10 @@ def _schedule_asset_triggered_runs(session) -> list:
 def _execute(dag, dag_run, session) -> dict:
     """Run a created DagRun's tasks in-process (the loop of `dag.test()`); returns task -> xcom result."""
     from airflow.sdk.definitions.dag import _run_task
+    from airflow.serialization.serialized_objects import DagSerialization
     from airflow.utils.state import DagRunState, TaskInstanceState
 
+    dag_run.dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))   # as dag.test() does
     dag_run.state = DagRunState.RUNNING
     session.commit()
     while dag_run.state == DagRunState.RUNNING:
