@@ -92,10 +92,8 @@ def test_page_lists_open_incidents_grid_and_charts_and_writes_need_the_token(run
 class DevTools:
     """The few Chrome DevTools Protocol calls the test needs, over the page's websocket."""
 
-    def __init__(self, ws_url: str) -> None:
-        from websockets.sync.client import connect
-
-        self.ws, self.ids = connect(ws_url, max_size=None), itertools.count(1)
+    def __init__(self, ws) -> None:
+        self.ws, self.ids = ws, itertools.count(1)
 
     def call(self, method: str, **params):
         n = next(self.ids)
@@ -143,9 +141,10 @@ def chromium(tmp_path):
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json") as r:
             page = next(t for t in json.load(r) if t["type"] == "page")
-        tools = DevTools(page["webSocketDebuggerUrl"])
-        yield tools
-        tools.ws.close()
+        from websockets.sync.client import connect
+
+        with connect(page["webSocketDebuggerUrl"], max_size=None) as ws:
+            yield DevTools(ws)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
