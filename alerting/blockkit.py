@@ -203,3 +203,33 @@ def _number(value: float | None, *, signed: bool = False) -> str:
     if abs(value) >= 1:
         return f"{value:{sign},.2f}"
     return f"{value:{sign}.4g}"
+
+
+# ---- incident buttons (Slack interactivity, handled by `mq serve` at /slack/actions) ------------------
+INCIDENT_ACTIONS_BLOCK = "mq_incident_actions"
+INCIDENT_STATE_BLOCK = "mq_incident_state"
+
+
+def with_incident_actions(blocks: list[dict], n: Notification, status_url: str) -> list[dict]:
+    """`blocks` with the incident's buttons appended: Acknowledge, Silence 24 h, Open status page.
+
+    The button value is the incident id (derived from the thread key, so it is known before the
+    incident row is read); the status page link opens the incident's anchor."""
+    from incidents import incident_id
+
+    iid = incident_id(n.thread_key)
+    button = lambda action_id, text, **extra: {  # noqa: E731 - three one-line buttons
+        "type": "button", "action_id": action_id, "value": iid,
+        "text": {"type": "plain_text", "text": text}, **extra}
+    actions = {"type": "actions", "block_id": INCIDENT_ACTIONS_BLOCK, "elements": [
+        button("mq_ack", "Acknowledge", style="primary"),
+        button("mq_silence_24h", "Silence 24 h"),
+        button("mq_open_status", "Open status page", url=f"{status_url.rstrip('/')}/#{iid}")]}
+    return blocks[: MAX_BLOCKS - 1] + [actions]
+
+
+def incident_state_block(text: str) -> dict:
+    """The line an action writes into the message in place ("Acknowledged by ana at 09:12 UTC")."""
+    block = _context(text)
+    block["block_id"] = INCIDENT_STATE_BLOCK
+    return block

@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     from mq import audit_cli
 
     audit_cli.add_commands(sub, _date)
+    from incidents import cli as incidents_cli
+    from status import cli as status_cli
+
+    incidents_cli.add_commands(sub)
+    status_cli.add_commands(sub, _date)
     return p
 
 
@@ -154,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command in audit_cli.COMMANDS:
             return audit_cli.run(args) or 0
+        from incidents import cli as incidents_cli
+        from status import cli as status_cli
+
+        for extra in (incidents_cli, status_cli):
+            if args.command in extra.COMMANDS:
+                return extra.run(args) or 0
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except MqError as exc:
         print(f"mq: error: {redact(str(exc))}", file=sys.stderr)

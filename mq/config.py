@@ -187,6 +187,11 @@ class DetectionSpec(_Spec):
     accept_change_after_days: int = Field(default=14, ge=0)
 
 
+class CertificationSpec(_Spec):
+    """When a metric partition may be certified (see status/certify.py)."""
+    settle_hours: float = Field(default=0, ge=0)   # after the day ends, late data is still expected: provisional
+
+
 class Config(_Spec):
     version: Literal[1] = 1
     workdir: str = ".mq"
@@ -200,6 +205,7 @@ class Config(_Spec):
     pairs: dict[str, PairSpec] = Field(default_factory=dict)
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
     detection: DetectionSpec = Field(default_factory=DetectionSpec)
+    certification: CertificationSpec = Field(default_factory=CertificationSpec)
 
     # Set by load_config, not by the file.
     source_path: str = Field(default="<memory>", exclude=True)

@@ -47,6 +47,9 @@ class Pipeline:
         self.anchor_dir = Path(os.environ.get("MQ_LEDGER_ANCHOR_DIR") or config.workdir_path / "ledger-anchors")
         for part in (self.store, self.alerts, self.outbox, self.ledger):
             part.install()
+        from incidents import IncidentBook   # its table comes with the metric store's migrations
+
+        self.incidents = IncidentBook(self.engine, self.ledger)
 
     # ---- shared resources -----------------------------------------------------------
     @property
@@ -107,6 +110,13 @@ class Pipeline:
     def alert(self, partition: dt.date, run_id: str | None = None):
         return run_alerting(self, partition, run_id)
 
+    def certify(self, partition: dt.date, run_id: str | None = None) -> dict[str, str]:
+        """Open incidents for the new notified groups, then certify (or revoke) each metric's partition."""
+        from status.certify import certify_partition
+
+        self.incidents.sync(self)
+        return certify_partition(self, partition)
+
     def deliver(self):
         return self.outbox.drain(self.receivers())
 
@@ -144,6 +154,7 @@ class Pipeline:
                                  for c in timed("validate", self.validate, partition, run_id)]
             summary["detections"] = timed("detect", self.detect, partition, run_id)
             summary["alerts"] = timed("alert", self.alert, partition, run_id)
+            summary["certification"] = timed("certify", self.certify, partition, run_id)
             delivery = timed("deliver", self.deliver)
             summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
             summary.update(input_outcome(summary["pulls"]))

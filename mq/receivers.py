@@ -16,7 +16,8 @@ def build_receivers(config: Config) -> dict:
             out[spec.name] = FileSinkReceiver(spec.name, config.resolve(spec.file))
         elif spec.slack:
             out[spec.name] = SlackReceiver(spec.name, spec.slack["channel"], token=_slack_token(),
-                                           base_url=spec.slack.get("base_url") or os.environ.get("MQ_SLACK_BASE_URL"))
+                                           base_url=spec.slack.get("base_url") or os.environ.get("MQ_SLACK_BASE_URL"),
+                                           status_url=os.environ.get("MQ_STATUS_URL"))
         elif spec.webhook:
             from alerting.receivers.webhook import WebhookReceiver
 

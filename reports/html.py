@@ -38,6 +38,8 @@ def render(frames: dict[str, pd.DataFrame], figures: dict, ledger: LedgerEvidenc
            end: dt.date, csv_files: list[str]) -> str:
     tables = {name: table(frames[name][cols]) for name, cols in SHOWN.items()}
     tables.update({name: table(frames[name]) for name in ("silences", "alerts", "checks", "pulls", "runs")})
+    tables.update({name: table(frames[name].drop(columns=["ledger_seqs"], errors="ignore"))
+                   for name in ("incidents", "incident_months")})
     tables["per_control"] = table(per_control(frames))
     return _ENV.get_template("sox.html").render(
         start=start, end=end, generated_at=ledger.verified_at.strftime("%Y-%m-%d %H:%M UTC"),

@@ -17,12 +17,14 @@ from mq.errors import MqError
 from reports import charts
 from reports.control_evidence import collect_controls
 from reports.html import render
+from reports.incident_evidence import collect_incidents
 from reports.ledger_evidence import ledger_evidence
 from reports.pdf import write_pdf
 from reports.store_evidence import collect_store
 
 CONTROL_CSVS = ("controls", "control_runs", "exceptions", "control_changes", "silences")
 STORE_CSVS = ("runs", "pulls", "checks", "alerts", "alert_decisions")
+INCIDENT_CSVS = ("incidents", "incident_months")
 
 
 def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
@@ -31,8 +33,9 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
         raise MqError(f"report sox: --end {end} is before --start {start}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frames = {**collect_controls(pipe, start, end), **collect_store(pipe, start, end)}
-    for name in CONTROL_CSVS + STORE_CSVS:
+    frames = {**collect_controls(pipe, start, end), **collect_store(pipe, start, end),
+              **collect_incidents(pipe.ledger, start, end)}
+    for name in CONTROL_CSVS + STORE_CSVS + INCIDENT_CSVS:
         frames[name].to_csv(out / f"{name}.csv", index=False)
     ledger = ledger_evidence(pipe.ledger, out)
     ledger.frame().to_csv(out / "ledger_verification.csv", index=False)
@@ -41,7 +44,7 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
                "exceptions": charts.exceptions_chart(frames["exceptions"], dates)}
     if _signed_off(frames["exceptions"]):   # else an empty chart box would say nothing the text cannot
         figures["disposition"] = charts.disposition_chart(frames["exceptions"])
-    csv_files = [f"{name}.csv" for name in CONTROL_CSVS + STORE_CSVS + ("ledger_verification",)]
+    csv_files = [f"{name}.csv" for name in CONTROL_CSVS + STORE_CSVS + INCIDENT_CSVS + ("ledger_verification",)]
     (out / "index.html").write_text(render(frames, figures, ledger, pipe=pipe, start=start, end=end,
                                            csv_files=csv_files), encoding="utf-8")
     write_pdf(out / "report.pdf", frames, figures, ledger, start=start, end=end,

@@ -46,7 +46,7 @@ def test_schema_rejects_what_compose_rejects(compose, validator):
 
 def test_services_and_their_wiring(compose):
     services = compose["services"]
-    assert set(services) == {"preflight", "postgres", "demo-data", *AIRFLOW_SERVICES, "spark-master", "spark-worker"}
+    assert set(services) == {"preflight", "postgres", "demo-data", *AIRFLOW_SERVICES, "spark-master", "spark-worker", "mq-status"}
     for name in AIRFLOW_SERVICES:
         env = services[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -60,6 +60,17 @@ def test_services_and_their_wiring(compose):
     # The demo data lands where the Airflow tasks and the Spark workers both read it.
     for name in ("demo-data", "airflow-scheduler", "spark-worker"):
         assert "demo-data:/data/demo" in services[name]["volumes"]
+
+
+def test_status_service_serves_the_dags_state_store_on_this_machine_only(compose):
+    status = compose["services"]["mq-status"]
+    assert status["entrypoint"] == ["mq"] and status["command"][0] == "serve"
+    assert status["ports"] == ["127.0.0.1:8765:8765"]
+    env = status["environment"]
+    # the same database the DAGs write through the mq_state_store Connection
+    assert env["MQ_STATE_URL"].split("@", 1)[1] == env["AIRFLOW_CONN_MQ_STATE_STORE"].split("@", 1)[1]
+    assert env["MQ_SERVE_TOKEN"] == "${MQ_SERVE_TOKEN:-}"      # no token in the file: read-only by default
+    assert status["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 def test_spark_connection_in_compose_maps_to_a_standalone_master(compose):
@@ -81,7 +92,7 @@ def test_image_is_the_official_airflow_image_with_the_project_installed():
     assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile
     assert 'pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/mq' in dockerfile
     for package in ("mq", "pulls", "metricstore", "checks", "detectors", "rootcause", "alerting", "ledger",
-                    "reports", "controls", "config", "dags"):
+                    "reports", "controls", "incidents", "status", "config", "dags"):
         assert f"COPY --chown=airflow:root {package} ./{package}" in dockerfile
 
 

@@ -55,7 +55,7 @@ def test_every_dag_file_imports_without_errors(parsed):
     assert parsed["errors"] == {}
     assert {Path(d["fileloc"]).name for d in parsed["dags"].values()} == {p.name for p in DAGS.glob("*.py")}
     assert set(parsed["dags"]) == {"metrics_quality_daily", "metrics_quality_ledger_verify",
-                                   "metrics_quality_sox_report"}
+                                   "metrics_quality_sox_report", "metrics_quality_certified_example"}
 
 
 def test_no_deprecation_warnings(parsed):
@@ -70,7 +70,7 @@ def test_parsing_starts_no_spark_session(parsed):
 
 
 @pytest.mark.parametrize("dag_id", ["metrics_quality_daily", "metrics_quality_ledger_verify",
-                                    "metrics_quality_sox_report"])
+                                    "metrics_quality_sox_report", "metrics_quality_certified_example"])
 def test_dag_has_owner_tags_retries_and_docs(parsed, dag_id):
     dag = parsed["dags"][dag_id]
     assert "metrics-quality" in dag["owner"].split(",") and "airflow" not in dag["owner"]
@@ -88,7 +88,9 @@ def test_daily_dag_shape(parsed):
     assert dag["timetable"] == "CronDataIntervalTimetable"
     assert dag["catchup"] is False
     assert set(dag["tasks"]) == {"start", "arrival.client_events", "arrival.warehouse_events", "pull",
-                                 "validate", "detect", "alert", "deliver", "record"}
+                                 "validate", "detect", "alert", "certify", "certified.client_events",
+                                 "certified.warehouse_events", "certified.client_vs_warehouse_events",
+                                 "deliver", "record"}
     assert dag["tasks"]["arrival.warehouse_events"]["deferrable"] is True
     assert {t: dag["tasks"][t]["pool"] for t in ("pull", "validate")} == {
         "pull": "metrics_quality_warehouse", "validate": "metrics_quality_warehouse"}

@@ -35,7 +35,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import Jitter
 
-from alerting.blockkit import render
+from alerting.blockkit import render, with_incident_actions
 from alerting.notification import Notification, RetryableDeliveryError
 from mq.errors import DeliveryError
 
@@ -61,6 +61,7 @@ class SlackReceiver:
         http_retries: int = 2,
         backoff_factor: float = 0.5,
         timeout: int = 30,
+        status_url: str | None = None,
     ) -> None:
         if not name:
             raise ValueError(f"{type(self).__name__}.name must not be empty (got {name!r})")
@@ -69,6 +70,7 @@ class SlackReceiver:
         self.name = name
         self.channel = channel
         self.base_url = base_url
+        self.status_url = status_url   # set when `mq serve` handles this app's buttons
         self._channel_id: str | None = channel if channel[:1] in ("C", "G", "D") and channel.isupper() else None
         if client is None:
             token = token or next((os.environ[v] for v in TOKEN_ENV_VARS if os.environ.get(v)), None)
@@ -83,6 +85,8 @@ class SlackReceiver:
 
     def deliver(self, n: Notification, thread_ref: str | None) -> str | None:
         text, blocks = render(n)
+        if n.action == "firing" and self.status_url and n.kind != "certification":   # incidents only
+            blocks = with_incident_actions(blocks, n, self.status_url)
         if n.action == "firing":
             ts = thread_ref  # set when an earlier attempt posted the parent but failed afterwards
             if ts is None:

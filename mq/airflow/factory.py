@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from airflow.sdk import (DAG, Asset, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule,
                          get_current_context, task)
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mq.airflow import docs, tasks
+from mq.airflow.assets import certified_asset
 from mq.airflow.partition import partition_of
 from mq.airflow.sensors import PartitionSensor, watchable
 from mq.airflow.settings import DagSettings
 from mq.config import Config, load_config
+from status.certify import subjects
 
 DAILY = "0 0 * * *"
 
@@ -51,6 +53,24 @@ def _stage_task(config_path: str, stage: str, **task_kwargs):
     run.__name__ = stage
     run.__doc__ = f"`Pipeline.{stage}` for the run's partition."
     return task(task_id=stage, **task_kwargs)(run)
+
+
+def _announce_task(subject: str, prefix: str):
+    asset = certified_asset(subject, prefix)
+
+    def announce() -> dict:
+        context = get_current_context()
+        outcome = context["ti"].xcom_pull(task_ids="certify") or {}
+        status = (outcome.get("result") or {}).get(subject, "unknown")
+        partition = partition_of(context).isoformat()
+        if status != "certified":
+            raise AirflowSkipException(f"{subject} for {partition} is {status}: no certification event")
+        context["outlet_events"][asset].extra = {"partition": partition, "subject": subject}
+        return {"partition": partition, "subject": subject}
+
+    announce.__name__ = subject
+    announce.__doc__ = f"Emit the certification event of {subject} (skipped unless its partition is certified)."
+    return task(task_id=subject, outlets=[asset])(announce)
 
 
 def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
@@ -93,6 +113,10 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
         validated = _stage_task(path, "validate", pool=settings.pool)(store_run_id)
         detected = _stage_task(path, "detect")(store_run_id)
         alerted = _stage_task(path, "alert")(store_run_id)
+        certified = _stage_task(path, "certify")(store_run_id)
+        with TaskGroup("certified", tooltip="an Asset event per metric whose partition is certified") as announce:
+            for subject in subjects(config):
+                _announce_task(subject, settings.dag_prefix)()
 
         @task(task_id="deliver")
         def deliver() -> dict:
@@ -119,7 +143,8 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
 
         delivered = deliver()
         arrival >> pulled
-        pulled >> validated >> detected >> alerted >> delivered >> record()
+        pulled >> validated >> detected >> alerted >> certified >> delivered >> record()
+        certified >> announce
     return dag
 
 

@@ -21,7 +21,7 @@ from mq.pipeline import Pipeline
 
 log = logging.getLogger("mq.airflow")
 
-STAGES = ("pull", "validate", "detect", "alert")
+STAGES = ("pull", "validate", "detect", "alert", "certify")
 
 
 class TaskPipeline(Pipeline):
@@ -65,7 +65,7 @@ def start_run(config_path: str, partition: dt.date, trigger: str) -> str:
 
 def run_stage(config_path: str, stage: str, partition: dt.date, run_id: str | None,
               run_url: str | None = None) -> dict:
-    """One of pull / validate / detect / alert for the partition: {"result": ..., "seconds": ...}."""
+    """One of pull / validate / detect / alert / certify for the partition: {"result": ..., "seconds": ...}."""
     if stage not in STAGES:
         raise ValueError(f"run_stage: stage must be one of {STAGES}, got {stage!r}")
     with open_pipeline(config_path) as pipe, _run_url(run_url):
@@ -91,7 +91,7 @@ def run_summary(pipe, partition: dt.date, outcomes: dict[str, dict | None]) -> d
     """The summary `Pipeline.run` would have built from these stage outcomes (None = the task failed)."""
     summary: dict = {"partition": partition.isoformat(), "config_hash": pipe.config.content_hash}
     keys = {"pull": "pulls", "validate": "checks", "detect": "detections", "alert": "alerts",
-            "deliver": "delivery"}
+            "certify": "certification", "deliver": "delivery"}
     for stage in (*STAGES, "deliver"):
         outcome = outcomes.get(stage)
         if outcome is None:

@@ -1,0 +1,116 @@
+"""Incidents on the small demo: every notified group is one incident with an owner; people ack,
+assign, resolve and sign it off through `mq incidents`; every step is in the verified ledger and the
+SOX report; the workflow refuses steps out of order."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from incident_demo import worked_demo  # noqa: F401  (the shared backfilled demo)
+from incidents import IncidentError, next_status
+from mq.cli import main
+
+
+@pytest.fixture
+def demo(worked_demo, monkeypatch):
+    monkeypatch.setenv("MQ_DEMO_DIR", str(worked_demo[2]))   # the CLI reads the same config and store
+    monkeypatch.delenv("MQ_STATE_URL", raising=False)
+    monkeypatch.delenv("MQ_RECEIVER", raising=False)
+    return worked_demo
+
+
+@pytest.mark.parametrize("status,action,kw,expected", [
+    ("open", "ack", {}, "acknowledged"),
+    ("open", "assign", {"assignee": "bo"}, "investigating"),
+    ("acknowledged", "assign", {"assignee": "bo"}, "investigating"),
+    ("acknowledged", "resolve", {"note": "fixed"}, "resolved"),
+    ("investigating", "resolve", {"note": "fixed"}, "resolved"),
+    ("resolved", "signoff", {"note": "ok", "disposition": "remediated"}, "signed_off"),
+    ("open", "signoff", {"note": "seasonal", "disposition": "false_positive"}, "false_positive"),
+])
+def test_workflow_allows_the_documented_steps(status, action, kw, expected):
+    assert next_status(status, action, **kw).to_status == expected
+
+
+@pytest.mark.parametrize("status,action,kw,says", [
+    ("open", "resolve", {"note": "x"}, "acknowledge it first"),
+    ("acknowledged", "signoff", {"note": "x", "disposition": "remediated"}, "resolve it first"),
+    ("resolved", "ack", {}, "not allowed while the incident is resolved"),
+    ("signed_off", "assign", {"assignee": "bo"}, "closed"),
+    ("investigating", "resolve", {"note": " "}, "a note is required"),
+    ("resolved", "signoff", {"note": "x", "disposition": "maybe"}, "disposition must be one of"),
+    ("open", "assign", {}, "an assignee is required"),
+])
+def test_workflow_refuses_steps_out_of_order_and_says_why(status, action, kw, says):
+    with pytest.raises(IncidentError, match=says):
+        next_status(status, action, **kw)
+
+
+def test_every_notified_group_is_one_incident_with_an_owner(demo):
+    pipe, truth, work, _ = demo
+    incidents = pipe.incidents.list()
+    threads = {a["thread_key"] for a in pipe.alerts.alerts() if a["thread_key"]}
+    assert len(incidents) == len(threads) > 0
+    assert all(i.status == "open" and i.owner for i in incidents)
+    loss = next(i for i in truth["incidents"] if i["id"] == "logging-loss")
+    on_loss = [i for i in incidents if i.first_partition.isoformat() == loss["start"]]
+    assert len(on_loss) == 1
+    # the discrepancy is routed to the pair's team
+    assert on_loss[0].owner == "metrics-quality"
+    opened = [r for r in pipe.ledger.records(kind="incident") if r.payload["action"] == "open"]
+    assert {r.payload["incident_id"] for r in opened} == {i.id for i in incidents}
+
+
+def test_ack_resolve_signoff_end_to_end_through_the_cli(demo, capsys):
+    pipe, truth, work, (start, end) = demo
+    loss = next(i for i in truth["incidents"] if i["id"] == "logging-loss")
+    inc = next(i for i in pipe.incidents.list() if i.first_partition.isoformat() == loss["start"])
+    capsys.readouterr()
+    assert main(["incidents", "show", inc.id]) == 0
+    shown = capsys.readouterr().out
+    # evidence: the alerts, the root cause, the impact and the explain output
+    assert "platform=android & app_version=10.3" in shown and "impact:" in shown and "explain " in shown
+    assert main(["incidents", "resolve", inc.id, "--by", "bo", "--note", "x"]) == 2   # not acknowledged yet
+    assert main(["incidents", "ack", inc.id, "--by", "ana"]) == 0
+    assert main(["incidents", "assign", inc.id, "--by", "ana", "--to", "bo"]) == 0
+    assert main(["incidents", "resolve", inc.id, "--by", "bo", "--note", "SDK 10.3 dropped android events; "
+                 "fixed in 10.3.1"]) == 0
+    assert main(["incidents", "signoff", inc.id, "--by", "lead", "--disposition", "remediated",
+                 "--note", "client counts back within the band"]) == 0
+    got = pipe.incidents.get(inc.id)
+    assert (got.status, got.row["assignee"], got.row["disposition"]) == ("signed_off", "bo", "remediated")
+    assert got.row["acknowledged_at"] <= got.row["resolved_at"] <= got.row["signed_off_at"]
+    steps = [(e["action"], e["to"], e.get("by")) for e in pipe.incidents.timeline(inc.id)]
+    assert steps == [("open", "open", None), ("ack", "acknowledged", "ana"), ("assign", "investigating", "ana"),
+                     ("resolve", "resolved", "bo"), ("signoff", "signed_off", "lead")]
+    assert main(["incidents", "ack", inc.id, "--by", "ana"]) == 2      # closed: no more actions
+    capsys.readouterr()
+    assert main(["incidents", "list", "--status", "signed_off"]) == 0
+    assert inc.id in capsys.readouterr().out
+    assert main(["ledger", "verify"]) == 0
+    # the sign-off is SOX evidence: in the report, with time to acknowledge and to sign off per month
+    assert main(["report", "sox", "--start", str(start), "--end", str(end), "--out", str(work / "rep")]) == 0
+    csv = (work / "rep" / "incidents.csv").read_text()
+    assert inc.id in csv and "remediated" in csv and "client counts back within the band" in csv
+    monthly = (work / "rep" / "incident_months.csv").read_text().splitlines()
+    assert monthly[0].startswith("month,incidents,acknowledged,median_hours_to_acknowledge")
+    assert any(line.startswith(loss["start"][:7]) for line in monthly[1:])
+    html = (work / "rep" / "index.html").read_text()
+    assert "Incidents" in html and inc.id in html
+
+
+def test_a_false_alarm_is_closed_without_resolving_and_no_longer_fails_certification(demo):
+    pipe, truth, *_ = demo
+    from status.certify import statuses
+
+    dup = next(i for i in truth["incidents"] if i["id"] == "duplicate-load")
+    day = dt.date.fromisoformat(dup["start"])
+    inc = next(i for i in pipe.incidents.list() if i.first_partition == day)
+    failed_before = {s.subject for s in statuses(pipe, day) if s.status == "failed" and inc.id in s.incidents}
+    assert failed_before
+    pipe.incidents.act(inc.id, "signoff", by="lead", disposition="false_positive", note="a planned re-load")
+    assert pipe.incidents.get(inc.id).status == "false_positive"
+    after = {s.subject: s for s in statuses(pipe, day)}
+    assert all(inc.id not in after[s].incidents for s in failed_before)
+    assert pipe.ledger.verify().ok
