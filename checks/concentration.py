@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rootcause import localize
-from rootcause.model import TABLE_WIDE
+from rootcause.model import TABLE_WIDE, leaves_in
 
 # The expectations whose failing rows are flagged here, and the Spark condition that flags one.
 SUPPORTED = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_in_set",
@@ -65,21 +65,34 @@ def concentration(leaves: pd.DataFrame, dimensions: Sequence[str], failing: str)
     frame = leaves[list(dimensions)].copy()
     frame["failing"], frame["expected"] = counts, rows * rate
     causes = localize(frame, dimensions, real="failing", predict="expected", max_causes=5)
-    causes = [c for c in causes if c.observed > c.expected]     # where failures are, not where they are not
+    causes = [c for c in causes if c.observed > c.expected     # where failures are, not where they are not
+              and _binomial_excess(leaves, c.elements, rows, counts, rate, len(leaves))]
     if not causes:
         return [{"label": TABLE_WIDE, "elements": {}, "share": 1.0, "confidence": 1.0,
                  "observed": float(counts.sum()), "expected": float(counts.sum()),
                  "failing_rate": round(float(counts.sum() / max(rows.sum(), 1.0)), 6)}]
     out = []
     for cause in causes:
-        hit = np.ones(len(leaves), dtype=bool)
-        for dim, value in cause.elements.items():
-            hit &= leaves[dim].astype(str).to_numpy() == str(value)
+        hit = leaves_in(leaves, [cause.elements])
         out.append({"label": cause.label(), "elements": dict(cause.elements), "share": round(float(cause.share), 4),
                     "confidence": round(float(cause.confidence), 4), "observed": float(cause.observed),
                     "expected": round(float(cause.expected), 2),
                     "failing_rate": round(float(counts[hit].sum() / max(rows[hit].sum(), 1.0)), 6)})
     return out
+
+
+def _binomial_excess(leaves, elements, rows, counts, rate: float, candidates: int, alpha: float = 0.01) -> bool:
+    """Is the slice's failing count above what row-by-row sampling at the typical rate gives?
+
+    Each row fails independently at `rate` under "spread over the whole table", so the slice's count is
+    Binomial(rows, rate); the excess must clear that noise at `alpha`, Bonferroni-corrected over the
+    candidate slices (at least one per leaf). The localiser's own noise model is fitted to forecast
+    errors, which for failing counts understates the sampling noise of a rare event."""
+    from scipy.stats import binom
+
+    hit = leaves_in(leaves, [elements])
+    n, k = int(rows[hit].sum()), int(counts[hit].sum())
+    return bool(binom.sf(k - 1, n, min(max(rate, 1e-12), 1.0)) < alpha / max(candidates, 1))
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
 
 
 TABLE_WIDE = "all slices (table-wide)"
@@ -53,3 +57,15 @@ class Impact:
     upper: float
     share_of_total: float
     direction: str
+
+
+def leaves_in(leaves: pd.DataFrame, elements: Iterable[Mapping[str, str]]) -> np.ndarray:
+    """Mask of the leaves (rows with one column per dimension) inside any of the element sets;
+    `{}` (table-wide) holds every leaf."""
+    matched = np.zeros(len(leaves), dtype=bool)
+    for cause in elements:
+        hit = np.ones(len(leaves), dtype=bool)
+        for dim, value in cause.items():
+            hit &= leaves[dim].astype(str).to_numpy() == str(value)
+        matched |= hit
+    return matched

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rootcause import estimate_impact, localize
+from rootcause.model import leaves_in
 from rootcause.side import attribute_side
 
 BASELINE_DAYS = 28
@@ -152,13 +153,7 @@ def _within_normal_variation(pipe, pair_name: str, partition: dt.date) -> str | 
 
 
 def _matched(leaves: pd.DataFrame, causes) -> np.ndarray:
-    matched = np.zeros(len(leaves), dtype=bool)
-    for cause in causes:
-        hit = np.ones(len(leaves), dtype=bool)
-        for dim, value in cause.elements.items():
-            hit &= leaves[dim].astype(str).to_numpy() == str(value)
-        matched |= hit
-    return matched
+    return leaves_in(leaves, (c.elements for c in causes))
 
 
 def _side(wide: pd.DataFrame, leaves: pd.DataFrame, matched: np.ndarray, partition: dt.date, bad: set):

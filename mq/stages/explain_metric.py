@@ -15,6 +15,7 @@ import pandas as pd
 
 from mq.stages.explain import BASELINE_DAYS, _about
 from rootcause import localize
+from rootcause.model import leaves_in
 from rootcause.side import seasonal_expectation
 
 
@@ -63,12 +64,7 @@ def localize_count(frame: pd.DataFrame, dims: list[str], partition: dt.date, bad
     causes = localize(leaves.reset_index(), dims, real="value", predict="expected", max_causes=5)
     if not causes:
         return (), None
-    matched = np.zeros(len(leaves), dtype=bool)
-    for cause in causes:
-        hit = np.ones(len(leaves), dtype=bool)
-        for dim, value in cause.elements.items():
-            hit &= leaves[dim].astype(str).to_numpy() == str(value)
-        matched |= hit
+    matched = leaves_in(leaves, (c.elements for c in causes))
     keys = set(leaves.index[matched])
     on_causes = past[past.slice_key.isin(keys)]
     history = on_causes.groupby(pd.to_datetime(on_causes.partition).dt.date)["value"].sum().sort_index()
