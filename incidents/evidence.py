@@ -50,6 +50,6 @@ def gather(pipe, iid: str, *, with_explain: bool = True) -> Evidence:
     if with_explain:
         for a in alerts:
             if a["kind"] == "discrepancy" and not a["labels"] and a["subject"] in pipe.config.pairs:
-                texts[f"{a['subject']} on {a['first_partition']}"] = explain(pipe, a["subject"], a["first_partition"])
+                texts[f"{a['subject']} on {a['first_partition']}"] = explain(pipe, a["subject"], a["first_partition"])[0]
     return Evidence(alerts=alerts, root_causes=list(explained[0]["root_causes"]) if explained else [],
                     impact=impact, explain=texts, subjects=sorted({a["subject"] for a in alerts}))

@@ -183,7 +183,9 @@ def test_scheduler_runs_the_daily_dag_to_success(deployment):
         tasks = dict(conn.execute(sa.text("SELECT task_id, state FROM task_instance WHERE dag_id = :d"),
                                   {"d": DAG_ID}).all())
     assert state == "success", f"{tasks}\n{_failed_task_logs(d['env'], tasks)}"
-    assert set(tasks.values()) == {"success"}
+    # a certification announcement is skipped when the partition is not certified (e.g. too little history)
+    assert {t: s for t, s in tasks.items() if not (t.startswith("certified.") and s == "skipped")} == \
+        {t: "success" for t in tasks if not (t.startswith("certified.") and tasks[t] == "skipped")}
     assert len(tasks) == 9
 
     # The run went through the library into the state store named by the mq_state_store Connection.
