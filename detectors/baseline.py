@@ -13,6 +13,9 @@ An all-excluded window leaves too few points, which the runner reports as "insuf
 never as a pass. A change that lasts is not an incident for ever: once a series has been flagged on
 `accept_after_days` consecutive observed days, the change is accepted as the new normal and the
 baseline restarts at its first day (those flagged days then feed it, the days before it do not).
+A person can accept a change sooner, by a recorded disposition (`mq incidents resolve --accept-change`):
+the baseline then restarts at the day the change began (`Accepted.since`), and the flagged days up to
+the disposition (`Accepted.until`) feed it; days flagged after that are new incidents again.
 
 The rule is a pure function of the flags inside the detector's window, so a daily run that reads the
 stored flags and a backfill that derives them day by day give the same baseline (the runner feeds
@@ -30,6 +33,14 @@ ACCEPT_AFTER_DAYS = 14
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """Per row of a window: a change accepted by a recorded disposition (window columns, any sign)."""
+
+    since: np.ndarray  # (n,) column of the change's first day; rows without one hold a column past the window
+    until: np.ndarray  # (n,) last column whose flag the disposition covers
+
+
+@dataclass(frozen=True)
 class CleanHistory:
     """Per row of a window: which past columns may feed a baseline, and any accepted change."""
 
@@ -43,11 +54,13 @@ def clean_history(
     excluded: np.ndarray,
     observed: np.ndarray,
     accept_after_days: int | None,
+    accepted: Accepted | None = None,
 ) -> CleanHistory:
     """Baseline mask of the past columns of a window (all arrays (n, w), oldest column first).
 
     `observed`: the series has a value that day (a day without one neither breaks nor extends a run
     of flagged days, nor does an excluded day). `accept_after_days=None` never accepts a change.
+    `accepted`: changes accepted by a disposition; the later of the two restarts wins.
     """
     n, width = flagged.shape
     run_length = np.zeros(n, dtype=np.int64)
@@ -65,6 +78,11 @@ def clean_history(
             accepted_end = np.where(reached, col, accepted_end)
     cols = np.arange(width)[None, :]
     in_accepted_run = (cols >= accepted_start[:, None]) & (cols <= accepted_end[:, None])
+    if accepted is not None:
+        # A disposition applies once its change has begun before the day scored (since < width).
+        manual = accepted.since < width
+        in_accepted_run |= manual[:, None] & (cols >= accepted.since[:, None]) & (cols <= accepted.until[:, None])
+        accepted_start = np.where(manual & (accepted.since > accepted_start), accepted.since, accepted_start)
     usable = ~excluded & (~flagged | in_accepted_run) & (cols >= accepted_start[:, None])
     accepted_today = (accepted_end == width - 1) & (run_length == (accept_after_days or 0))
     return CleanHistory(usable, accepted_start, accepted_today)

@@ -99,6 +99,7 @@ def evaluate_range(
     excluded_days: Collection[dt.date] = (),
     parents: Mapping[str, Sequence[str]] | None = None,
     accept_after_days: int | None = ACCEPT_AFTER_DAYS,
+    accepted: pd.DataFrame | None = None,
     wobble_z: float = 0.0,
 ) -> pd.DataFrame:
     """`evaluate` for every date in [start, end], each scored from the rows up to that date only.
@@ -111,7 +112,8 @@ def evaluate_range(
     before `start` (from storage); `excluded_days` are days every series leaves out (a failed check
     or a missing partition of the table); `parents` maps a series to the series it rolls up into
     (a flagged slice's day is left out of theirs too, and the hierarchy rule uses it);
-    `accept_after_days` consecutive flagged days make a change the new baseline (None: never).
+    `accept_after_days` consecutive flagged days make a change the new baseline (None: never);
+    `accepted` (series_id, since, until) are changes a person accepted sooner by a disposition.
     `wobble_z` > 0 turns on the hierarchy rule (module docstring, point 3).
     """
     detectors = [spec.build() for spec in specs]
@@ -134,7 +136,7 @@ def evaluate_range(
     parents = {str(k): [str(p) for p in v] for k, v in (parents or {}).items()}
     own = _as_marks(flagged)
     marks = Marks(own, _roll_up(own, parents),
-                  np.array(sorted({as_day(d) for d in excluded_days}), dtype="datetime64[D]"))
+                  np.array(sorted({as_day(d) for d in excluded_days}), dtype="datetime64[D]"), _as_accepted(accepted))
     days = np.arange(start, end + np.timedelta64(1, "D"), dtype="datetime64[D]")
     rules = (fdr_q, min_relative_effect, min_absolute_effect, parents, wobble_z)
     chosen = choose_engine(history, engine, spark_min_rows)
@@ -146,7 +148,7 @@ def evaluate_range(
             out.append(decided)
             found = _as_marks(decided.loc[decided.status == "anomaly", ["series_id", "partition"]])
             marks = Marks(pd.concat([marks.flagged, found]), pd.concat([marks.excluded, _roll_up(found, parents)]),
-                          marks.excluded_days)
+                          marks.excluded_days, marks.accepted)
     else:
         if is_spark_frame(history):  # asked for local on a Spark DataFrame: collect it
             history = history.toPandas()
@@ -175,6 +177,15 @@ def _as_marks(frame: pd.DataFrame | None) -> pd.DataFrame:
     if missing:
         raise ValueError(f"flagged lacks column(s) {sorted(missing)}; it has {list(frame.columns)}")
     return frame[["series_id", "partition"]].astype({"series_id": str}).drop_duplicates()
+
+
+def _as_accepted(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    if frame is None or not len(frame):
+        return None
+    missing = {"series_id", "since", "until"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"accepted lacks column(s) {sorted(missing)}; it has {list(frame.columns)}")
+    return frame[["series_id", "since", "until"]].astype({"series_id": str})
 
 
 def _roll_up(flagged: pd.DataFrame, parents: Mapping[str, Sequence[str]]) -> pd.DataFrame:

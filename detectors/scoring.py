@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Detector, Scores, SeriesWindow, nanmedian, robust_scale
-from detectors.baseline import clean_history
+from detectors.baseline import Accepted, clean_history
 from detectors.spec import DetectorSpecError
 
 DAILY_SEASON = 7  # weekly seasonality of daily data
 CHUNK_ROWS = 2_000  # series scored together in one numpy call
+NO_ACCEPTANCE = 1 << 40  # a column no window reaches: the series has no change accepted by a disposition
 # Provisional statuses; the runner turns some "ok" rows into "anomaly" after FDR control.
 PROVISIONAL_STATUSES = ("ok", "insufficient_history", "holiday", "missing")
 RAW_COLUMNS = [
@@ -50,6 +51,16 @@ class _Matrix:
     first_day: np.ndarray  # column of each series' first row (negative: before origin)
     flagged: np.ndarray  # (series x day) bool: the series was flagged (an anomaly) that day
     excluded: np.ndarray  # (series x day) bool: left out of baselines (a flagged child, a failed check)
+    # A change accepted by a disposition (`detectors.baseline.Accepted`), as columns since `origin`:
+    # its first day and the last flagged day it covers; NO_ACCEPTANCE where there is none.
+    accepted_since: np.ndarray = None
+    accepted_until: np.ndarray = None
+
+    def __post_init__(self) -> None:
+        n = len(self.series_ids)
+        if self.accepted_since is None:
+            object.__setattr__(self, "accepted_since", np.full(n, NO_ACCEPTANCE, dtype=np.int64))
+            object.__setattr__(self, "accepted_until", np.full(n, -NO_ACCEPTANCE, dtype=np.int64))
 
     def mark(self, series_ids, days, *, flagged: bool) -> None:
         """Mark (series, day) pairs of this matrix as flagged (own anomaly) or excluded; others are ignored."""
@@ -58,6 +69,13 @@ class _Matrix:
         cols = (np.asarray(days, dtype="datetime64[D]") - self.origin).astype(np.int64)
         keep = (rows >= 0) & (cols >= 0) & (cols < target.shape[1])
         target[rows[keep], cols[keep]] = True
+
+    def accept(self, series_ids, since, until) -> None:
+        """Changes accepted by a disposition: (series, first day of the change, last flagged day covered)."""
+        rows = pd.Index(self.series_ids).get_indexer(pd.Index(np.asarray(series_ids, dtype=object)))
+        keep = rows >= 0
+        self.accepted_since[rows[keep]] = (np.asarray(since, dtype="datetime64[D]") - self.origin).astype(np.int64)[keep]
+        self.accepted_until[rows[keep]] = (np.asarray(until, dtype="datetime64[D]") - self.origin).astype(np.int64)[keep]
 
     def exclude_days(self, days: np.ndarray) -> None:
         """Days left out of every series' baseline (a table's failed check or missing partition)."""
@@ -115,12 +133,16 @@ class Marks:
     flagged: pd.DataFrame  # the series' own anomalies
     excluded: pd.DataFrame  # days a series rolls a flagged slice up
     excluded_days: np.ndarray  # datetime64[D]: every series
+    accepted: pd.DataFrame | None = None  # series_id, since, until: changes accepted by a disposition
 
     def apply(self, matrix: "_Matrix") -> None:
         for frame, own in ((self.flagged, True), (self.excluded, False)):
             if len(frame):
                 matrix.mark(frame["series_id"].astype(str).to_numpy(), day_array(frame["partition"]), flagged=own)
         matrix.exclude_days(self.excluded_days)
+        if self.accepted is not None and len(self.accepted):
+            matrix.accept(self.accepted["series_id"].astype(str).to_numpy(), day_array(self.accepted["since"]),
+                          day_array(self.accepted["until"]))
 
 
 def pivot_group(history: pd.DataFrame, start, end, detectors: Sequence[Detector]) -> "_Matrix":
@@ -267,7 +289,9 @@ def _score_rows(matrix, present, col, day, det: Detector, holiday_days, accept_a
         # Holidays and known events never feed a baseline, nor do flagged days (detectors.baseline).
         flagged = _window(matrix.flagged[rows], col, width, False)[:, :-1]
         excluded = _window(matrix.excluded[rows], col, width, False)[:, :-1] | past_holiday[None, :]
-        clean = clean_history(flagged, excluded, valid[:, :-1], accept_after_days)
+        first = col - width + 1   # the window's first column in the matrix
+        accepted = Accepted(matrix.accepted_since[rows] - first, matrix.accepted_until[rows] - first)
+        clean = clean_history(flagged, excluded, valid[:, :-1], accept_after_days, accepted)
         # Detectors that accumulate evidence over recent days (CUSUM) read those days as they were.
         recent_values, recent_denominators = values.copy(), None if denominators is None else denominators.copy()
         recent_values[:, :-1][:, past_holiday] = np.nan

@@ -21,6 +21,8 @@ from incidents.schema import incidents as _T
 from incidents.workflow import FINAL, Transition, next_status
 
 LEDGER_KIND = "incident"
+# Ledger kind of a change accepted as the new baseline (the detect stage reads these back).
+BASELINE_KIND = "baseline"
 _SEVERITY = {"critical": 3, "error": 2, "warning": 1}
 
 
@@ -123,6 +125,31 @@ class IncidentBook:
             "note": note, "assignee": assignee, "disposition": disposition, "via": via, "at": now.isoformat()},
             partition=inc.first_partition)
         return t
+
+    def accept_change(self, iid: str, *, by: str, note: str) -> list[dict]:
+        """Accept what an incident's anomaly and discrepancy alerts measured as the new normal.
+
+        One ledger record per subject (kind "baseline"): for every alerted slice, the day its change
+        began (`baseline_since`, the alert's first partition) and the last flagged day the acceptance
+        covers (`until`, its last partition). From the next run on, those slices' baselines restart at
+        `baseline_since` (`detectors.baseline`); flags after `until` are new incidents again."""
+        from pulls.pull import slice_key
+
+        by_subject: dict[str, list[dict]] = {}
+        for a in self.alerts(iid):
+            if a["kind"] in ("anomaly", "discrepancy"):
+                by_subject.setdefault(a["subject"], []).append({
+                    "slice_key": slice_key(dict(a["labels"])), "baseline_since": str(a["first_partition"]),
+                    "until": str(a["last_partition"])})
+        records = []
+        for subject, accepted in sorted(by_subject.items()):
+            until = max(dt.date.fromisoformat(x["until"]) for x in accepted)
+            self.ledger.append(BASELINE_KIND, f"baseline:{subject}:accepted:{iid}", {
+                "subject": subject, "incident_id": iid, "by": by,
+                "reason": f"accepted as the new baseline by {by} on resolving {iid}: {note}",
+                "accepted": sorted(accepted, key=lambda x: x["slice_key"])}, partition=until)
+            records.append({"subject": subject, "accepted": accepted})
+        return records
 
     # ---- reading ------------------------------------------------------------------------
     def get(self, iid: str) -> Incident:

@@ -5,6 +5,7 @@
     mq incidents ack INCIDENT_ID --by ana
     mq incidents assign INCIDENT_ID --to bo --by ana
     mq incidents resolve INCIDENT_ID --by bo --note "SDK 10.3 fix released; client counts back"
+    mq incidents resolve INCIDENT_ID --by bo --note "10.4 logs screen views once" --accept-change
     mq incidents signoff INCIDENT_ID --by lead --disposition remediated --note "checked the re-run"
 """
 from __future__ import annotations
@@ -38,6 +39,10 @@ def add_commands(sub) -> None:
                            else "what was checked and why this disposition")
         if name == "signoff":
             a.add_argument("--disposition", required=True, choices=DISPOSITIONS)
+        if name == "resolve":
+            a.add_argument("--accept-change", action="store_true",
+                           help="the change is the new normal: the alerted slices' baselines restart at the "
+                                "day it began, from the next run on (recorded in the ledger)")
 
 
 def run(args) -> int:
@@ -56,6 +61,10 @@ def run(args) -> int:
         t = book.act(args.id, cmd, by=args.by, note=getattr(args, "note", None), assignee=getattr(args, "to", None),
                      disposition=getattr(args, "disposition", None))
         print(f"{args.id}: {t.from_status} -> {t.to_status} ({t.reason}, by {args.by})")
+        if getattr(args, "accept_change", False):
+            for r in book.accept_change(args.id, by=args.by, note=args.note):
+                since = min(x["baseline_since"] for x in r["accepted"])
+                print(f"  {r['subject']}: new baseline from {since} on {len(r['accepted'])} slice(s)")
     return 0
 
 

@@ -128,6 +128,27 @@ def test_a_lasting_change_becomes_the_baseline_after_the_configured_days_and_say
     assert later.expected.iloc[-1] == pytest.approx(0.95 * 0.9, rel=0.01)
 
 
+def test_a_change_accepted_by_a_disposition_becomes_the_baseline_at_once():
+    """Three flagged days, then a person accepts the change (a new release that logs 10% less by design):
+    from the next day the baseline is the new level only, never a silent pass on too few days."""
+    days, onset = 100, 50
+    client, warehouse = capture_series(days, seed=6)
+    client[0, onset:] *= 0.9
+    flagged = pd.DataFrame({"series_id": "s0", "partition": [day(onset + k) for k in range(3)]})
+    accepted = pd.DataFrame({"series_id": ["s0"], "since": [day(onset)], "until": [day(onset + 2)]})
+    kwargs = dict(fdr_q=0.01, accept_after_days=None, flagged=flagged)
+    result = evaluate_range(frame(client, warehouse), day(onset + 3), day(days - 1), RATIO, accepted=accepted,
+                            **kwargs).set_index("partition")
+    assert (result.status == "anomaly").mean() < 0.1
+    assert (result.status.iloc[:3] == "insufficient_history").all()   # too few new days first: said so
+    tested = result[result.status == "ok"]
+    assert len(tested) > 30 and tested.expected.iloc[-1] == pytest.approx(0.95 * 0.9, rel=0.01)
+    assert tested.baseline_since.iloc[0] == day(onset)   # said in the verdict while the window holds it
+    # The same days without the disposition keep firing: it is the disposition that moved the baseline.
+    refused = evaluate_range(frame(client, warehouse), day(onset + 3), day(days - 1), RATIO, **kwargs)
+    assert (refused.status.iloc[:10] == "anomaly").all()
+
+
 def test_without_acceptance_a_lasting_change_keeps_firing_while_the_window_holds_the_old_level():
     days, onset = 100, 50
     client, warehouse = capture_series(days, seed=6)

@@ -114,3 +114,32 @@ def test_a_false_alarm_is_closed_without_resolving_and_no_longer_fails_certifica
     after = {s.subject: s for s in statuses(pipe, day)}
     assert all(inc.id not in after[s].incidents for s in failed_before)
     assert pipe.ledger.verify().ok
+
+
+def test_accepting_a_change_on_resolve_restarts_the_alerted_slices_baselines(demo, capsys):
+    """`resolve --accept-change`: the change is the new normal from the day it began; recorded in the
+    ledger, and the next run's baselines of those slices start there (flags up to the disposition feed them)."""
+    from mq.stages.detect import pair_history, past_flags
+
+    pipe, truth, *_ = demo
+    loss = next(i for i in truth["incidents"] if i["id"] == "logging-loss")
+    inc = next(i for i in pipe.incidents.list() if i.first_partition.isoformat() == loss["start"])
+    # Refused before acknowledgement, and then nothing is accepted.
+    args = ["incidents", "resolve", inc.id, "--by", "bo", "--note", "10.3 logs differently by design",
+            "--accept-change"]
+    if pipe.incidents.get(inc.id).status == "open":
+        assert main(args) == 2
+        assert not pipe.ledger.records(kind="baseline")
+        pipe.incidents.act(inc.id, "ack", by="ana")
+    if pipe.incidents.get(inc.id).status in ("acknowledged", "investigating"):
+        capsys.readouterr()
+        assert main(args) == 0
+        assert "new baseline from " + loss["start"] in capsys.readouterr().out
+    else:   # another test already resolved it: record the acceptance the same way the command does
+        pipe.incidents.accept_change(inc.id, by="bo", note="10.3 logs differently by design")
+    pair = next(iter(pipe.config.pairs))
+    day_after = dt.date.fromisoformat(loss["end"]) + dt.timedelta(days=1)
+    accepted = past_flags(pipe, pair, pair_history(pipe, pair, day_after), day_after)["accepted"]
+    row = accepted.set_index("series_id").loc["platform=android&app_version=10.3"]
+    assert (str(row.since), str(row.until)) == (loss["start"], loss["end"])
+    assert pipe.ledger.verify().ok

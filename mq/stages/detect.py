@@ -17,6 +17,7 @@ import pandas as pd
 from detectors import DetectorSpec, evaluate
 from detectors.baseline import ancestors
 from detectors.runner import choose_engine
+from incidents.book import BASELINE_KIND
 
 
 def monitored_groupings(pipe, metric: str) -> list[str]:
@@ -119,14 +120,26 @@ def past_flags(pipe, subject: str, hist: pd.DataFrame, partition: dt.date) -> di
     latest = pulls.sort_values("version").drop_duplicates(["table_name", "partition"], keep="last")
     bad |= set(latest.loc[latest.table_name.isin(tables) & (latest.status != "ok"), "partition"])
     labels = dict(zip(hist.slice_key, hist.labels))
-    return {"flagged": flagged, "excluded_days": sorted(bad), "parents": ancestors(labels)}
+    return {"flagged": flagged, "excluded_days": sorted(bad), "parents": ancestors(labels),
+            "accepted": accepted_changes(pipe, subject, start, before)}
+
+
+def accepted_changes(pipe, subject: str, start: dt.date, before: dt.date) -> pd.DataFrame:
+    """Changes accepted as the new baseline by a disposition (`mq incidents resolve --accept-change`)
+    whose covered flags fall in the window: series_id, since, until (the latest acceptance of a slice wins)."""
+    rows = [(x["slice_key"], dt.date.fromisoformat(x["baseline_since"]), dt.date.fromisoformat(x["until"]))
+            for r in pipe.ledger.records(kind=BASELINE_KIND, start=start, end=before)
+            if r.payload.get("subject") == subject and r.payload.get("incident_id")
+            for x in r.payload.get("accepted", ()) if "until" in x]
+    frame = pd.DataFrame(rows, columns=["series_id", "since", "until"])
+    return frame.drop_duplicates("series_id", keep="last")
 
 
 def record_accepted_changes(pipe, subject: str, partition: dt.date, accepted: pd.DataFrame) -> None:
     """A lasting change becomes the baseline: record which slices, since when, and why."""
     changes = sorted({(r.series_id, str(r.baseline_since)) for r in accepted.itertuples()})
     days = pipe.config.detection.accept_change_after_days
-    pipe.ledger.append("baseline", f"baseline:{subject}:{partition.isoformat()}", {
+    pipe.ledger.append(BASELINE_KIND, f"baseline:{subject}:{partition.isoformat()}", {
         "subject": subject, "reason": f"flagged on {days} consecutive days: accepted as the new baseline",
         "accepted": [{"slice_key": k, "baseline_since": since} for k, since in changes]}, partition=partition)
 
