@@ -32,7 +32,8 @@ _CONVERGED = 1e-3
 
 @dataclass(frozen=True)
 class LeafStates:
-    """Boolean masks over leaves, the standardised errors and the fitted noise scale per leaf."""
+    """Boolean masks over leaves, the standardised errors (against each leaf's larger side) and the
+    fitted noise scale of each leaf's forecast (`noise_scale`)."""
 
     z: np.ndarray
     scale: np.ndarray
@@ -108,7 +109,7 @@ def noise_scale(real: np.ndarray, predict: np.ndarray) -> tuple[np.ndarray, np.n
     single leaf is judged by. A multiplicative forecast error is symmetric on either side of the
     comparison: the observation may be e x v or the forecast e x v, e ~ N(1, sd). Relative to the
     forecast, the second case gives real / predict = 1 / e, whose upper tail is far heavier than the
-    normal one the Bonferroni bound assumes (sd 0.19 and e at 3 sd give z ~ 8 for a clean leaf).
+    normal one the Bonferroni bound assumes (sd 0.19 and e at 3 sd give z ~ 7 for a clean leaf).
     Relative to the larger side, both cases give |1 - e| / sd at most, and a change by a factor
     1 - r gives r / sd whether it drops or rises: the symmetric deviation of Squeeze's deviation
     score (Li et al., ISSRE 2019), with the larger side in place of the mean.
