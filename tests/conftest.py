@@ -97,6 +97,29 @@ def demo_env(demo_warehouse, tmp_path, monkeypatch):
     return tmp_path
 
 
+# One cheap expectation per table; the client side's catches the demo's null spike. For tests about what
+# the pipeline does with checks' outcomes (runs, alerts, controls), not about the suites: on Spark a
+# full suite costs about four times as much per partition.
+LIGHT_SUITES = {"client_events": {"expect_column_values_to_not_be_null": {"column": "user_id", "mostly": 0.98}},
+                "warehouse_events": {"expect_column_values_to_not_be_null": {"column": "event_id"}}}
+
+
+def light_demo_config(folder: Path, slices: list[list[str]] | None = None) -> Path:
+    """config/demo.yml with LIGHT_SUITES (and only `slices`, if given), written into `folder`."""
+    import yaml
+
+    raw = yaml.safe_load(DEMO_CONFIG.read_text())
+    if slices is not None:
+        raw["slices"] = slices
+    for table, expectation in LIGHT_SUITES.items():
+        suite = folder / f"{table}.yml"
+        suite.write_text(yaml.safe_dump({"table": table, "expectations": [expectation]}))
+        raw["tables"][table]["suite"] = str(suite)
+    path = folder / "mq.yml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 @pytest.fixture
 def demo_config(demo_env):
     from mq.config import load_config
