@@ -1,8 +1,11 @@
-"""Shared fixtures: one SparkSession per test run, a fresh SQLite file and a fresh PostgreSQL database
+"""Shared fixtures: one SparkSession per test run, the small demo warehouse generated and backfilled once per
+run (each module works on its own copy), a fresh SQLite file and a fresh PostgreSQL database
 per test (PostgreSQL at 127.0.0.1:5432, trust auth; `.ci/run` starts it if it is down)."""
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -94,8 +97,72 @@ def demo_env(demo_warehouse, tmp_path, monkeypatch):
     return tmp_path
 
 
+# One cheap expectation per table; the client side's catches the demo's null spike. For tests about what
+# the pipeline does with checks' outcomes (runs, alerts, controls), not about the suites: on Spark a
+# full suite costs about four times as much per partition.
+LIGHT_SUITES = {"client_events": {"expect_column_values_to_not_be_null": {"column": "user_id", "mostly": 0.98}},
+                "warehouse_events": {"expect_column_values_to_not_be_null": {"column": "event_id"}}}
+
+
+def light_demo_config(folder: Path, slices: list[list[str]] | None = None) -> Path:
+    """config/demo.yml with LIGHT_SUITES (and only `slices`, if given), written into `folder`."""
+    import yaml
+
+    raw = yaml.safe_load(DEMO_CONFIG.read_text())
+    if slices is not None:
+        raw["slices"] = slices
+    for table, expectation in LIGHT_SUITES.items():
+        suite = folder / f"{table}.yml"
+        suite.write_text(yaml.safe_dump({"table": table, "expectations": [expectation]}))
+        raw["tables"][table]["suite"] = str(suite)
+    path = folder / "mq.yml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 @pytest.fixture
 def demo_config(demo_env):
     from mq.config import load_config
 
     return load_config(DEMO_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def backfilled_demo(demo_warehouse, spark, tmp_path_factory):
+    """(ground truth, workdir, (start, end)) of the small demo after a full backfill into SQLite.
+
+    The backfill takes minutes, so it runs once per test run; tests use `worked_demo`, a copy of it."""
+    from mq.config import load_config
+    from mq.pipeline import Pipeline
+
+    work = tmp_path_factory.mktemp("backfilled_demo")
+    shutil.copytree(demo_warehouse[0], work / "warehouse")
+    spec = demo_warehouse[1]["spec"]
+    start, end = dt.date.fromisoformat(spec["start"]), dt.date.fromisoformat(spec["end"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MQ_DEMO_DIR", str(work))
+        mp.delenv("MQ_STATE_URL", raising=False)
+        mp.delenv("MQ_RECEIVER", raising=False)
+        pipe = Pipeline(load_config(DEMO_CONFIG), spark=spark)
+        pipe.backfill(start, end)
+        pipe.engine.dispose()   # every write is on disk before modules copy the folder
+    return demo_warehouse[1], work, (start, end)
+
+
+@pytest.fixture(scope="module")
+def worked_demo(backfilled_demo, spark, tmp_path_factory):
+    """(pipeline, ground truth, workdir, (start, end)): this module's own copy of the backfilled demo.
+
+    A copy of the whole workdir (warehouse, state.db, ledger key, alert sink), so one module's acks,
+    sign-offs and late-arriving data never reach another module."""
+    from mq.config import load_config
+    from mq.pipeline import Pipeline
+
+    truth, built, period = backfilled_demo
+    work = tmp_path_factory.mktemp("worked_demo")
+    shutil.copytree(built, work, dirs_exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MQ_DEMO_DIR", str(work))
+        mp.delenv("MQ_STATE_URL", raising=False)
+        mp.delenv("MQ_RECEIVER", raising=False)
+        yield Pipeline(load_config(DEMO_CONFIG), spark=spark), truth, work, period

@@ -17,7 +17,7 @@ from mq.airflow.testing import use_temporary_airflow_home
 
 use_temporary_airflow_home()   # before anything imports airflow
 
-from mq.cli import DEMO_CONFIG  # noqa: E402
+from conftest import light_demo_config  # noqa: E402
 
 HISTORY_DAYS = 35   # five same-weekday seasons: a flagged day left out of a baseline still leaves the three it needs
 METRIC = "warehouse_events"
@@ -84,13 +84,14 @@ def airflow_demo(spark, demo_warehouse, tmp_path_factory):
             mp.delenv(name, raising=False)
         mp.setenv("MQ_EXAMPLE_METRIC", METRIC)   # dags/certified_example.py consumes this metric's Asset
         init_metadata_db()
-        config = load_config(DEMO_CONFIG)
+        config_path = light_demo_config(work)   # certification needs a suite's outcome, not a full suite
+        config = load_config(config_path)
         pipe = Pipeline(config, spark=spark, state_url=f"sqlite:///{work / 'state.db'}")
         pipe.backfill(missing - dt.timedelta(days=HISTORY_DAYS), missing - dt.timedelta(days=1))
         pipe.engine.dispose()
         mp.setenv("AIRFLOW_CONN_MQ_STATE_STORE", json.dumps({"conn_type": "sqlite", "host": str(work / "state.db")}))
-        daily = build_daily_dag(DagSettings(config_path=DEMO_CONFIG, retries=0), config)
-        yield {"daily": daily, "missing": missing, "pipe": pipe}
+        daily = build_daily_dag(DagSettings(config_path=config_path, retries=0), config)
+        yield {"daily": daily, "missing": missing, "pipe": pipe, "config_path": config_path}
 
 
 def test_downstream_dag_runs_after_certification_and_not_before(airflow_demo):
@@ -126,6 +127,7 @@ def test_downstream_dag_runs_after_certification_and_not_before(airflow_demo):
         assert len(_consumer_queue(session)) == 1
         runs = _schedule_asset_triggered_runs(session)
         assert len(runs) == 1 and str(getattr(runs[0].run_type, "value", runs[0].run_type)) == "asset_triggered"
-        consumer = build_certified_example_dag(DagSettings(config_path=DEMO_CONFIG, retries=0), subject=METRIC)
+        consumer = build_certified_example_dag(DagSettings(config_path=airflow_demo["config_path"], retries=0),
+                                               subject=METRIC)
         results = _execute(consumer, runs[0], session)
         assert results["use_certified_partition"] == [day.isoformat()]

@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 
-from incident_demo import worked_demo  # noqa: F401  (the shared backfilled demo)
 from incidents import IncidentError, next_status
 from mq.cli import main
 

@@ -9,7 +9,6 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from incident_demo import worked_demo  # noqa: F401  (the shared backfilled demo)
 from mq.cli import main
 from status.certify import Facts, decide, statuses
 

@@ -23,7 +23,6 @@ from slack_sdk.signature import SignatureVerifier
 
 from alerting.notification import Notification
 from alerting.receivers.slack import SlackReceiver
-from incident_demo import worked_demo  # noqa: F401  (the shared backfilled demo)
 from slack_server import running_slack_server
 from status.app import create_app
 
