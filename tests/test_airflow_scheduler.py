@@ -186,7 +186,7 @@ def test_scheduler_runs_the_daily_dag_to_success(deployment):
     # a certification announcement is skipped when the partition is not certified (e.g. too little history)
     assert {t: s for t, s in tasks.items() if not (t.startswith("certified.") and s == "skipped")} == \
         {t: "success" for t in tasks if not (t.startswith("certified.") and tasks[t] == "skipped")}
-    assert len(tasks) == 13   # 9 sensor and stage tasks, `certify`, and one announcement per metric and pair (3)
+    assert len(tasks) == 14   # the pool check, 9 sensor and stage tasks, `certify`, and one announcement per metric and pair (3)
 
     # The run went through the library into the state store named by the mq_state_store Connection.
     from metricstore import MetricStore
