@@ -43,8 +43,8 @@ Each run owns **one partition: the date of its data interval's start** (UTC). Th
 
 **Stages** (library code, each idempotent for the partition): `pool` (the pool exists, else the run
 fails at once with the command that creates it; `MQ_AIRFLOW_POOL_CHECK={settings.pool_check}`) -> wait
-for each table's partition (deferrable; due {hours:g} h after the interval ends) -> `pull` -> `validate` -> `detect` -> `alert`
-(route, dedup, silence, inhibit) -> `deliver` -> `record` (run record in the audit ledger).
+for each table's partition (deferrable; due {hours:g} h after the interval ends) -> `pull` -> `validate`
+-> `detect` -> `alert` (route, dedup, silence, inhibit) -> `deliver` -> `record` (run record in the audit ledger).
 A partition that has not landed by its deadline is *skipped* by its sensor; the pull then records it
 missing and the alert stage raises a **freshness** alert.
 
