@@ -1,6 +1,7 @@
 """Alert lifecycle: each candidate goes through a chain of small stages, each returning a reason.
 
-dedup (one decision per fingerprint and partition: re-runs and backfills never re-send)
+dedup (one decision per fingerprint, partition and receiver: re-runs and backfills never re-send, and
+   every receiver of a `continue: true` route is notified once)
 -> continuing incident (consecutive breaching partitions are one incident, one thread; a new slice of
    the same group while the incident fires joins its thread as a reply)
 -> silence (a person muted it, with reason and expiry)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -82,16 +84,19 @@ class AlertBook:
                 now: dt.datetime, inhibit_rules=DEFAULT_INHIBIT) -> list[Decision]:
         decisions = []
         for alert in candidates:
-            decisions.append(self._decide(alert, candidates, tree, now, inhibit_rules))
+            for n, dest in enumerate(route(tree, alert.match_labels)):
+                decisions.append(self._decide(alert, dest, n == 0, candidates, now, inhibit_rules))
         decisions += self._resolutions(partition, clean, tree, now)
         return decisions
 
-    def _decide(self, alert: Alert, candidates, tree, now, inhibit_rules) -> Decision:
-        fp, day = alert.fingerprint, alert.partition
-        if self._decided(fp, day):
+    def _decide(self, alert: Alert, dest: Destination, first_route: bool, candidates, now,
+                inhibit_rules) -> Decision:
+        """The decision for one receiver of the alert; each receiver keeps its own incident and thread
+        (the first route's incident keeps the plain `<fingerprint>-<partition>` id)."""
+        fp, day, receiver = alert.fingerprint, alert.partition, dest.receiver
+        if self._decided(fp, day, receiver):
             return Decision(fp, day, "duplicate", "already decided for this partition (re-run or backfill)", alert)
-        open_incident = self._incident_covering(fp, day)
-        dest = route(tree, alert.match_labels)[0]
+        open_incident = self._incident_covering(fp, day, receiver)
         if open_incident is not None:
             inc = open_incident
             repeat = dest.repeat_interval_days
@@ -102,7 +107,7 @@ class AlertBook:
             return self._claim(Decision(fp, day, "continuing",
                                         f"part of incident {inc['id']} (first partition {inc['first_partition']})",
                                         alert, inc["id"], dest, inc["thread_key"]), now, extend=inc)
-        alert_id = f"{fp}-{day.isoformat()}"
+        alert_id = incident_id(fp, day, None if first_route else receiver)
         silence = self.silences.matching(alert.match_labels, now)
         if silence is not None:
             return self._claim(Decision(fp, day, "silenced", f"silence #{silence.id} by {silence.author}: "
@@ -112,11 +117,11 @@ class AlertBook:
             return self._claim(Decision(fp, day, "inhibited", f"inhibited by {source.kind} alert on "
                                         f"{source.subject} ({source.slice_label})", alert, alert_id, dest),
                                now, new=True)
-        streak = self._streak(fp, day, "pending")
+        streak = self._streak(fp, day, "pending", receiver)
         if streak + 1 < dest.fire_after_runs:
             return self._claim(Decision(fp, day, "pending", f"breach {streak + 1} of {dest.fire_after_runs} "
                                         "needed before firing", alert, None, dest), now)
-        flaps = self._recent_incidents(fp, day)
+        flaps = self._recent_incidents(fp, day, receiver)
         if flaps >= self.flap_max_incidents:
             return self._claim(Decision(fp, day, "flapping", f"flapping: {flaps} incidents in the last "
                                         f"{self.flap_window_days} days", alert, alert_id, dest), now, new=True)
@@ -141,17 +146,18 @@ class AlertBook:
                                                      a.c.fingerprint.in_(list(clean)))).mappings().all()
         due = []
         for inc in firing:
-            fp = inc["fingerprint"]
-            if self._decided(fp, partition):
+            fp, receiver = inc["fingerprint"], inc["receiver"] or "local"
+            if self._decided(fp, partition, receiver):
                 continue
             labels = {**{k: str(v) for k, v in inc["labels"].items()}, "kind": inc["kind"],
                       "metric": inc["subject"], "severity": inc["severity"], "partition": partition.isoformat(),
                       **({"team": inc["team"]} if inc["team"] else {}),
                       **({"table": inc["table_name"]} if inc["table_name"] else {})}
-            routed = route(tree, labels)[0]
+            destinations = route(tree, labels)
+            routed = next((d for d in destinations if d.receiver == receiver), destinations[0])
             needed = routed.resolve_after_runs
-            streak = self._streak(fp, partition, "clean")
-            dest = Destination(inc["receiver"] or "local", (), None, "resolve")
+            streak = self._streak(fp, partition, "clean", receiver)
+            dest = Destination(receiver, (), None, "resolve")
             if streak + 1 < needed:
                 self._record(Decision(fp, partition, "clean", f"clean run {streak + 1} of {needed} needed to "
                                       "resolve", None, inc["id"], dest), now)
@@ -201,35 +207,37 @@ class AlertBook:
                                                        a.c.status == "firing")).scalars().all()
         return bool(set(ids) - resolving)
 
-    def _streak(self, fp: str, day: dt.date, decision: str) -> int:
-        """How many partitions right before `day` this fingerprint got `decision` in a row."""
+    def _streak(self, fp: str, day: dt.date, decision: str, receiver: str) -> int:
+        """How many partitions right before `day` this fingerprint got `decision` in a row for `receiver`."""
         d = schema.decisions
         with self.engine.connect() as conn:
             rows = dict(conn.execute(sa.select(d.c.partition, d.c.decision).where(
-                d.c.fingerprint == fp, d.c.partition < day, d.c.partition >= day - dt.timedelta(days=60))).all())
+                d.c.fingerprint == fp, d.c.receiver == receiver, d.c.partition < day,
+                d.c.partition >= day - dt.timedelta(days=60))).all())
         count = 0
         while rows.get(day - dt.timedelta(days=count + 1)) == decision:
             count += 1
         return count
 
-    def _recent_incidents(self, fp: str, day: dt.date) -> int:
+    def _recent_incidents(self, fp: str, day: dt.date, receiver: str) -> int:
         a = schema.alerts
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(a).where(
-                a.c.fingerprint == fp, a.c.first_partition < day,
+                a.c.fingerprint == fp, a.c.receiver == receiver, a.c.first_partition < day,
                 a.c.first_partition >= day - dt.timedelta(days=self.flap_window_days))).scalar_one()
 
     # ---- storage --------------------------------------------------------------------
-    def _decided(self, fp: str, day: dt.date) -> bool:
+    def _decided(self, fp: str, day: dt.date, receiver: str) -> bool:
         d = schema.decisions
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(d.c.fingerprint).where(d.c.fingerprint == fp, d.c.partition == day)).first() is not None
+            return conn.execute(sa.select(d.c.fingerprint).where(
+                d.c.fingerprint == fp, d.c.partition == day, d.c.receiver == receiver)).first() is not None
 
-    def _incident_covering(self, fp: str, day: dt.date) -> dict | None:
-        """The incident this partition belongs to: overlapping or adjacent to a firing one."""
+    def _incident_covering(self, fp: str, day: dt.date, receiver: str) -> dict | None:
+        """The receiver's incident this partition belongs to: overlapping or adjacent to a firing one."""
         a = schema.alerts
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(a).where(a.c.fingerprint == fp)).mappings().all()
+            rows = conn.execute(sa.select(a).where(a.c.fingerprint == fp, a.c.receiver == receiver)).mappings().all()
         for inc in rows:
             end = inc["resolved_partition"] - ONE_DAY if inc["resolved_partition"] else None
             if inc["status"] == "firing" and inc["first_partition"] - ONE_DAY <= day:
@@ -239,13 +247,13 @@ class AlertBook:
         return None
 
     def _record(self, d: Decision, now: dt.datetime) -> bool:
-        """Claim the (fingerprint, partition) decision; False if another run got there first."""
+        """Claim the (fingerprint, partition, receiver) decision; False if another run got there first."""
         try:
             with self.engine.begin() as conn:
                 conn.execute(schema.decisions.insert().values(
                     fingerprint=d.fingerprint, partition=d.partition, alert_id=d.alert_id,
                     decision=d.decision, reason=d.reason,
-                    receiver=d.destination.receiver if d.destination else None,
+                    receiver=d.destination.receiver,
                     notification_key=notification_key(d) if d.sends else None, decided_at=now))
             return True
         except IntegrityError:
@@ -326,6 +334,15 @@ def combine_impacts(a: dict | None, b: dict | None) -> dict | None:
             "share_of_total": round(events / totals, 6) if totals else 0.0,
             "direction": "under" if events < 0 else "over", "partitions": a.get("partitions", 1) + 1,
             "side": a.get("side") if a.get("side") == b.get("side") else "mixed"}
+
+
+def incident_id(fp: str, first_partition: dt.date, extra_receiver: str | None = None) -> str:
+    """`<fingerprint>-<first partition>`; a further receiver of a `continue: true` route keeps its own
+    incident, told apart by a short hash of its name (the id stays within 64 characters)."""
+    base = f"{fp}-{first_partition.isoformat()}"
+    if extra_receiver is None:
+        return base
+    return f"{base}-{hashlib.sha256(extra_receiver.encode()).hexdigest()[:8]}"
 
 
 def notification_key(d: Decision) -> str:

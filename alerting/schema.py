@@ -30,8 +30,9 @@ alerts = sa.Table(
     sa.Column("suppressed", sa.String(300)),                          # why it was not notified, if so
 )
 
-# Every decision about every alert candidate, suppressions included; one per fingerprint and partition,
-# which is what makes re-runs and backfills idempotent.
+# Every decision about every alert candidate, suppressions included; one per fingerprint, partition and
+# receiver, which is what makes re-runs and backfills idempotent (and notifies each receiver of a
+# `continue: true` route once).
 decisions = sa.Table(
     "mq_alert_decisions", metadata,
     sa.Column("fingerprint", sa.String(32), primary_key=True),
@@ -39,7 +40,7 @@ decisions = sa.Table(
     sa.Column("alert_id", sa.String(64)),
     sa.Column("decision", sa.String(32), nullable=False),   # notify, resolve, duplicate, continuing, silenced, inhibited
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("receiver", sa.String(100)),
+    sa.Column("receiver", sa.String(100), primary_key=True),
     sa.Column("notification_key", sa.String(300)),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
 )

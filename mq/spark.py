@@ -7,9 +7,11 @@ Extra Spark conf passes straight through. The session is created once per proces
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Mapping
 
@@ -51,7 +53,51 @@ def get_spark(master: str | None = None, remote: str | None = None,
                    .config("spark.driver.memory", os.environ.get("MQ_SPARK_DRIVER_MEMORY", "2g")))
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with _jvm_output_above_progress_bars(local=not remote):
+        spark = builder.getOrCreate()
     if not remote:
         spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+@contextlib.contextmanager
+def _jvm_output_above_progress_bars(local: bool):
+    """A JVM started in this block prints through tqdm, so its lines never land inside a progress bar.
+
+    The JVM writes to the file descriptors it inherits, past Python's `sys.stderr`: on a terminal a
+    Spark warning then lands in the middle of the bar's line and the bar goes on below it. Here the
+    JVM inherits a pipe instead (for stdout and stderr), and a thread prints each line to the terminal
+    inside `tqdm.external_write_mode`, which clears the bars drawn on stderr and redraws them after
+    (what `tqdm.write` does; https://tqdm.github.io/docs/tqdm/#write). Off a terminal nothing is
+    drawn, so nothing changes there.
+    """
+    if not local or not sys.stderr.isatty():
+        yield
+        return
+    terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", errors="replace")
+    read, write = os.pipe()
+    threading.Thread(target=_forward_lines, args=(read, terminal), name="jvm-output", daemon=True).start()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    for fd in saved:
+        os.dup2(write, fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, original in saved.items():
+            os.dup2(original, fd)
+            os.close(original)
+        os.close(write)   # the JVM holds its own copy: the thread ends when the JVM does
+
+
+def _forward_lines(read_fd: int, terminal) -> None:
+    from tqdm import tqdm
+
+    with os.fdopen(read_fd, "r", errors="replace") as lines:
+        for line in lines:
+            with tqdm.external_write_mode(file=sys.stderr):
+                terminal.write(line)
+                terminal.flush()

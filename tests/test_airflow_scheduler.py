@@ -63,6 +63,8 @@ def _environment(home: Path, work: Path, pg_url: str, port: int) -> dict[str, st
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180",
+        # On a loaded machine parsing the DAG file takes longer than the processor's 50 s default.
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -186,7 +188,7 @@ def test_scheduler_runs_the_daily_dag_to_success(deployment):
     # a certification announcement is skipped when the partition is not certified (e.g. too little history)
     assert {t: s for t, s in tasks.items() if not (t.startswith("certified.") and s == "skipped")} == \
         {t: "success" for t in tasks if not (t.startswith("certified.") and tasks[t] == "skipped")}
-    assert len(tasks) == 13   # 9 sensor and stage tasks, `certify`, and one announcement per metric and pair (3)
+    assert len(tasks) == 14   # the pool check, 9 sensor and stage tasks, `certify`, and one announcement per metric and pair (3)
 
     # The run went through the library into the state store named by the mq_state_store Connection.
     from metricstore import MetricStore

@@ -213,3 +213,23 @@ def test_send_resolved_controls_the_resolution_reply(sqlite_url, send_resolved, 
     decisions = b.process(D2, [], {alert().fingerprint}, tree, NOW)
     assert [a for a, _ in _sent(decisions)] == sent
     assert b.alerts()[0]["status"] == "resolved"
+
+
+def test_every_receiver_of_a_continue_route_is_notified_once_across_reruns(store_url):
+    """A `continue: true` route sends to two receivers: each gets its firing message and its resolved
+    reply in its own thread, once, however often the days are re-run."""
+    b = book(store_url)
+    growth = alert(kind="anomaly", labels={}, severity="critical", team="growth", subject="signups")
+    runs = [(D1, [growth], set()), (D2, [alert(kind="anomaly", labels={}, severity="critical", team="growth",
+                                               subject="signups", day=D2)], set()), (D3, [], {growth.fingerprint})]
+    sent = []
+    for _ in range(2):   # the second pass is a re-run of the same days
+        for day, candidates, clean in runs:
+            sent += [(receiver, n.action) for receiver, n in build_notifications(
+                b.process(day, candidates, clean, TREE, NOW))]
+    assert sorted(sent) == [("growth", "firing"), ("growth", "resolved"),
+                            ("oncall", "firing"), ("oncall", "resolved")]
+    incidents = b.alerts()
+    assert sorted((i["receiver"], i["status"], i["first_partition"], i["last_partition"]) for i in incidents) == [
+        ("growth", "resolved", D1, D2), ("oncall", "resolved", D1, D2)]
+    assert len({i["thread_key"] for i in incidents}) == 2

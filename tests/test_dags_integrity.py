@@ -87,12 +87,13 @@ def test_daily_dag_shape(parsed):
     # A data-interval timetable: the run for [D, D+1) owns partition D (a trigger timetable has no interval).
     assert dag["timetable"] == "CronDataIntervalTimetable"
     assert dag["catchup"] is False
-    assert set(dag["tasks"]) == {"start", "arrival.client_events", "arrival.warehouse_events", "pull",
+    assert set(dag["tasks"]) == {"pool", "start", "arrival.client_events", "arrival.warehouse_events", "pull",
                                  "validate", "detect", "alert", "certify", "certified.client_events",
                                  "certified.warehouse_events", "certified.client_vs_warehouse_events",
                                  "deliver", "record"}
     assert dag["tasks"]["arrival.warehouse_events"]["deferrable"] is True
     assert {t: dag["tasks"][t]["pool"] for t in ("pull", "validate")} == {
         "pull": "metrics_quality_warehouse", "validate": "metrics_quality_warehouse"}
+    assert dag["tasks"]["pool"]["pool"] == "default_pool"   # the task that checks the pool cannot wait for it
     for table in ("client_events", "warehouse_events", "client_vs_warehouse_events"):
         assert table in dag["doc_md"]

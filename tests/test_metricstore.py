@@ -88,3 +88,31 @@ def test_migration_matches_the_schema_the_code_uses(sqlite_url):
         diff = compare_metadata(MigrationContext.configure(conn), declared)
     alembic_own = ("remove_table", "mq_metricstore_version")   # Alembic's bookkeeping, not ours
     assert [d for d in diff if (d[0], getattr(d[1], "name", None)) != alembic_own] == []
+
+
+def test_decisions_made_before_receivers_were_keyed_keep_their_rows(store_url):
+    """A database whose `mq_alert_decisions` is keyed by fingerprint and partition (revision 0003)
+    upgrades to the per-receiver key; its rows stay, a decision without a receiver is `local`'s."""
+    import sqlalchemy as sa
+
+    from metricstore import make_engine
+    from metricstore.store import migrate
+
+    engine = make_engine(store_url)
+    migrate(engine, "0003")
+    old = sa.Table("mq_alert_decisions", sa.MetaData(),
+                   sa.Column("fingerprint", sa.String(32), primary_key=True),
+                   sa.Column("partition", sa.Date, primary_key=True), sa.Column("alert_id", sa.String(64)),
+                   sa.Column("decision", sa.String(32), nullable=False), sa.Column("reason", sa.Text, nullable=False),
+                   sa.Column("receiver", sa.String(100)), sa.Column("notification_key", sa.String(300)),
+                   sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False))
+    old.create(engine)
+    with engine.begin() as conn:
+        conn.execute(old.insert().values(fingerprint="f", partition=dt.date(2026, 9, 17), decision="notify",
+                                         reason="r", receiver=None, decided_at=dt.datetime.now(dt.timezone.utc)))
+    MetricStore(engine).install()
+    assert sa.inspect(engine).get_pk_constraint("mq_alert_decisions")["constrained_columns"] == [
+        "fingerprint", "partition", "receiver"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT fingerprint, decision, receiver FROM mq_alert_decisions")).all() == [
+            ("f", "notify", "local")]

@@ -41,9 +41,10 @@ def daily_doc(config: Config, settings) -> str:
 Each run owns **one partition: the date of its data interval's start** (UTC). The run for the interval
 [D, D+1) starts at D+1 00:00 and processes partition D, like `mq run --date D`.
 
-**Stages** (library code, each idempotent for the partition): wait for each table's partition
-(deferrable; due {hours:g} h after the interval ends) -> `pull` -> `validate` -> `detect` -> `alert`
-(route, dedup, silence, inhibit) -> `deliver` -> `record` (run record in the audit ledger).
+**Stages** (library code, each idempotent for the partition): `pool` (the pool exists, else the run
+fails at once with the command that creates it; `MQ_AIRFLOW_POOL_CHECK={settings.pool_check}`) -> wait
+for each table's partition (deferrable; due {hours:g} h after the interval ends) -> `pull` -> `validate`
+-> `detect` -> `alert` (route, dedup, silence, inhibit) -> `deliver` -> `record` (run record in the audit ledger).
 A partition that has not landed by its deadline is *skipped* by its sensor; the pull then records it
 missing and the alert stage raises a **freshness** alert.
 
@@ -66,7 +67,8 @@ starve the warehouse. To re-run partition D by hand, trigger with conf `{{"parti
 {pairs}
 
 Receivers: {receivers}. Connections: `spark_default` (Spark master or Spark Connect),
-`mq_state_store` (state store), `slack_api_default` (Slack bot token).
+`mq_state_store` (state store), `slack_api_default` (Slack bot token), `mq_airflow_api` (REST API for
+the pool check; default: the API server this worker reports to).
 """
 
 

@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from mq.airflow import docs, tasks
 from mq.airflow.assets import certified_asset
 from mq.airflow.partition import partition_of
+from mq.airflow.pool import PoolError, check_pool
 from mq.airflow.sensors import PartitionSensor, watchable
 from mq.airflow.settings import DagSettings
 from mq.config import Config, load_config
@@ -36,6 +37,11 @@ def default_args(config: Config, settings: DagSettings) -> dict:
 def trigger_of(context) -> str:
     run_type = getattr(context.get("dag_run"), "run_type", None)
     return f"airflow:{getattr(run_type, 'value', run_type) or 'run'}"
+
+
+def _under_dag_test(context) -> bool:
+    """`dag.test()` names its runs' triggering user "dag_test"; it runs tasks without pools."""
+    return getattr(context.get("dag_run"), "triggering_user_name", None) == "dag_test"
 
 
 def _run_url(context) -> str | None:
@@ -94,6 +100,15 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
                                                "interval's date.")},
     ) as dag:
 
+        @task(task_id="pool")
+        def pool() -> str:
+            """Fail fast, in one line, when the Spark tasks' pool is missing (see mq.airflow.pool)."""
+            context = get_current_context()
+            try:
+                return check_pool(settings.pool, settings.pool_check, under_test=_under_dag_test(context))
+            except PoolError as err:
+                raise AirflowFailException(str(err)) from None
+
         @task(task_id="start")
         def start() -> str:
             """Record the config version and open the run in the metric store."""
@@ -101,6 +116,7 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
             return tasks.start_run(path, partition_of(context), trigger_of(context))
 
         store_run_id = start()
+        pool() >> store_run_id
         with TaskGroup("arrival", tooltip="wait for each table's partition until its deadline") as arrival:
             for table in config.tables:
                 if watchable(config, table):

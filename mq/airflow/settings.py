@@ -14,6 +14,7 @@ from pathlib import Path
 from mq.errors import ConfigError
 
 DEFAULT_POOL = "metrics_quality_warehouse"
+POOL_CHECK_MODES = ("check", "create", "off")
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -38,6 +39,15 @@ def _number(name: str, default: float, minimum: float = 0.0) -> float:
     if value < minimum:
         raise ConfigError("environment", name, f"must be >= {minimum}", raw)
     return value
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError("environment", name, f"expected one of {', '.join(choices)}", raw)
+    return raw
 
 
 def _date(name: str, default: dt.datetime) -> dt.datetime:
@@ -77,6 +87,8 @@ class DagSettings:
     # partitions must be processed oldest first (a backfill then runs in date order).
     max_active_runs: int = 1
     pool: str = DEFAULT_POOL             # the Spark tasks (pull, validate) take a slot each
+    # The first task checks the pool exists ("check"), creates it if missing ("create"), or not ("off").
+    pool_check: str = "check"
     retries: int = 2
     retry_delay: dt.timedelta = dt.timedelta(minutes=2)
     retry_backoff: float = 2.0           # multiplier: 2 min, 4 min, ... up to max_retry_delay
@@ -98,6 +110,7 @@ class DagSettings:
             catchup=_bool("MQ_AIRFLOW_CATCHUP", cls.catchup),
             max_active_runs=int(_number("MQ_AIRFLOW_MAX_ACTIVE_RUNS", cls.max_active_runs, 1)),
             pool=os.environ.get("MQ_AIRFLOW_POOL") or cls.pool,
+            pool_check=_choice("MQ_AIRFLOW_POOL_CHECK", cls.pool_check, POOL_CHECK_MODES),
             retries=int(_number("MQ_AIRFLOW_RETRIES", cls.retries)),
             retry_delay=dt.timedelta(seconds=_number("MQ_AIRFLOW_RETRY_DELAY_SECONDS",
                                                      cls.retry_delay.total_seconds(), 1)),

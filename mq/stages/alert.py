@@ -151,9 +151,11 @@ def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
         for d in decisions:
             if d.decision == "duplicate":
                 continue
-            pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}", {
+            # One record per receiver: a `continue: true` route decides once for each of them.
+            receiver = d.destination.receiver if d.destination else None
+            pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}:{receiver}", {
                 "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
-                "receiver": d.destination.receiver if d.destination else None,
+                "receiver": receiver,
                 "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
                 "subject": d.alert.subject if d.alert else d.extra.get("incident", {}).get("subject")},
                 partition=partition, conn=conn)
