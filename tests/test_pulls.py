@@ -208,3 +208,5 @@ def test_a_capped_dimension_warns_the_tables_owner(tmp_path, store_url):
     assert (alert["severity"], alert["team"], alert["receiver"]) == ("warning", "web", "web")
     assert alert["labels"] == {"table": "t", "expectation": "dimension_cardinality", "dimension": "user_agent"}
     assert "dimension user_agent of t had 5 values on 2026-03-02, above the cap of 2" in alert["message"]
+    (queued,) = pipe.outbox.items()     # the message's title says it too, not "expectation failed"
+    assert queued.title.startswith("dimension user_agent of t had 5 values")
