@@ -173,7 +173,10 @@ def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
         for d in decisions:
             if d.decision == "duplicate":
                 continue
-            pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}", {
+            # A correction is a later decision on the same partition: its own record, one per revision.
+            key = (f"correction:{d.fingerprint}:{partition.isoformat()}:{d.extra['revision']}"
+                   if "revision" in d.extra else f"decision:{d.fingerprint}:{partition.isoformat()}")
+            pipe.ledger.append("alert_decision", key, {
                 "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
                 "receiver": d.destination.receiver if d.destination else None,
                 "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
