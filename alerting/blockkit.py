@@ -26,7 +26,7 @@ _SEVERITY_EMOJI = {
     "low": ":large_blue_circle:",
     "info": ":information_source:",
 }
-_ACTION_PREFIX = {"firing": "", "repeat": "Still firing: ", "resolved": "Resolved: "}
+_ACTION_PREFIX = {"firing": "", "repeat": "Still firing: ", "resolved": "Resolved: ", "correction": "Correction: "}
 
 
 def render(n: Notification) -> tuple[str, list[dict]]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from alerting.headline import headline, lead_alert, resolved_headline
+from alerting.headline import finding, headline, lead_alert, resolved_headline
 from alerting.lifecycle import Decision, notification_key
 from alerting.notification import AlertLine, Notification
 
-ACTION_OF = {"notify": "firing", "join": "repeat", "repeat": "repeat", "resolve": "resolved"}
+ACTION_OF = {"notify": "firing", "join": "repeat", "repeat": "repeat", "resolve": "resolved", "correct": "correction"}
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -38,7 +38,8 @@ def build_notifications(decisions: list[Decision], links: dict[str, str] | None 
             (a for a in fired if a.root_causes), None)
         kinds = sorted({line.kind for line in lines})
         subjects = sorted({line.metric for line in lines})
-        title = headline(fired) if fired else resolved_headline([d.extra["incident"] for d in members])
+        title = (correction_headline(members) if action == "correction" else
+                 headline(fired) if fired else resolved_headline([d.extra["incident"] for d in members]))
         teams = sorted({a.team for a in fired if a.team} | {
             d.extra["incident"]["team"] for d in members if d.alert is None and d.extra["incident"].get("team")})
         primary = _chart_subject(members)
@@ -60,13 +61,22 @@ def _chart_subject(members: list[Decision]):
     return charted[0] if charted else None
 
 
+def correction_headline(members: list[Decision]) -> str:
+    """Title of a correction reply: the partition restated and what its lead finding says now."""
+    fired = [d.alert for d in members if d.alert is not None]
+    now = finding(lead_alert(fired)) if fired else "back within the expected range"
+    return f"late data restated {members[0].partition}: {now}"
+
+
 def _line(d: Decision) -> AlertLine:
+    correction = d.extra.get("correction")
     if d.alert is not None:
         a = d.alert
         return AlertLine(fingerprint=d.fingerprint, kind=a.kind, metric=a.subject, labels=dict(a.labels),
                          partition=a.partition.isoformat(), severity=a.severity, observed=a.observed,
-                         expected=a.expected, lower=a.lower, upper=a.upper, message=a.message)
-    inc = d.extra["incident"]   # a resolution: describe the incident that ended
+                         expected=a.expected, lower=a.lower, upper=a.upper, message=correction or a.message)
+    inc = d.extra["incident"]   # a resolution (or a partition restated clean): the incident it is about
     return AlertLine(fingerprint=d.fingerprint, kind=inc["kind"], metric=inc["subject"],
                      labels=dict(inc["labels"]), partition=d.partition.isoformat(), severity=inc["severity"],
-                     message=f"clean again on {d.partition} (fired {inc['first_partition']}..{inc['last_partition']})")
+                     message=correction or f"clean again on {d.partition} "
+                                           f"(fired {inc['first_partition']}..{inc['last_partition']})")

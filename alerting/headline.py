@@ -40,8 +40,10 @@ def headline(alerts: list[Alert]) -> str:
 def finding(a: Alert) -> str:
     if a.kind == "freshness":
         return f"{a.table or a.subject} partition {a.partition.isoformat()} missing"
+    if a.kind == "expectation" and not a.details.get("outcome"):
+        return a.message    # not a suite's check (unreadable input, too many dimension values): says it all
     if a.kind == "expectation":
-        return describe_failure(a.table or a.subject, a.details.get("outcome") or {})
+        return describe_failure(a.table or a.subject, a.details["outcome"])
     if a.kind == "discrepancy" and a.impact and a.impact.get("events") is not None:
         return f"{_where(a)}: {_impact_words(a.impact)}"
     if a.kind == "discrepancy":

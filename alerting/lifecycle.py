@@ -9,6 +9,9 @@ dedup (one decision per fingerprint, partition and receiver: re-runs and backfil
 -> hysteresis (fire only after `fire_after_runs` breaching runs in a row)
 -> flap detection (a fingerprint that keeps firing and resolving is muted as flapping)
 -> notify.
+A partition decided before whose values changed since (late data restated it) is a correction: the
+alert takes the new values and its thread gets one "correction" reply; if the restated partition is
+clean now, the reply says so. An unchanged re-run changes nothing.
 A fingerprint evaluated clean after firing resolves after `resolve_after_runs` clean runs in a row;
 the thread gets one "resolved" reply when its last firing alert resolves (unless the route sets
 `send_resolved: false`).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -49,8 +53,8 @@ DEFAULT_INHIBIT = (InhibitRule({"kind": "freshness"}, {"kind": "~anomaly|discrep
 class Decision:
     fingerprint: str
     partition: dt.date
-    # notify|join|repeat|resolve|duplicate|continuing|silenced|inhibited|pending|flapping|clean|
-    # resolved_quietly|resolved_in_thread
+    # notify|join|repeat|resolve|correct|duplicate|continuing|silenced|inhibited|pending|flapping|clean|
+    # resolved_quietly|resolved_in_thread|corrected_quietly
     decision: str
     reason: str
     alert: Alert | None = None
@@ -61,7 +65,7 @@ class Decision:
 
     @property
     def sends(self) -> bool:
-        return self.decision in ("notify", "join", "repeat", "resolve")
+        return self.decision in ("notify", "join", "repeat", "resolve", "correct")
 
 
 class AlertBook:
@@ -87,7 +91,16 @@ class AlertBook:
             for n, dest in enumerate(route(tree, alert.match_labels)):
                 decisions.append(self._decide(alert, dest, n == 0, candidates, now, inhibit_rules))
         decisions += self._resolutions(partition, clean, tree, now)
+        decisions += [d for d in (self._restated(fp, partition, receiver, None, now)
+                                  for fp, receiver in self._breaching_before(partition, clean)) if d]
         return decisions
+
+    def _breaching_before(self, partition: dt.date, clean: set[str]) -> list[tuple[str, str]]:
+        """(fingerprint, receiver) evaluated clean now that were recorded breaching on this very partition."""
+        v = schema.alert_values
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(sa.select(v.c.fingerprint, v.c.receiver).where(
+                v.c.partition == partition, v.c.breaching.is_(True), v.c.fingerprint.in_(list(clean)))).tuples())
 
     def _decide(self, alert: Alert, dest: Destination, first_route: bool, candidates, now,
                 inhibit_rules) -> Decision:
@@ -95,7 +108,8 @@ class AlertBook:
         (the first route's incident keeps the plain `<fingerprint>-<partition>` id)."""
         fp, day, receiver = alert.fingerprint, alert.partition, dest.receiver
         if self._decided(fp, day, receiver):
-            return Decision(fp, day, "duplicate", "already decided for this partition (re-run or backfill)", alert)
+            return self._restated(fp, day, receiver, alert, now) or Decision(
+                fp, day, "duplicate", "already decided for this partition (re-run or backfill)", alert)
         open_incident = self._incident_covering(fp, day, receiver)
         if open_incident is not None:
             inc = open_incident
@@ -184,6 +198,37 @@ class AlertBook:
                 out.append(d)
         return out
 
+    def _restated(self, fp: str, day: dt.date, receiver: str, alert: Alert | None,
+                  now: dt.datetime) -> Decision | None:
+        """The correction of a partition decided before, when what it says now (`alert`, or clean when
+        None) differs from what was recorded; None when nothing changed. The recorded values and, when
+        the partition is the incident's latest, the incident's alert take the new values."""
+        v, a = schema.alert_values, schema.alerts
+        with self.engine.connect() as conn:
+            said = conn.execute(sa.select(v).where(v.c.fingerprint == fp, v.c.partition == day,
+                                                   v.c.receiver == receiver)).mappings().first()
+            if said is None or not _changed(said, alert):
+                return None
+            inc = dict(conn.execute(sa.select(a).where(a.c.id == said["alert_id"])).mappings().one())
+        revision = said["revision"] + 1
+        with self.engine.begin() as conn:
+            conn.execute(v.update().where(v.c.fingerprint == fp, v.c.partition == day, v.c.receiver == receiver).values(
+                revision=revision, **_said(alert)))
+            if alert is not None and inc["last_partition"] == day:
+                conn.execute(a.update().where(a.c.id == inc["id"]).values(
+                    message=alert.message, observed=alert.observed, expected=alert.expected,
+                    lower=alert.lower, upper=alert.upper, impact=alert.impact,
+                    root_causes=list(alert.root_causes) or inc["root_causes"]))
+        now_says = (f"observed {_num(alert.observed)} vs expected {_num(alert.expected)}" if alert is not None
+                    else "within its expected range now")
+        text = f"late data restated {day}: was observed {_num(said['observed'])}; {now_says}"
+        extra = {"incident": inc, "revision": revision, "correction": text}
+        if inc["suppressed"] or not inc["thread_key"]:
+            return Decision(fp, day, "corrected_quietly", f"{text}; was never notified", alert, inc["id"],
+                            extra=extra)
+        dest = Destination(inc["receiver"], (), None, "correct")
+        return Decision(fp, day, "correct", text, alert, inc["id"], dest, inc["thread_key"], extra=extra)
+
     def _open_thread(self, dest: Destination, labels: dict[str, str], day: dt.date) -> str | None:
         """The thread of a notified incident of the same group that is firing up to `day` (adjacent or
         on it), oldest first; None when there is none."""
@@ -265,6 +310,11 @@ class AlertBook:
             return Decision(d.fingerprint, d.partition, "duplicate", "decided by a concurrent run", d.alert)
         a, alert = schema.alerts, d.alert
         with self.engine.begin() as conn:
+            if d.alert_id is not None:
+                conn.execute(schema.alert_values.insert().values(
+                    fingerprint=d.fingerprint, partition=d.partition, receiver=d.destination.receiver,
+                    alert_id=d.alert_id, revision=0,
+                    **_said(alert)))
             if new:
                 conn.execute(a.insert().values(
                     id=d.alert_id, fingerprint=d.fingerprint, kind=alert.kind, subject=alert.subject,
@@ -346,8 +396,37 @@ def incident_id(fp: str, first_partition: dt.date, extra_receiver: str | None = 
 
 
 def notification_key(d: Decision) -> str:
-    # A join and a repeat of one thread in one run are a single "still firing" reply.
-    return f"{d.thread_key}|{'repeat' if d.decision == 'join' else d.decision}|{d.partition.isoformat()}"
+    # A join and a repeat of one thread in one run are a single "still firing" reply; each correction
+    # of a partition is its own reply.
+    action = "repeat" if d.decision == "join" else d.decision
+    revision = f"|{d.extra['revision']}" if d.decision == "correct" else ""
+    return f"{d.thread_key}|{action}|{d.partition.isoformat()}{revision}"
+
+
+_NUMBERS = ("observed", "expected", "lower", "upper")
+
+
+def _said(alert: Alert | None) -> dict:
+    """The recorded values of a partition: the alert's, or clean (no values) when None."""
+    if alert is None:
+        return {"breaching": False, "message": None, **dict.fromkeys(_NUMBERS)}
+    return {"breaching": True, "message": alert.message, **{k: getattr(alert, k) for k in _NUMBERS}}
+
+
+def _changed(said, alert: Alert | None) -> bool:
+    """Whether a partition says something else now: breaching or clean, or other numbers (to float
+    noise), or for an alert without numbers another message."""
+    if alert is None or not said["breaching"]:
+        return said["breaching"] != (alert is not None)
+    now = _said(alert)
+    numbers = [(said[k], now[k]) for k in _NUMBERS if said[k] is not None or now[k] is not None]
+    if not numbers:
+        return said["message"] != now["message"]
+    return any(x is None or y is None or not math.isclose(x, y, rel_tol=1e-9) for x, y in numbers)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else (f"{value:,.4g}" if abs(value) < 10 else f"{value:,.0f}")
 
 
 def _inhibitor(alert: Alert, candidates: list[Alert], rules) -> Alert | None:

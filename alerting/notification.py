@@ -13,7 +13,7 @@ from typing import Any
 
 from mq.errors import MqError
 
-ACTIONS = ("firing", "repeat", "resolved")
+ACTIONS = ("firing", "repeat", "resolved", "correction")
 
 
 class RetryableDeliveryError(MqError):

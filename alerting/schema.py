@@ -45,6 +45,21 @@ decisions = sa.Table(
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# What each alert said for each partition it was decided on, so a restatement (late data: a new pull
+# version) that changes the values is seen on the re-run and corrected once; `revision` counts corrections.
+alert_values = sa.Table(
+    "mq_alert_values", metadata,
+    sa.Column("fingerprint", sa.String(32), primary_key=True),
+    sa.Column("partition", sa.Date, primary_key=True),
+    sa.Column("receiver", sa.String(100), primary_key=True),
+    sa.Column("alert_id", sa.String(64), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("breaching", sa.Boolean, nullable=False),
+    sa.Column("message", sa.Text),
+    sa.Column("observed", sa.Float), sa.Column("expected", sa.Float),
+    sa.Column("lower", sa.Float), sa.Column("upper", sa.Float),
+)
+
 silences = sa.Table(
     "mq_silences", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

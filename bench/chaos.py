@@ -1,15 +1,19 @@
 """Chaos run of the alert path on the demo: random kills, Slack faults and database faults over a
 bounded number of rounds; prints lost and duplicated messages and the ledger's status.
 
-    .venv/bin/python bench/chaos.py [--rounds 8] [--seed 1] [--store sqlite|postgresql]
+    .venv/bin/python bench/chaos.py [--rounds 8] [--seed 1 [2 ...]] [--store sqlite|postgresql]
 
 1. A small demo warehouse is generated and pulled, validated and scored once (Spark; cached in
-   bench/out/chaos/). Its store is copied twice.
+   bench/out/chaos/). Its store is copied for the baseline and for each seed: SQLite files, or fresh
+   PostgreSQL databases on the local server (127.0.0.1:5432, database `test` for administration;
+   `MQ_TEST_PG_URL` to change it), created from the prepared one and dropped at the end.
 2. Baseline: one clean service run alerts and delivers every day to a local Slack-compatible server.
 3. Chaos: the service is started `--rounds` times on the other copy, each round with random faults:
    a SIGKILL at a random write of the alert path (MQ_CRASH_AT), Slack answering 500 / 429 / an error
-   for some calls, and another session holding a database lock on an alert-path table (the run's
-   statements then fail on the lock timeout). A last round runs without faults, then `deliver --now`.
+   for some calls, and another session holding a write lock on an alert-path table (PostgreSQL) or on
+   the database (SQLite) from before the round starts until it ends, longer than the lock timeout the
+   service is given (MQ_DB_LOCK_TIMEOUT_S=2): the round fails on it, and the next one recovers. A last
+   round runs without faults, then `deliver --now`. With several seeds, each gets its own copy.
 4. Messages Slack received in (3) against (2): lost = expected but never posted, duplicated = posted
    more often than in the baseline. Then `mq ledger verify` (signatures + latest anchor).
 Target: 0 lost / 0 duplicated / verified.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import datetime as dt
 import json
 import os
@@ -25,7 +30,6 @@ import random
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -66,7 +70,7 @@ def worker(mode: str, days: int, daily_events: int, seed: int, until: int | None
 def run_worker(mode: str, args, env: dict, timeout: float = 1800, until: int | None = None
                ) -> subprocess.CompletedProcess:
     cmd = [sys.executable, __file__, "--worker", mode, "--days", str(args.days),
-           "--daily-events", str(args.daily_events), "--seed", str(args.seed)]
+           "--daily-events", str(args.daily_events)]
     cmd += ["--until", str(until)] if until else []
     return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
 
@@ -121,25 +125,29 @@ class Stores:
         engine.dispose()
 
 
-def hold_lock(url: str, table: str, after: float, hold: float) -> threading.Thread:
-    """Another session holding a write lock on `table` for `hold` seconds, starting after `after`."""
+@contextlib.contextmanager
+def held_lock(url: str, table: str):
+    """Another session holding a write lock on `table` (on SQLite: the database) while the block runs.
+
+    Taken before the service starts and kept until it exits, so it outlasts the service's lock
+    timeout whatever the service's pace: its first write there fails the round (a lock held for a few
+    seconds at a random moment mostly fell between the service's statements and failed nothing)."""
     import sqlalchemy as sa
 
-    def run():
-        time.sleep(after)
-        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = sa.create_engine(url)
+    try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if url.startswith("sqlite"):
                 conn.exec_driver_sql("BEGIN EXCLUSIVE")
             else:
                 conn.exec_driver_sql("BEGIN")
                 conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-            time.sleep(hold)
-            conn.exec_driver_sql("ROLLBACK")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("ROLLBACK")
+    finally:
         engine.dispose()
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def posted(server) -> collections.Counter:
@@ -156,7 +164,8 @@ def posted(server) -> collections.Counter:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=8, help="faulty service starts before the clean one")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the faults (the demo keeps its own)")
+    parser.add_argument("--seed", type=int, nargs="+", default=[1],
+                        help="seed(s) of the faults (the demo keeps its own); several share one prepared store")
     parser.add_argument("--days", type=int, default=56)
     parser.add_argument("--daily-events", type=int, default=4000)
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
@@ -171,7 +180,6 @@ def main() -> int:
 
     from mq.demo import DemoSpec, generate
 
-    rng = random.Random(args.seed)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "work").mkdir(exist_ok=True)
     tag = f"d{args.days}-e{args.daily_events}"
@@ -186,7 +194,7 @@ def main() -> int:
         prepared = stores.new(f"prepared_{tag}") if args.store == "postgresql" or not (
             OUT / f"prepared_{tag}.done").exists() else f"sqlite:///{OUT / f'prepared_{tag}.db'}"
         if args.store == "postgresql" or not (OUT / f"prepared_{tag}.done").exists():
-            proc = run_worker("prepare", args, base_env(prepared, OUT / "anchors-prep"))
+            proc = run_worker("prepare", args, base_env(prepared, OUT / f"anchors-{args.store}-prep"))
             if proc.returncode:
                 print(proc.stderr[-3000:], file=sys.stderr)
                 return 1
@@ -194,66 +202,78 @@ def main() -> int:
                 (OUT / f"prepared_{tag}.done").touch()
         print(f"prepared the demo store ({args.days} days) in {time.perf_counter() - t0:.0f} s")
 
-        for anchors in ("anchors-clean", "anchors-chaos"):
-            shutil.rmtree(OUT / anchors, ignore_errors=True)
+        shutil.rmtree(OUT / f"anchors-{args.store}-clean", ignore_errors=True)
         clean_url = stores.new("clean", stores.template_of(prepared))
         with running_slack_server() as slack:
-            proc = run_worker("alert-final", args, base_env(clean_url, OUT / "anchors-clean", slack))
+            proc = run_worker("alert-final", args, base_env(clean_url, OUT / f"anchors-{args.store}-clean", slack))
             if proc.returncode:
                 print(proc.stderr[-3000:], file=sys.stderr)
                 return 1
             expected = posted(slack)
         print(f"baseline: {sum(expected.values())} messages")
 
-        chaos_url = stores.new("chaos", stores.template_of(prepared))
-        kills = slack_faults = db_faults = 0
-        with running_slack_server() as slack:
-            for round_no in range(1, args.rounds + 2):
-                final = round_no == args.rounds + 1
-                env = base_env(chaos_url, OUT / "anchors-chaos", slack)
-                faults = []
-                if not final:
-                    if rng.random() < 0.7:
-                        env["MQ_CRASH_AT"] = f"*:{rng.randint(1, 120)}"
-                        faults.append(f"kill at write {env['MQ_CRASH_AT'][2:]}")
-                    if rng.random() < 0.6:
-                        status = rng.choice([500, 503, 429])
-                        slack.fail_next("chat.postMessage", status=status, times=rng.randint(1, 3),
-                                        retry_after=rng.choice([1, 30]) if status == 429 else None)
-                        faults.append(f"slack {status}")
-                        slack_faults += 1
-                    if rng.random() < 0.4:
-                        table = rng.choice(ALERT_TABLES)
-                        # the worker spends its first seconds importing: spread the lock over its run
-                        hold_lock(chaos_url, table, after=rng.uniform(2, 30), hold=rng.uniform(3, 8))
-                        faults.append(f"lock on {table}")
-                        db_faults += 1
-                # like a daily schedule: each round's service reaches a later day (a killed one resumes)
-                until = None if final else max(1, args.days * round_no // (args.rounds + 1))
-                proc = run_worker("alert-final" if final else "alert", args, env, until=until)
-                killed = proc.returncode == -9
-                kills += killed
-                outcome = "killed" if killed else ("ok" if proc.returncode == 0 else
-                                                   f"failed: {_last_line(proc.stderr)}")
-                print(f"round {round_no:2d} (days 1..{until or args.days}): {', '.join(faults) or 'no faults':58s} "
-                      f"-> {outcome}")
-                time.sleep(0.5)
-            got = posted(slack)
-        lost = sum((expected - got).values())
-        duplicated = sum((got - expected).values())
-        env = base_env(chaos_url, OUT / "anchors-chaos")
-        verify = subprocess.run([sys.executable, "-c", "from mq.cli import main; raise SystemExit(main())",
-                                 "--config", str(CONFIG), "ledger", "verify"], env={**os.environ, **env},
-                                capture_output=True, text=True, timeout=600)
-        status = "verified" if verify.returncode == 0 else f"BROKEN: {_last_line(verify.stderr)}"
-        print(f"\n{args.rounds} faulty rounds ({kills} killed, {slack_faults} with Slack faults, "
-              f"{db_faults} with database locks) + 1 clean, store {args.store}")
-        print(f"messages: expected {sum(expected.values())}, received {sum(got.values())}")
-        print(f"lost {lost} / duplicated {duplicated} / ledger {status}   (target 0 / 0 / verified)")
+        failed = 0
+        for seed in args.seed:
+            failed += chaos(args, seed, stores.new(f"chaos{seed}", stores.template_of(prepared)), expected)
         print(f"total {time.perf_counter() - t0:.0f} s")
-        return 0 if (lost, duplicated) == (0, 0) and verify.returncode == 0 else 1
+        return 1 if failed else 0
     finally:
         stores.drop_all()
+
+
+def chaos(args, seed: int, chaos_url: str, expected: collections.Counter) -> int:
+    """The faulty rounds of one seed on its own copy of the store; 0 when nothing was lost or
+    duplicated and the ledger verifies."""
+    from slack_server import running_slack_server
+
+    rng = random.Random(seed)
+    anchors = OUT / f"anchors-{args.store}-chaos{seed}"
+    shutil.rmtree(anchors, ignore_errors=True)
+    kills = slack_faults = db_faults = lock_failures = 0
+    with running_slack_server() as slack:
+        for round_no in range(1, args.rounds + 2):
+            final = round_no == args.rounds + 1
+            env = base_env(chaos_url, anchors, slack)
+            faults, locked = [], None
+            if not final:
+                if rng.random() < 0.7:
+                    env["MQ_CRASH_AT"] = f"*:{rng.randint(1, 120)}"
+                    faults.append(f"kill at write {env['MQ_CRASH_AT'][2:]}")
+                if rng.random() < 0.6:
+                    status = rng.choice([500, 503, 429])
+                    slack.fail_next("chat.postMessage", status=status, times=rng.randint(1, 3),
+                                    retry_after=rng.choice([1, 30]) if status == 429 else None)
+                    faults.append(f"slack {status}")
+                    slack_faults += 1
+                if rng.random() < 0.4:
+                    locked = rng.choice(ALERT_TABLES)
+                    faults.append(f"lock on {locked if args.store == 'postgresql' else 'the database'}")
+                    db_faults += 1
+            # like a daily schedule: each round's service reaches a later day (a killed one resumes)
+            until = None if final else max(1, args.days * round_no // (args.rounds + 1))
+            with held_lock(chaos_url, locked) if locked else contextlib.nullcontext():
+                proc = run_worker("alert-final" if final else "alert", args, env, until=until)
+            killed = proc.returncode == -9
+            kills += killed
+            lock_failures += bool(locked) and proc.returncode not in (0, -9)
+            outcome = "killed" if killed else ("ok" if proc.returncode == 0 else
+                                               f"failed: {_last_line(proc.stderr)}")
+            print(f"seed {seed} round {round_no:2d} (days 1..{until or args.days}): "
+                  f"{', '.join(faults) or 'no faults':58s} -> {outcome}")
+            time.sleep(0.5)
+        got = posted(slack)
+    lost = sum((expected - got).values())
+    duplicated = sum((got - expected).values())
+    env = base_env(chaos_url, anchors)
+    verify = subprocess.run([sys.executable, "-c", "from mq.cli import main; raise SystemExit(main())",
+                             "--config", str(CONFIG), "ledger", "verify"], env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=600)
+    status = "verified" if verify.returncode == 0 else f"BROKEN: {_last_line(verify.stderr)}"
+    print(f"\nseed {seed}: {args.rounds} faulty rounds ({kills} killed, {slack_faults} with Slack faults, "
+          f"{db_faults} with a database lock, {lock_failures} of them failed on it) + 1 clean, store {args.store}")
+    print(f"seed {seed}: messages expected {sum(expected.values())}, received {sum(got.values())}")
+    print(f"seed {seed}: lost {lost} / duplicated {duplicated} / ledger {status}   (target 0 / 0 / verified)\n")
+    return 0 if (lost, duplicated) == (0, 0) and verify.returncode == 0 else 1
 
 
 def _last_line(text: str) -> str:

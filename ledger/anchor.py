@@ -61,3 +61,16 @@ def latest_anchor(folder: Path) -> Anchor | None:
                       body.get("signature"), path)
     except (ValueError, KeyError) as exc:
         raise LedgerError(f"ledger anchor {path}: unreadable ({exc})") from None
+
+
+def anchor_problem(anchor: Anchor, ledger, verifier=None) -> str | None:
+    """Why the ledger no longer matches `anchor` (None when it does): the record at the anchored seq
+    must still have the anchored hash, and a signed anchor must verify with the ledger key."""
+    held = ledger.hash_at(anchor.seq)
+    if held is None:
+        return f"record {anchor.seq} of anchor {anchor.path.name} is missing from the ledger"
+    if held != anchor.hash:
+        return f"record {anchor.seq} has hash {held[:16]}..., anchor {anchor.path.name} says {anchor.hash[:16]}..."
+    if anchor.signature and verifier is not None and not verifier.valid(anchor.message, anchor.signature):
+        return f"anchor {anchor.path} is not signed by ledger key {verifier.key_id}"
+    return None

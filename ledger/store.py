@@ -133,6 +133,11 @@ class Ledger:
             )
         return checker.result()
 
+    def hash_at(self, seq: int) -> str | None:
+        """The hash of record `seq`, None when there is no such record (an anchor is checked with it)."""
+        with self._translate_missing_table(), self.engine.connect() as conn:
+            return conn.execute(sa.select(_T.c.hash).where(_T.c.seq == seq)).scalar_one_or_none()
+
     def head(self) -> tuple[int, str, dt.datetime] | None:
         """(seq, hash, recorded_at) of the last record, or None for an empty ledger."""
         with self._translate_missing_table(), self.engine.connect() as conn:

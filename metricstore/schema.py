@@ -42,6 +42,7 @@ pulls = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("error", sa.Text),
+    sa.Column("dimension_values", sa.JSON),                        # {dimension: distinct values seen}
     sa.UniqueConstraint("table_name", "partition", "version", name="uq_pull_version"),
 )
 

@@ -195,7 +195,7 @@ def cmd_report(args) -> int:
 def cmd_ledger(args) -> int:
     pipe = _pipeline(args)
     if args.ledger_command == "verify":
-        from ledger.anchor import latest_anchor
+        from ledger.anchor import anchor_problem, latest_anchor
 
         head, count, anchor = args.expected_head, args.expected_count, None
         if head is None and count is None and not args.no_anchor:
@@ -204,9 +204,9 @@ def cmd_ledger(args) -> int:
                 head, count = anchor.hash, anchor.seq
         signer = pipe.ledger.signer
         v = pipe.ledger.verify(expected_head=head, expected_count=count, verifier=signer)
-        if v.ok and anchor is not None and anchor.signature and signer and not signer.valid(anchor.message,
-                                                                                          anchor.signature):
-            print(f"ledger BROKEN: anchor {anchor.path} is not signed by ledger key {signer.key_id}", file=sys.stderr)
+        problem = anchor_problem(anchor, pipe.ledger, signer) if v.ok and anchor is not None else None
+        if problem:
+            print(f"ledger BROKEN: {problem}", file=sys.stderr)
             return 1
         if v.ok:
             against = f"; matches anchor {anchor.path.name}" if anchor else ""

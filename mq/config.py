@@ -73,6 +73,7 @@ class TableSpec(_Spec):
     timestamp_column: str | None = None
     suite: str | None = None     # expectation suite file (checks/suites/*.yml)
     min_slice_rows: int = Field(default=0, ge=0)   # rarer dimension values fold into "(other)"
+    max_dimension_values: int = Field(default=1000, ge=1)   # the rest fold into "(other)", with a warning
     owner: str = "metrics-quality"
 
     _ident = field_validator("partition_column", "timestamp_column")(
@@ -223,10 +224,6 @@ class Config(_Spec):
             if metric.table not in self.tables:
                 raise ValueError(f"metrics.{name}.table: unknown table {metric.table!r}; "
                                  f"known: {sorted(self.tables)}")
-        for name, table in self.tables.items():
-            if table.min_slice_rows and any(not m.additive for m in self.metrics.values() if m.table == name):
-                raise ValueError(f"tables.{name}.min_slice_rows: folding rare slices needs additive metrics; "
-                                 f"{name} has a non-additive one")
         for name, pair in self.pairs.items():
             for side in ("client", "warehouse"):
                 if getattr(pair, side) not in self.metrics:

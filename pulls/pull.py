@@ -57,14 +57,15 @@ def table_plan(config: Config, table: str) -> tuple[list[str], list[list[str]], 
 def pull_partition(spark, config: Config, table: str, partition: dt.date) -> PullResult:
     spec = config.tables[table]
     dims, groupings, columns = table_plan(config, table)
-    query = render_pull(table, spec.partition_column, dims, groupings, columns, fold_below=spec.min_slice_rows)
+    query = render_pull(table, spec.partition_column, dims, groupings, columns, fold_below=spec.min_slice_rows,
+                        max_values=spec.max_dimension_values)
     started = utcnow()
     _check_columns(spark, config, table, dims)
     files = partition_files(spark, table, spec, partition)
     evidence = {"table_name": table, "partition": partition, "sql_text": query.sql,
                 "sql_hash": query.sql_hash, "input_files": files, "started_at": started,
                 "spark_app_id": _app_id(spark)}
-    args = {"ds": partition, **({"fold_below": spec.min_slice_rows} if spec.min_slice_rows else {})}
+    args = {"ds": partition, **_fold_args(spec, dims)}
     try:
         frame = _run(spark, config, query, columns, args) if files else pd.DataFrame()
     except InputError as exc:
@@ -89,6 +90,11 @@ def pull_partitions(spark, config: Config, table: str, start: dt.date, end: dt.d
         return out
 
 
+def _fold_args(spec, dims: list[str]) -> dict:
+    """The bound parameters of the folding steps (render_pull folds whenever there are dimensions)."""
+    return {"fold_below": spec.min_slice_rows, "max_values": spec.max_dimension_values} if dims else {}
+
+
 def _failed(table: str, partition: dt.date, evidence: dict, reason: str) -> PullResult:
     evidence.update(status="error", row_count=None, error=reason,
                     content_hash=hashlib.sha256(f"error:{reason}".encode()).hexdigest())
@@ -101,11 +107,11 @@ def pull_range(spark, config: Config, table: str, start: dt.date, end: dt.date) 
     spec = config.tables[table]
     dims, groupings, columns = table_plan(config, table)
     query = render_pull(table, spec.partition_column, dims, groupings, columns, date_range=True,
-                        fold_below=spec.min_slice_rows)
+                        fold_below=spec.min_slice_rows, max_values=spec.max_dimension_values)
     started = utcnow()
     _check_columns(spark, config, table, dims)
     files = partition_files(spark, table, spec, (start, end))
-    args = {"start": start, "end": end, **({"fold_below": spec.min_slice_rows} if spec.min_slice_rows else {})}
+    args = {"start": start, "end": end, **_fold_args(spec, dims)}
     frame = _run(spark, config, query, columns, args)
     finished, app_id, pc = utcnow(), _app_id(spark), spec.partition_column
     # Post-process the whole range at once, then split by day: per-day pandas work on a 56-day
@@ -140,6 +146,9 @@ def _result(table, partition, frame, dims, columns, evidence, points=None) -> Pu
         points = _to_points(frame, dims, [c.name for c in columns])
     total = frame[list(dims)].isna().all(axis=1) if dims else slice(None)
     row_count = int(frame.loc[total, "__rows"].iloc[0])
+    # How many values each dimension had (before folding): the cardinality guard's evidence.
+    evidence["dimension_values"] = {d: int(frame.loc[total, f"__seen_{d}"].iloc[0]) for d in dims
+                                    if f"__seen_{d}" in frame}
     content = hashlib.sha256(json.dumps(
         sorted(zip(points.metric, points.slice_key, points.value.round(9))), default=str).encode()).hexdigest()
     evidence.update(status="ok", row_count=row_count, content_hash=content)

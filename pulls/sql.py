@@ -49,13 +49,19 @@ def _grouping_sets(groupings) -> str:
 
 def render_pull(table: str, partition_column: str, dimensions: list[str],
                 groupings: list[list[str]], metrics: list[MetricColumn], *,
-                date_range: bool = False, fold_below: int = 0) -> PullQuery:
+                date_range: bool = False, fold_below: int = 0, max_values: int = 0) -> PullQuery:
     """One partition (`:ds`), or with `date_range` every partition in [`:start`, `:end`] at once,
     grouped by the partition column too: a backfill then costs one scan per table, not one per day.
 
     `fold_below`: a dimension value with fewer rows than this in a partition is reported as
     `(other)`, so rare values (a long tail of app versions) do not each become a slice. The threshold
-    is the bound parameter `:fold_below`; folding works on the leaves, inside the same scan."""
+    is the bound parameter `:fold_below`; folding works on the leaves, inside the same scan.
+
+    `max_values`: the cardinality guard. Only the `:max_values` most frequent values of a dimension
+    (by rows in the partition) keep their own slice, the rest fold into `(other)` too, so 50k
+    user-agent strings a day cost one slice, not 50k. With either kind of folding the result carries
+    `__seen_<dim>`, how many distinct values the partition had, for the guard's warning; everything is
+    aggregated in Spark, only the aggregates are collected."""
     dims = tuple(dimensions)
     keys = (partition_column,) if date_range else ()
     sets = tuple(dict.fromkeys(tuple(d for d in dims if d in g) for g in groupings))
@@ -73,16 +79,10 @@ def render_pull(table: str, partition_column: str, dimensions: list[str],
         f"\nGROUP BY {', '.join(keys)}" if keys else "")
     leaves = (f"WITH leaves AS (\n  SELECT {dim_select + ', ' if dim_select else ''}{leaf_cols}\n"
               f"  FROM {table} WHERE {where}{leaf_group}\n)")
-    if fold_below and dims:
-        if distinct:
-            raise ValueError(f"table {table!r}: folding rare slices works for additive metrics only; "
-                             f"{[m.name for m in distinct]} are not additive")
-        part = f"PARTITION BY {', '.join(keys)}, " if keys else "PARTITION BY "
-        folded = ", ".join([*keys, *(f"CASE WHEN SUM(__rows) OVER ({part}{d}) < :fold_below "
-                                     f"THEN '{OTHER_LABEL}' ELSE {d} END AS {d}" for d in dims)])
-        rest = ", ".join(["__rows"] + [f"m_{m.name}" for m in additive])
-        leaves = leaves.replace("WITH leaves AS", "WITH raw_leaves AS") + (
-            f",\nleaves AS (\n  SELECT {folded}, {rest}\n  FROM raw_leaves\n)")
+    folding = bool(dims) and bool(fold_below or max_values)
+    if folding:
+        leaves = _folded_leaves(leaves, keys, dims, additive)
+        re_agg += "".join(f", MAX(__seen_{d}) AS __seen_{d}" for d in dims)
     main = f"SELECT {outer}{re_agg}\nFROM leaves{grouping}"
     if not distinct:
         return PullQuery(table=table, dimensions=dims, groupings=sets, sql=f"{leaves}\n{main}")
@@ -93,11 +93,46 @@ def render_pull(table: str, partition_column: str, dimensions: list[str],
     raw_cols = ", ".join(f"{m.aggregate} AS m_{m.name}" for m in distinct)
     raw_grouping = f"\nGROUP BY GROUPING SETS ({_grouping_sets(raw_sets)})" if dims else (
         f"\nGROUP BY {', '.join(raw_keys)}" if keys else "")
+    if folding:   # raw values as __r_<dim>, their folded value joined in as __d_<dim>
+        raw_dims = raw_dims.replace(" AS __d_", " AS __r_")
+    source = f"(SELECT {raw_dims + ', ' if raw_dims else ''}* FROM {table} WHERE {where})"
+    if folding:
+        source = _folded_rows(source, keys, dims)
     raw = (f"SELECT {''.join(f'__k_{k} AS {k}, ' for k in keys)}{''.join(f'__d_{d} AS {d}, ' for d in dims)}{raw_cols}\n"
-           f"FROM (SELECT {raw_dims + ', ' if raw_dims else ''}* FROM {table} WHERE {where}){raw_grouping}")
+           f"FROM {source}{raw_grouping}")
     # Dimension values are never NULL after COALESCE, so NULL means "aggregated over".
     join_on = " AND ".join([f"a.{c} <=> b.{c}" for c in group_cols]) or "TRUE"
-    sel = ", ".join([f"a.{c}" for c in group_cols] + ["a.__rows"]
+    seen = [f"a.__seen_{d}" for d in dims] if folding else []
+    sel = ", ".join([f"a.{c}" for c in group_cols] + ["a.__rows"] + seen
                     + [f"a.m_{m.name}" for m in additive] + [f"b.m_{m.name}" for m in distinct])
+    if folding:
+        leaves += f",\nfolds AS (\n  SELECT DISTINCT {', '.join([*(f'{k} AS __fk_{k}' for k in keys), *(f'__v_{d}, {d} AS __f_{d}' for d in dims)])}\n  FROM leaves\n)"
     sql = f"{leaves},\nadditive AS (\n{main}\n),\nraw AS (\n{raw}\n)\nSELECT {sel}\nFROM additive a JOIN raw b ON {join_on}"
     return PullQuery(table=table, dimensions=dims, groupings=sets, sql=sql)
+
+
+def _folded_leaves(leaves: str, keys: tuple[str, ...], dims: tuple[str, ...], additive: list[MetricColumn]) -> str:
+    """The leaves with each dimension value folded into `(other)` when it has fewer than `:fold_below`
+    rows or is not among the `:max_values` most frequent values of its dimension (ties broken by the
+    value, so a re-run folds the same values). Each leaf keeps its raw value as `__v_<dim>` (for the
+    distinct counts) and the number of values its dimension had as `__seen_<dim>`."""
+    by_key = f"PARTITION BY {', '.join(keys)}" if keys else ""
+    def by(d: str) -> str:
+        return f"PARTITION BY {', '.join([*keys, d])}"
+    counted = ", ".join(f"SUM(__rows) OVER ({by(d)}) AS __n_{d}" for d in dims)
+    ranked = ", ".join(f"DENSE_RANK() OVER ({by_key} ORDER BY __n_{d} DESC, {d}) AS __r_{d}" for d in dims)
+    folded = ", ".join([*keys, *(f"CASE WHEN __n_{d} < :fold_below OR __r_{d} > :max_values "
+                                 f"THEN '{OTHER_LABEL}' ELSE {d} END AS {d}, {d} AS __v_{d}, "
+                                 f"MAX(__r_{d}) OVER ({by_key}) AS __seen_{d}" for d in dims)])
+    rest = ", ".join(["__rows"] + [f"m_{m.name}" for m in additive])
+    return (leaves.replace("WITH leaves AS", "WITH raw_leaves AS")
+            + f",\nranked_leaves AS (\n  SELECT *, {ranked}\n  FROM (SELECT *, {counted} FROM raw_leaves)\n)"
+            + f",\nleaves AS (\n  SELECT {folded}, {rest}\n  FROM ranked_leaves\n)")
+
+
+def _folded_rows(source: str, keys: tuple[str, ...], dims: tuple[str, ...]) -> str:
+    """The raw rows with their dimension values folded as their leaf's were (a join on the small `folds`
+    table), so a distinct count of `(other)` counts over every row that was folded."""
+    on = " AND ".join([*(f"r.__k_{k} = f.__fk_{k}" for k in keys), *(f"r.__r_{d} = f.__v_{d}" for d in dims)])
+    folded = ", ".join(f"f.__f_{d} AS __d_{d}" for d in dims)
+    return f"(SELECT {folded}, r.* FROM {source} r JOIN folds f ON {on})"

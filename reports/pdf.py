@@ -49,6 +49,14 @@ def write_pdf(path: Path, frames: dict[str, pd.DataFrame], figures: dict, ledger
     return path
 
 
+def _anchor_text(ledger: LedgerEvidence) -> str:
+    a = ledger.anchor
+    if a is None:
+        return f"No anchor in {ledger.anchor_dir}: the head has not been copied outside the store yet."
+    verdict = "verifies" if ledger.anchor_ok else f"does NOT verify: {ledger.anchor_problem}"
+    return f"Latest anchor: record {a.seq} ({verdict}), hash {a.hash}, kept in {a.path}"
+
+
 def _title_page(frames, ledger: LedgerEvidence, start, end, config_source: str):
     fig = _page()
     h = headline(frames)
@@ -66,6 +74,7 @@ def _title_page(frames, ledger: LedgerEvidence, start, end, config_source: str):
         ("", 8, "normal"),
         (verdict, 12, "bold"),
         (f"Head hash {ledger.live.head_hash}", 10, "normal"),
+        *[(text, 9, "normal") for text in textwrap.wrap(_anchor_text(ledger), 150)],
         (f"Archive {ledger.archive_path.name} ({'verifies' if ledger.archive.ok else 'does NOT verify'}), "
          f"SHA-256 {ledger.archive_sha256}", 9, "normal"),
     ]

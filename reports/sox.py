@@ -37,7 +37,7 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
               **collect_incidents(pipe.ledger, start, end)}
     for name in CONTROL_CSVS + STORE_CSVS + INCIDENT_CSVS:
         frames[name].to_csv(out / f"{name}.csv", index=False)
-    ledger = ledger_evidence(pipe.ledger, out)
+    ledger = ledger_evidence(pipe.ledger, out, pipe.anchor_dir)
     ledger.frame().to_csv(out / "ledger_verification.csv", index=False)
     dates = [d.isoformat() for d in days(start, end)]
     figures = {"runs": charts.control_runs_chart(frames["control_runs"]),

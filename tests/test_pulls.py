@@ -9,6 +9,7 @@ import pytest
 from mq.config import Config
 from mq.errors import PullError
 from pulls import pull_partition, register_tables
+from pulls.pull import pull_partitions
 
 DAY = dt.date(2026, 3, 2)
 
@@ -160,7 +161,52 @@ def test_rare_dimension_values_fold_into_other(spark, tmp_path):
     assert points == {"(total)": 100.0, "app_version=10.0": 95.0, "app_version=(other)": 5.0}
 
 
-def test_folding_refuses_non_additive_metrics():
-    with pytest.raises(ValueError, match="min_slice_rows: folding rare slices needs additive metrics"):
-        Config.model_validate({"tables": {"t": {"path": "/x", "min_slice_rows": 5}},
-                               "metrics": {"u": {"table": "t", "expression": "COUNT(DISTINCT u)", "additive": False}}})
+def test_cardinality_guard_keeps_the_most_frequent_values(spark, tmp_path):
+    """Above `max_dimension_values` only the most frequent values keep a slice; the rest fold into
+    (other), the distinct counts too, and the pull says how many values the dimension had."""
+    path = tmp_path / "t"
+    agents = ["a"] * 4 + ["b"] * 3 + ["c", "d", "e"]
+    rows = [(f"e{i}", agent, f"u{i % 4}", "2026-03-02") for i, agent in enumerate(agents)]
+    (spark.createDataFrame(rows, "event_id string, user_agent string, user_id string, ds string")
+     .write.partitionBy("ds").parquet(str(path)))
+    config = Config.model_validate({"dimensions": ["user_agent"], "slices": [[], ["user_agent"]],
+                                    "tables": {"t": {"path": str(path), "max_dimension_values": 2}},
+                                    "metrics": {"n": {"table": "t"},
+                                                "users": {"table": "t", "expression": "COUNT(DISTINCT user_id)",
+                                                          "additive": False}}})
+    register_tables(spark, config)
+    for result in (pull_partition(spark, config, "t", DAY), pull_partitions(spark, config, "t", DAY, DAY)[0]):
+        points = result.points.set_index(["metric", "slice_key"]).value.to_dict()
+        assert {k: v for k, v in points.items() if k[0] == "n"} == {
+            ("n", "(total)"): 10.0, ("n", "user_agent=a"): 4.0, ("n", "user_agent=b"): 3.0,
+            ("n", "user_agent=(other)"): 3.0}
+        assert points[("users", "user_agent=(other)")] == 3.0    # u0, u1, u3 among c, d, e
+        assert result.evidence["dimension_values"] == {"user_agent": 5}
+
+
+def test_cardinality_cap_is_validated_on_load():
+    with pytest.raises(ValueError, match="max_dimension_values"):
+        Config.model_validate({"tables": {"t": {"path": "/x", "max_dimension_values": 0}}})
+
+
+def test_a_capped_dimension_warns_the_tables_owner(tmp_path, store_url):
+    """The pull's count of values above the cap becomes one warning, routed by the table's owner."""
+    from mq.pipeline import Pipeline
+
+    config = Config.model_validate({
+        "workdir": str(tmp_path), "dimensions": ["user_agent"], "slices": [[], ["user_agent"]],
+        "tables": {"t": {"path": "/x", "owner": "web", "max_dimension_values": 2}},
+        "metrics": {"n": {"table": "t"}},
+        "alerting": {"receivers": [{"name": "all", "file": "all.jsonl"}, {"name": "web", "file": "web.jsonl"}],
+                     "route": {"receiver": "all", "routes": [{"matchers": {"team": "web"}, "receiver": "web"}]}}})
+    pipe = Pipeline(config, state_url=store_url)
+    pipe.store.record_pull({"table_name": "t", "partition": DAY, "status": "ok", "row_count": 10,
+                            "input_files": [{"file": "f", "rows": 10}], "content_hash": "c",
+                            "dimension_values": {"user_agent": 5}}, None)
+    pipe.alert(DAY)
+    (alert,) = pipe.alerts.alerts()
+    assert (alert["severity"], alert["team"], alert["receiver"]) == ("warning", "web", "web")
+    assert alert["labels"] == {"table": "t", "expectation": "dimension_cardinality", "dimension": "user_agent"}
+    assert "dimension user_agent of t had 5 values on 2026-03-02, above the cap of 2" in alert["message"]
+    (queued,) = pipe.outbox.items()     # the message's title says it too, not "expectation failed"
+    assert queued.title.startswith("dimension user_agent of t had 5 values")

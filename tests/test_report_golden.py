@@ -21,7 +21,7 @@ from test_controls_exceptions import ANOMALY, END, START, build_period, make_pip
 GOLDEN = Path(__file__).parent / "golden" / "report"
 CSVS = ("controls", "control_runs", "exceptions", "control_changes", "silences", "ledger_verification")
 VOLATILE = {"recorded_at", "raised_at", "signed_at", "verified_at", "head_hash", "archive_head_hash",
-            "archive_sha256", "config_hash", "hours_to_disposition"}
+            "archive_sha256", "config_hash", "hours_to_disposition", "anchor_location", "anchor_file", "anchor_hash"}
 CREATED = dt.datetime(2026, 10, 5, 8, 0, tzinfo=dt.timezone.utc)
 
 
@@ -41,6 +41,7 @@ def build_report_state(tmp_path: Path, url: str):
         "kind": "discrepancy", "subject": "client_vs_warehouse_events"}, partition=ANOMALY)
     tightened = make_pipeline(tmp_path, url, low=0.9)
     sync_controls(tightened, git_commit="1" * 40)
+    tightened.anchor_ledger()   # as every run ends: the head copied outside the store
     return tightened
 
 
@@ -72,6 +73,27 @@ def test_report_csv_matches_its_golden_file(report, name):
         golden.write_text(got)
     assert golden.is_file(), f"{golden} is missing; run with MQ_UPDATE_GOLDEN=1 to create it"
     assert got == golden.read_text(), f"{name}.csv differs from {golden}; if intended, rerun with MQ_UPDATE_GOLDEN=1"
+
+
+def test_the_report_shows_the_latest_anchor_and_whether_the_ledger_holds_it(tmp_path, store_url):
+    """Seq, hash and location of the latest anchor file, checked against the chain: an anchor the
+    ledger no longer matches (rewritten history) is reported as not verifying."""
+    from ledger.anchor import write_anchor
+    from reports.ledger_evidence import ledger_evidence
+
+    pipe = make_pipeline(tmp_path, store_url)
+    pipe.ledger.append("note", "note:1", {"n": 1})
+    anchor = pipe.anchor_ledger()
+    seq, head, _ = pipe.ledger.head()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out2").mkdir()
+    row = ledger_evidence(pipe.ledger, tmp_path / "out", pipe.anchor_dir).frame().iloc[0]
+    assert (row.anchor_seq, row.anchor_hash, row.anchor_file, row.anchor_ok) == (seq, head, anchor.name, True)
+    assert row.anchor_location == str(pipe.anchor_dir)
+    pipe.ledger.append("note", "note:2", {"n": 2})
+    write_anchor(pipe.anchor_dir, seq + 1, "0" * 64, "2026-10-05T08:00:00+00:00", pipe.ledger.signer)
+    row = ledger_evidence(pipe.ledger, tmp_path / "out2", pipe.anchor_dir).frame().iloc[0]
+    assert not row.anchor_ok and f"record {seq + 1} has hash" in row.anchor_problem
 
 
 def test_normalising_keeps_everything_an_auditor_samples(report):

@@ -48,6 +48,9 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
                                 team=spec.owner, table=table, details={"error": pull["error"]}))
         else:
             clean.add(fingerprint("expectation", table, readable))
+        found, evaluated = cardinality_findings(table, spec, pull, partition)
+        alerts += found
+        clean |= evaluated
     checks = pipe.store.check_results(partition, partition)
     if not checks.empty:
         latest = checks.sort_values("id").groupby("suite").tail(1)
@@ -95,6 +98,25 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
                 + acceptance_note(streaks.get(row.slice_key, 1), cfg.detection.accept_change_after_days),
                 observed=row.observed, expected=row.expected, lower=row.lower, upper=row.upper, team=team,
                 root_causes=causes, impact=impact))
+    return alerts, clean
+
+
+def cardinality_findings(table: str, spec, pull: dict, partition: dt.date) -> tuple[list[Alert], set[str]]:
+    """The cardinality guard's warnings: a dimension with more values in the partition than
+    `tables.<name>.max_dimension_values` kept only its most frequent ones (the rest folded into
+    `(other)` by the pull); its owner hears which dimension, how many values and the cap."""
+    alerts, clean = [], set()
+    for dim, seen in (pull.get("dimension_values") or {}).items():
+        labels = {"table": table, "expectation": "dimension_cardinality", "dimension": dim}
+        if seen <= spec.max_dimension_values:
+            clean.add(fingerprint("expectation", table, labels))
+            continue
+        cap = spec.max_dimension_values
+        alerts.append(Alert("expectation", table, labels, partition, "warning",
+                            f"dimension {dim} of {table} had {seen:,} values on {partition}, above the cap of "
+                            f"{cap:,} (tables.{table}.max_dimension_values): the {cap:,} most frequent are "
+                            f"kept, the rest folded into (other)", observed=float(seen), upper=float(cap),
+                            team=spec.owner, table=table, details={"values_seen": seen, "cap": cap}))
     return alerts, clean
 
 
@@ -151,9 +173,12 @@ def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
         for d in decisions:
             if d.decision == "duplicate":
                 continue
-            # One record per receiver: a `continue: true` route decides once for each of them.
-            receiver = d.destination.receiver if d.destination else None
-            pipe.ledger.append("alert_decision", f"decision:{d.fingerprint}:{partition.isoformat()}:{receiver}", {
+            # One record per receiver (a `continue: true` route decides once for each of them); a
+            # correction is a later decision on the same partition: its own record, one per revision.
+            receiver = d.destination.receiver if d.destination else d.extra.get("incident", {}).get("receiver")
+            key = (f"correction:{d.fingerprint}:{partition.isoformat()}:{receiver}:{d.extra['revision']}"
+                   if "revision" in d.extra else f"decision:{d.fingerprint}:{partition.isoformat()}:{receiver}")
+            pipe.ledger.append("alert_decision", key, {
                 "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
                 "receiver": receiver,
                 "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
