@@ -77,10 +77,10 @@ def _notify(pipe, row: dict, reason: str, n: int) -> None:
     subject, partition = row["subject"], row["partition"]
     labels = {"kind": "certification", "metric": subject, "partition": partition.isoformat(),
               "severity": "warning"}
-    dest = route(pipe.config.alerting.route, labels)[0]
-    pipe.outbox.enqueue(dest.receiver, Notification(
-        key=f"certification|{subject}|{partition}|{row['pull_versions']}|revoked|{n}",
-        thread_key=f"certification|{subject}|{partition}", action="firing",
-        title=f"certification revoked: {subject} for {partition} ({reason})", severity="warning",
-        kind="certification", metric=subject, partition=partition.isoformat(), alerts=(),
-        links=dict(pipe.links(partition))))
+    for dest in route(pipe.config.alerting.route, labels):   # every receiver of a `continue: true` route
+        pipe.outbox.enqueue(dest.receiver, Notification(
+            key=f"certification|{subject}|{partition}|{row['pull_versions']}|revoked|{n}",
+            thread_key=f"certification|{subject}|{partition}", action="firing",
+            title=f"certification revoked: {subject} for {partition} ({reason})", severity="warning",
+            kind="certification", metric=subject, partition=partition.isoformat(), alerts=(),
+            links=dict(pipe.links(partition))))
