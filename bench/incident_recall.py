@@ -56,7 +56,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from detectors import DetectorSpec, evaluate_range  # noqa: E402
-from mq.config import CalendarSpec, Holiday, load_config  # noqa: E402
+from mq.config import CalendarSpec, DetectorRef, Holiday, load_config  # noqa: E402
 from detectors.baseline import ancestors  # noqa: E402
 from mq.demo import BASELINE_KIND_DAYS, BLOCK_KINDS, DIMENSIONS, INCIDENT_DAYS, DemoSpec, generate  # noqa: E402
 from mq.pipeline import Pipeline  # noqa: E402
@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "incident_recall"))
     ap.add_argument("--repull", action="store_true", help="pull again into a fresh metric store")
+    ap.add_argument("--pair-detectors", help="a what-if: the pairs' detectors instead of the demo's, e.g. "
+                                              "ratio_binomial,ratio_drift (the demo config is not changed)")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     os.environ["MQ_BENCH_DIR"] = str(out)
@@ -96,6 +98,9 @@ def main() -> None:
     config = load_config(CONFIG)
     check_matches_demo(config)
     config = config.model_copy(update={"calendar": CalendarSpec(holidays=holidays)})
+    if args.pair_detectors:
+        config = with_pair_detectors(config, args.pair_detectors.split(","))
+        print(f"what-if: pairs use {args.pair_detectors} (not the demo's detectors)")
     pipe = cached_pull(config, spec, out, args.repull or seconds is not None)
 
     subjects = load_subjects(pipe, spec)
@@ -162,6 +167,13 @@ def check_matches_demo(config) -> None:
     differ = {k for k in ours if ours[k] != theirs[k]}
     if differ:
         raise SystemExit(f"bench/incident_recall.yml and config/demo.yml differ in {sorted(differ)}")
+
+
+def with_pair_detectors(config, names: list[str]):
+    """The config with every pair's detectors replaced by `names` (default parameters)."""
+    pairs = {name: pair.model_copy(update={"detectors": [DetectorRef(name=n) for n in names]})
+             for name, pair in config.pairs.items()}
+    return config.model_copy(update={"pairs": pairs})
 
 
 def cached_pull(config, spec: DemoSpec, out: Path, repull: bool) -> Pipeline:
