@@ -11,7 +11,7 @@ import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from mq.errors import MqError
+from core.errors import MqError
 
 ACTIONS = ("firing", "repeat", "resolved", "correction")
 

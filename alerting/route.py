@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mq.config import RouteSpec
+from core.config import RouteSpec
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from alerting.route import matches
 from alerting.schema import silences as table
-from mq.errors import MqError
+from core.errors import MqError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from checks import catalog
 from checks.spec import ExpectationSpec, SuiteSpec
-from mq.errors import ConfigError
+from core.errors import ConfigError
 
 TIMESTAMP_TYPES = ("TimestampType", "TimestampNTZType")
 

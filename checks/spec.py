@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from checks import catalog
-from mq.errors import ConfigError
+from core.errors import ConfigError
 
 TOP_LEVEL_KEYS = {"table", "description", "expectations"}
 

@@ -1,7 +1,7 @@
 """Errors of the SOX control registry and its exception workflow, under `MqError` (one line in the CLI)."""
 from __future__ import annotations
 
-from mq.errors import MqError
+from core.errors import MqError
 
 
 class ControlError(MqError):

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mq.config import Config
+from core.config import Config
 
 FREQUENCY = "daily"
 SCHEDULE_CONTROL = "schedule:daily"

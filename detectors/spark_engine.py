@@ -102,15 +102,14 @@ def is_spark_frame(history) -> bool:
 
 
 def _session():
-    """The session already running (tests, Airflow, `mq`), else one from the environment (`mq.spark`)."""
+    """The session already running (tests, Airflow, `mq`, which hands the detectors a Spark DataFrame)."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    from mq.spark import get_spark
-
-    return get_spark()
+    if active is None:
+        raise ValueError("engine='spark' on a pandas history needs a running SparkSession "
+                         "(start one first, or pass a Spark DataFrame)")
+    return active
 
 
 def _parallelism(session) -> int:

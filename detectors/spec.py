@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from mq.errors import MqError
+from core.errors import MqError
 
 from detectors.base import Detector
 from detectors.changepoint import Changepoint

@@ -45,10 +45,8 @@ def add_commands(sub) -> None:
                                 "day it began, from the next run on (recorded in the ledger)")
 
 
-def run(args) -> int:
-    from mq.commands import _pipeline
-
-    pipe = _pipeline(args)
+def run(args, pipe, explain) -> int:
+    """`pipe`: the application's pipeline for `args`; `explain(pipe, pair, partition)`: the `mq explain` text."""
     book, cmd = pipe.incidents, args.incidents_command
     if cmd == "list":
         found = book.list(status=args.status, open_only=args.open)
@@ -56,7 +54,7 @@ def run(args) -> int:
             print(f"{i.id}  {i.status:14s} {i.severity:8s} owner={i.owner:18s} {i.title}")
         print(f"{len(found)} incident(s)")
     elif cmd == "show":
-        _show(pipe, args.id)
+        _show(pipe, args.id, explain)
     else:
         t = book.act(args.id, cmd, by=args.by, note=getattr(args, "note", None), assignee=getattr(args, "to", None),
                      disposition=getattr(args, "disposition", None))
@@ -68,7 +66,7 @@ def run(args) -> int:
     return 0
 
 
-def _show(pipe, iid: str) -> None:
+def _show(pipe, iid: str, explain) -> None:
     from incidents.evidence import gather
 
     inc = pipe.incidents.get(iid)
@@ -78,7 +76,7 @@ def _show(pipe, iid: str) -> None:
     if r["disposition"]:
         print(f"sign-off: {r['disposition']} by {r['signed_off_by']} at {r['signed_off_at']:%Y-%m-%d %H:%M}: "
               f"{r['signoff_note']}")
-    print("\n".join(gather(pipe, iid).lines()))
+    print("\n".join(gather(pipe, iid, explain=explain).lines()))
     print("timeline:")
     for e in pipe.incidents.timeline(iid):
         who = f" by {e['by']}" if e.get("by") else ""

@@ -1,7 +1,7 @@
 """Errors of the incident workflow: the user can fix them, so they print as one line (exit 2)."""
 from __future__ import annotations
 
-from mq.errors import MqError
+from core.errors import MqError
 
 
 class IncidentError(MqError):

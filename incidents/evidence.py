@@ -3,6 +3,7 @@ root causes and impact, and the `mq explain` output of every pair discrepancy in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from alerting.lifecycle import combine_impacts
 
@@ -33,9 +34,8 @@ class Evidence:
         return out
 
 
-def gather(pipe, iid: str, *, with_explain: bool = True) -> Evidence:
-    from mq.explain_view import explain
-
+def gather(pipe, iid: str, *, explain: Callable | None = None) -> Evidence:
+    """`explain(pipe, pair, partition)` gives the `mq explain` text of a pair (None: leave it out)."""
     alerts = pipe.incidents.alerts(iid)
     explained = [a for a in alerts if a["root_causes"]]
     # The broadest explained slice speaks for the incident (its causes cover the narrower ones).
@@ -47,9 +47,9 @@ def gather(pipe, iid: str, *, with_explain: bool = True) -> Evidence:
     if impact is None and explained:
         impact = explained[0]["impact"]
     texts = {}
-    if with_explain:
+    if explain is not None:
         for a in alerts:
             if a["kind"] == "discrepancy" and not a["labels"] and a["subject"] in pipe.config.pairs:
-                texts[f"{a['subject']} on {a['first_partition']}"] = explain(pipe, a["subject"], a["first_partition"])[0]
+                texts[f"{a['subject']} on {a['first_partition']}"] = explain(pipe, a["subject"], a["first_partition"])
     return Evidence(alerts=alerts, root_causes=list(explained[0]["root_causes"]) if explained else [],
                     impact=impact, explain=texts, subjects=sorted({a["subject"] for a in alerts}))

@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from mq.errors import MqError
+from core.errors import MqError
 
 
 @lru_cache(maxsize=16)

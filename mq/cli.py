@@ -164,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
 
         for extra in (incidents_cli, status_cli):
             if args.command in extra.COMMANDS:
-                return extra.run(args) or 0
+                from mq.explain_view import explain
+
+                return extra.run(args, commands._pipeline(args),
+                                 lambda pipe, pair, partition: explain(pipe, pair, partition)[0]) or 0
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except MqError as exc:
         print(f"mq: error: {redact(str(exc))}", file=sys.stderr)

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from metricstore import utcnow
-from mq.config import Config
-from mq.errors import PullError
+from core.config import Config
+from core.errors import PullError
 from pulls.inputs import diagnose, spark_reason
 from pulls.sql import MetricColumn, PullQuery, render_pull
 from pulls.tables import _first_line, partition_files

@@ -10,8 +10,8 @@ import datetime as dt
 import re
 from urllib.parse import unquote
 
-from mq.config import Config, TableSpec
-from mq.errors import PullError
+from core.config import Config, TableSpec
+from core.errors import PullError
 
 
 def register_tables(spark, config: Config) -> None:

@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 
 from controls.executions import days
-from mq.errors import MqError
+from core.errors import MqError
 from reports import charts
 from reports.control_evidence import collect_controls
 from reports.html import render

@@ -27,7 +27,8 @@ LABELS = {"ack": "Acknowledge", "assign": "Assign", "resolve": "Resolve", "signo
 
 
 def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | None = None,
-               slack_client=None, status_url: str | None = None) -> FastAPI:
+               slack_client=None, status_url: str | None = None, explain=None) -> FastAPI:
+    """`explain(pipe, pair, partition)`: the `mq explain` text an incident's page shows (None: none)."""
     app = FastAPI(title="metrics-quality status", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.writable = bool(token)
 
@@ -58,7 +59,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
         return _ENV.get_template("page.html").render(
             # The explain output re-localises each discrepancy: it is on the incident's own page.
             day=day, grid=grid(pipe, day),
-            incidents=[(i, gather(pipe, i.id, with_explain=False)) for i in open_incidents],
+            incidents=[(i, gather(pipe, i.id)) for i in open_incidents],
             allowed=allowed, actions=list(LABELS.items()), dispositions=DISPOSITIONS, charts=charts,
             writable=bool(token), message=msg, error=err)
 
@@ -69,7 +70,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
         except IncidentError as exc:
             raise HTTPException(404, str(exc)) from None
         return _ENV.get_template("incident.html").render(
-            i=inc, evidence=gather(pipe, iid).lines(), timeline=pipe.incidents.timeline(iid))
+            i=inc, evidence=gather(pipe, iid, explain=explain).lines(), timeline=pipe.incidents.timeline(iid))
 
     @app.get("/api/status")
     def api_status(date: str | None = None) -> JSONResponse:

@@ -27,10 +27,8 @@ def add_commands(sub, date_type) -> None:
     v.add_argument("--port", type=int, default=int(os.environ.get("MQ_SERVE_PORT", "8765")))
 
 
-def run(args) -> int:
-    from mq.commands import _pipeline
-
-    pipe = _pipeline(args)
+def run(args, pipe, explain) -> int:
+    """`pipe`: the application's pipeline for `args`; `explain(pipe, pair, partition)`: the `mq explain` text."""
     if args.command == "status":
         from status.certify import statuses
 
@@ -53,7 +51,7 @@ def run(args) -> int:
         from slack_sdk import WebClient
 
         client = WebClient(token=slack_token, base_url=os.environ.get("MQ_SLACK_BASE_URL") or WebClient.BASE_URL)
-    app = create_app(pipe, token=os.environ.get("MQ_SERVE_TOKEN"), slack_client=client,
+    app = create_app(pipe, explain=explain, token=os.environ.get("MQ_SERVE_TOKEN"), slack_client=client,
                      slack_signing_secret=os.environ.get("MQ_SLACK_SIGNING_SECRET"),
                      status_url=os.environ.get("MQ_STATUS_URL"))
     print(f"status page on http://{args.host}:{args.port}/ ({'writes need the token' if app.state.writable else 'read-only'})")

@@ -6,14 +6,14 @@ Every receiver has the same interface, so the outbox can drive any of them:
   firing message of the same `thread_key` (None for a firing message, or when it is unknown).
 * It returns the reference of what it sent (the Slack `ts`), or None.
 * It raises `RetryableDeliveryError` for a passing failure (the outbox retries with backoff) and
-  `mq.errors.DeliveryError` for one a human must fix (bad token, unknown channel); the message says what.
+  `core.errors.DeliveryError` for one a human must fix (bad token, unknown channel); the message says what.
 """
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
 from alerting.notification import Notification, RetryableDeliveryError
-from mq.errors import DeliveryError
+from core.errors import DeliveryError
 
 
 @runtime_checkable

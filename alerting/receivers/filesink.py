@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alerting.blockkit import render
 from alerting.notification import Notification
-from mq.errors import DeliveryError
+from core.errors import DeliveryError
 
 _LOCK = threading.Lock()  # one write per line, even when several drains share a process
 

@@ -37,7 +37,7 @@ from slack_sdk.http_retry.jitter import Jitter
 
 from alerting.blockkit import render, with_incident_actions
 from alerting.notification import Notification, RetryableDeliveryError
-from mq.errors import DeliveryError
+from core.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 

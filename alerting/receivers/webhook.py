@@ -17,7 +17,7 @@ import urllib.request
 
 from alerting.blockkit import render
 from alerting.notification import Notification, RetryableDeliveryError
-from mq.errors import DeliveryError
+from core.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 FORMATS = ("mq", "slack")

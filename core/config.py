@@ -1,0 +1,358 @@
+"""Configuration: one YAML file, parsed and validated into typed specs before anything runs.
+
+Parse, then execute: a bad file fails here with the file, the key path and the offending value
+(`ConfigError`), never deep inside a Spark job. Strings may use `${VAR}` or `${VAR:-default}` to read
+the environment. Relative paths resolve against the config file's folder. Every key is documented in
+the README ("Configuration reference").
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Callable, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.expressions import ExpressionError, check_aggregate, check_condition
+from core.errors import ConfigError
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_QUALIFIED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError("must be a plain identifier (letters, digits, underscore)")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_check_identifier)]
+
+
+class SparkSpec(_Spec):
+    master: str = "local[*]"
+    remote: str | None = None  # Spark Connect URL, sc://host:15002
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("remote")
+    @classmethod
+    def _remote_is_connect_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith("sc://"):
+            raise ValueError("a Spark Connect URL starts with sc://")
+        return value or None
+
+
+class StateStoreSpec(_Spec):
+    url: str | None = None  # SQLAlchemy URL; default sqlite:///<workdir>/state.db
+
+
+class Holiday(_Spec):
+    date: dt.date
+    name: str
+
+
+class CalendarSpec(_Spec):
+    holidays: list[Holiday] = Field(default_factory=list)
+
+
+class TableSpec(_Spec):
+    path: str | None = None      # Parquet (Hive-partitioned) folder
+    table: str | None = None     # or a catalog table: db.table
+    format: Literal["parquet", "orc", "json", "csv", "delta"] = "parquet"
+    partition_column: str = "ds"
+    timestamp_column: str | None = None
+    suite: str | None = None     # expectation suite file (checks/suites/*.yml)
+    min_slice_rows: int = Field(default=0, ge=0)   # rarer dimension values fold into "(other)"
+    max_dimension_values: int = Field(default=1000, ge=1)   # the rest fold into "(other)", with a warning
+    owner: str = "metrics-quality"
+
+    _ident = field_validator("partition_column", "timestamp_column")(
+        classmethod(lambda cls, v: v if v is None else _check_identifier(v)))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TableSpec":
+        if bool(self.path) == bool(self.table):
+            raise ValueError("give exactly one of `path` (files) or `table` (catalog table)")
+        if self.table and not _QUALIFIED.match(self.table):
+            raise ValueError(f"`table` must look like db.table, got {self.table!r}")
+        return self
+
+
+# Detector names and parameters are checked by the detector registry, which lives outside core (core
+# depends on no other package of the project): the application plugs the check in (`mq.config`).
+_detector_check: Callable[[str, dict], None] | None = None
+
+
+def set_detector_check(check: Callable[[str, dict], None] | None) -> None:
+    """`check(name, params)` raises ValueError for an unknown detector or a bad parameter."""
+    global _detector_check
+    _detector_check = check
+
+
+class DetectorRef(_Spec):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> "DetectorRef":
+        if _detector_check is not None:
+            _detector_check(self.name, dict(self.params))
+        return self
+
+
+class MetricSpec(_Spec):
+    table: str
+    expression: str = "COUNT(*)"          # a Spark SQL aggregate over the table's rows
+    where: str | None = None              # optional extra row filter (Spark SQL)
+    additive: bool = True                 # sums of slices equal the total (counts, sums)
+    dimensions: list[Identifier] | None = None   # default: the top-level `dimensions`
+    detectors: list[DetectorRef] = Field(default_factory=list)
+    owner: str = "metrics-quality"
+    team: str | None = None
+    sox: bool = False
+    description: str = ""
+
+    # Parsed and confined on load: one aggregate / one row condition over the table's own columns.
+    @field_validator("expression")
+    @classmethod
+    def _expression_confined(cls, value: str) -> str:
+        return _confined(check_aggregate, value)
+
+    @field_validator("where")
+    @classmethod
+    def _where_confined(cls, value: str | None) -> str | None:
+        return value if value is None else _confined(check_condition, value)
+
+
+class PairSpec(_Spec):
+    """A client-vs-warehouse pair: the ratio client/warehouse is monitored per slice."""
+    client: str
+    warehouse: str
+    detectors: list[DetectorRef] = Field(default_factory=lambda: [DetectorRef(name="ratio_binomial")])
+    row_ratio_band: tuple[float, float] | None = None   # expected client/warehouse row ratio
+    owner: str = "metrics-quality"
+    team: str | None = None
+    sox: bool = False
+    description: str = ""
+
+
+class ReceiverSpec(_Spec):
+    name: str
+    file: str | None = None                 # JSON Lines sink
+    slack: dict[str, str] | None = None     # {channel: "#x"}; token from MQ_SLACK_TOKEN
+    webhook: str | None = None              # URL
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "ReceiverSpec":
+        if sum(x is not None for x in (self.file, self.slack, self.webhook)) != 1:
+            raise ValueError("a receiver needs exactly one of `file`, `slack`, `webhook`")
+        if self.slack is not None and not self.slack.get("channel"):
+            raise ValueError("a slack receiver needs `channel`")
+        return self
+
+
+class RouteSpec(_Spec):
+    """A node of the routing tree (in the spirit of Prometheus Alertmanager's `route`)."""
+    receiver: str | None = None
+    matchers: dict[str, str] = Field(default_factory=dict)   # label: value, or label: "~regex"
+    group_by: list[str] | None = None
+    repeat_interval_days: int | None = Field(default=None, ge=1)
+    fire_after_runs: int | None = Field(default=None, ge=1)      # hysteresis: breaching runs before firing
+    resolve_after_runs: int | None = Field(default=None, ge=1)   # clean runs before resolving
+    send_resolved: bool | None = None   # reply "resolved" in the incident's thread (Alertmanager's send_resolved)
+    continue_: bool = Field(default=False, alias="continue")
+    routes: list["RouteSpec"] = Field(default_factory=list)
+
+
+class AlertingSpec(_Spec):
+    route: RouteSpec = Field(default_factory=lambda: RouteSpec(receiver="local"))
+    receivers: list[ReceiverSpec] = Field(
+        default_factory=lambda: [ReceiverSpec(name="local", file=".mq/alerts/notifications.jsonl")])
+    fdr_q: float = Field(default=0.05, gt=0, lt=1)
+    min_relative_effect: float = Field(default=0.02, ge=0)
+    min_absolute_effect: float = Field(default=0.0, ge=0)
+    history_days: int = Field(default=56, ge=7)
+    flap_max_incidents: int = Field(default=3, ge=2)   # this many incidents of one fingerprint ...
+    flap_window_days: int = Field(default=14, ge=1)    # ... within this window: new ones are muted as flapping
+    # A slice anomaly with every parent slice normal and a change within this many of the slice's own
+    # week-to-week sigmas is not sent (0: off).
+    hierarchy_wobble_z: float = Field(default=3.0, ge=0)
+
+
+class DetectionSpec(_Spec):
+    """Where and how the detectors score many series (the verdicts are the same on every engine)."""
+    engine: Literal["auto", "local", "spark"] = "auto"   # auto: Spark for large histories
+    group_series: int = Field(default=5_000, ge=1)        # series scored together (a Spark bucket's size)
+    spark_min_rows: int = Field(default=50_000_000, ge=0)   # auto: history rows from which Spark is used
+    # Consecutive flagged days after which a change becomes the new baseline (0: never).
+    accept_change_after_days: int = Field(default=14, ge=0)
+
+
+class CertificationSpec(_Spec):
+    """When a metric partition may be certified (see status/certify.py)."""
+    settle_hours: float = Field(default=0, ge=0)   # after the day ends, late data is still expected: provisional
+
+
+class Config(_Spec):
+    version: Literal[1] = 1
+    workdir: str = ".mq"
+    spark: SparkSpec = Field(default_factory=SparkSpec)
+    state_store: StateStoreSpec = Field(default_factory=StateStoreSpec)
+    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    dimensions: list[Identifier] = Field(default_factory=list)
+    slices: list[list[Identifier]] = Field(default_factory=lambda: [[]])  # dimension sets alerted on
+    tables: dict[str, TableSpec]
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+    pairs: dict[str, PairSpec] = Field(default_factory=dict)
+    alerting: AlertingSpec = Field(default_factory=AlertingSpec)
+    detection: DetectionSpec = Field(default_factory=DetectionSpec)
+    certification: CertificationSpec = Field(default_factory=CertificationSpec)
+
+    # Set by load_config, not by the file.
+    source_path: str = Field(default="<memory>", exclude=True)
+
+    @field_validator("tables", "metrics", "pairs")
+    @classmethod
+    def _names_are_identifiers(cls, value: dict) -> dict:
+        for name in value:
+            _check_identifier(name)
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> "Config":
+        for name, metric in self.metrics.items():
+            if metric.table not in self.tables:
+                raise ValueError(f"metrics.{name}.table: unknown table {metric.table!r}; "
+                                 f"known: {sorted(self.tables)}")
+        for name, pair in self.pairs.items():
+            for side in ("client", "warehouse"):
+                if getattr(pair, side) not in self.metrics:
+                    raise ValueError(f"pairs.{name}.{side}: unknown metric {getattr(pair, side)!r}; "
+                                     f"known: {sorted(self.metrics)}")
+        for i, dims in enumerate(self.slices):
+            unknown = set(dims) - set(self.dimensions)
+            if unknown:
+                raise ValueError(f"slices[{i}]: {sorted(unknown)} not in `dimensions`")
+        receivers = {r.name for r in self.alerting.receivers}
+        for route in _walk(self.alerting.route):
+            if route.receiver and route.receiver not in receivers:
+                raise ValueError(f"alerting.route: receiver {route.receiver!r} is not defined in "
+                                 f"alerting.receivers ({sorted(receivers)})")
+        return self
+
+    # ---- derived values -------------------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.source_path).parent if self.source_path != "<memory>" else Path.cwd()
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    @property
+    def workdir_path(self) -> Path:
+        return self.resolve(self.workdir)
+
+    @property
+    def state_url(self) -> str:
+        url = os.environ.get("MQ_STATE_URL") or self.state_store.url
+        return url or f"sqlite:///{self.workdir_path / 'state.db'}"
+
+    @property
+    def holidays(self) -> set[dt.date]:
+        return {h.date for h in self.calendar.holidays}
+
+    def metric_dimensions(self, metric: str) -> list[str]:
+        dims = self.metrics[metric].dimensions
+        return list(dims) if dims is not None else list(self.dimensions)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of the effective configuration: control definitions are versioned by it."""
+        body = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+class _TextDatesLoader(yaml.SafeLoader):
+    """Dates stay text for the typed specs to parse: YAML's own date constructor fails on 2026-02-30
+    with a bare ValueError (a traceback), where the spec names the key and the value."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _confined(check, sql: str) -> str:
+    try:
+        check(sql)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+    return sql
+
+
+def _walk(route: RouteSpec):
+    yield route
+    for child in route.routes:
+        yield from _walk(child)
+
+
+def _expand_env(node: Any) -> Any:
+    if isinstance(node, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), node)
+    if isinstance(node, list):
+        return [_expand_env(x) for x in node]
+    if isinstance(node, dict):
+        return {k: _expand_env(v) for k, v in node.items()}
+    return node
+
+
+def _dig(data: Any, loc: tuple) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read, expand and validate a config file. Raises ConfigError naming file, key and value."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), "<file>", "config file not found")
+    try:
+        raw = yaml.load(path.read_text(), Loader=_TextDatesLoader) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "<yaml>"
+        raise ConfigError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), "<top>", "the file must hold a mapping of keys")
+    raw = _expand_env(raw)
+    try:
+        config = Config.model_validate({**raw, "source_path": str(path.resolve())})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if p not in ("function-after[_references()]",))
+        key = ".".join(str(p) for p in loc) or "<top>"
+        message = err["msg"].removeprefix("Value error, ")
+        nested = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message, re.S)
+        if nested and not loc:  # a cross-reference check names its own key path
+            key, message = nested.group(1), nested.group(2)
+            loc = tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", key) if p)
+        value = _dig(raw, loc) if loc else None
+        if isinstance(value, (dict, list)):
+            value = None
+        raise ConfigError(str(path), key, message, value) from None
+    return config
