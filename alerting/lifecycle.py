@@ -32,8 +32,9 @@ from alerting import schema
 from alerting.alert import Alert
 from alerting.route import Destination, matches, route
 from alerting.silences import Silences
-from mq.config import RouteSpec
-from mq.faults import crash_point
+from core.config import RouteSpec
+from core.faults import crash_point
+from core.tables import require_tables
 
 ONE_DAY = dt.timedelta(days=1)
 
@@ -75,7 +76,7 @@ class AlertBook:
         self.flap_max_incidents, self.flap_window_days = flap_max_incidents, flap_window_days
 
     def install(self) -> None:
-        schema.metadata.create_all(self.engine)
+        require_tables(self.engine, schema.metadata.tables, "alert book")   # created by the migrations
 
     def bound(self, conn: sa.Connection) -> "AlertBook":
         """This book working inside the caller's transaction `conn`: every decision and incident it

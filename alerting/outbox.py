@@ -30,8 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from alerting.notification import Notification, RetryableDeliveryError
 from alerting.receivers import Receiver
-from mq.errors import DeliveryError
-from mq.faults import crash_point
+from core.errors import DeliveryError
+from core.faults import crash_point
+from core.tables import require_tables
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +140,8 @@ class Outbox:
         self.lease_seconds = lease_seconds
 
     def install(self) -> None:
-        """Create the tables if missing; safe when several workers start at once."""
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # concurrent CREATE TABLEs collide on the catalog otherwise
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('mq_outbox install'))"))
-            try:
-                metadata.create_all(conn, checkfirst=True)
-            except sa.exc.OperationalError:
-                if not sa.inspect(conn).has_table(outbox_table.name):  # not another worker's race: a real error
-                    raise
+        """Check that the state store's migrations created the outbox's tables."""
+        require_tables(self.engine, metadata.tables, "outbox")
 
     # -- writing -------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The append-only, hash-chained audit ledger: SOX evidence of every run, pull, check and alert decision.
 
-    lg = Ledger(engine); lg.install()
+    migrate(engine); lg = Ledger(engine); lg.install()   # metricstore.store.migrate creates the table
     rec = lg.append("check", "check:orders:2024-05-01", {"passed": True}, partition=date(2024, 5, 1))
     lg.verify()  # -> Verification(ok, count, head_hash, first_bad_seq, problem)
 """

@@ -1,11 +1,11 @@
-"""Errors of the audit ledger, all under `mq.errors.LedgerError` so the CLI prints them as one line.
+"""Errors of the audit ledger, all under `core.errors.LedgerError` so the CLI prints them as one line.
 
 A tampered chain is *not* an exception: `verify()` reports it as data (a `Verification`) because an
 auditor needs the count, head hash and first bad seq, not a traceback.
 """
 from __future__ import annotations
 
-from mq.errors import LedgerError
+from core.errors import LedgerError
 
 
 class LedgerEntryError(LedgerError):
@@ -20,7 +20,7 @@ class LedgerEntryError(LedgerError):
 
 
 class LedgerNotInstalledError(LedgerError):
-    """The ledger table is missing: `Ledger.install()` has not been run against this database."""
+    """The ledger table is missing: the state store's migrations have not been applied to this database."""
 
 
 class LedgerExportError(LedgerError):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ledger.errors import LedgerError
+from core.tables import require_tables
+from ledger.errors import LedgerError, LedgerNotInstalledError
 from ledger.record import MAX_KEY_LENGTH, MAX_KIND_LENGTH
 
 TABLE_NAME = "mq_ledger"
@@ -79,13 +80,14 @@ def dialect_of(engine: sa.Engine) -> str:
 
 
 def install(engine: sa.Engine) -> None:
-    """Create the table, indexes and guard triggers; safe to run again and from several processes."""
+    """Check that the table is there (the state store's migrations create it, with its guards) and re-arm
+    guard triggers that were dropped or disabled; safe to run again and from several processes."""
     dialect = dialect_of(engine)
     with engine.begin() as conn:
         if dialect == "postgresql":
-            # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog; serialise installers.
+            # Concurrent CREATE OR REPLACE of the guards can collide in the catalog; serialise installers.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
-        metadata.create_all(conn, checkfirst=True)
+        require_tables(conn, [TABLE_NAME], "ledger", LedgerNotInstalledError)
         if dialect == "postgresql":
             if not _pg_guards_installed(conn):
                 # Only when missing: the service role (not the owner) may not replace them, and need not.

@@ -22,7 +22,7 @@ from ledger.errors import LedgerError, LedgerNotInstalledError
 from ledger.locking import write_transaction
 from ledger.record import LedgerRecord, make_entry
 from ledger.signing import LedgerSigner, LedgerVerifier
-from mq.faults import crash_point
+from core.faults import crash_point
 
 _T = schema.ledger_table
 _STREAM_BATCH = 1000
@@ -40,7 +40,7 @@ class Ledger:
         self.signer = signer
 
     def install(self) -> None:
-        """Create the table and its append-only guards; idempotent."""
+        """Check that the state store's migrations created the table, and re-arm its append-only guards."""
         schema.install(self.engine)
 
     def append(
@@ -178,7 +178,7 @@ def _missing_table_as_ledger_error(engine: sa.Engine) -> Iterator[None]:
             raise
         raise LedgerNotInstalledError(
             f"ledger: table {schema.TABLE_NAME!r} does not exist in {engine.url.render_as_string()}; "
-            "run Ledger.install() first"
+            "apply the state store's migrations first (MetricStore.install(), which `mq` runs on start)"
         ) from exc
 
 

@@ -29,6 +29,17 @@ def spark():
     yield session
 
 
+def migrated(url_or_engine):
+    """The state store's engine with every migration applied (every table: what `mq` does on start)."""
+    import sqlalchemy as sa
+
+    from metricstore.store import migrate
+
+    engine = sa.create_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    migrate(engine)
+    return engine
+
+
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"

@@ -13,6 +13,7 @@ from alerting.lifecycle import AlertBook
 from alerting.route import route
 from metricstore import make_engine
 from mq.config import AlertingSpec, RouteSpec
+from conftest import migrated
 
 D1, D2, D3 = dt.date(2026, 9, 17), dt.date(2026, 9, 18), dt.date(2026, 9, 19)
 NOW = dt.datetime(2026, 9, 20, 8, tzinfo=dt.timezone.utc)
@@ -54,7 +55,7 @@ def test_routing_tree(labels, receivers, group_by):
 
 
 def book(url) -> AlertBook:
-    b = AlertBook(make_engine(url))
+    b = AlertBook(migrated(make_engine(url)))
     b.install()
     return b
 
@@ -160,7 +161,7 @@ def test_a_single_breach_with_hysteresis_never_fires(sqlite_url):
 
 
 def test_flapping_fingerprint_is_muted_with_a_reason(sqlite_url):
-    b = AlertBook(make_engine(sqlite_url), flap_max_incidents=2, flap_window_days=14)
+    b = AlertBook(migrated(make_engine(sqlite_url)), flap_max_incidents=2, flap_window_days=14)
     b.install()
     fp, decisions = alert().fingerprint, []
     for i in range(0, 8, 2):   # breach, clean, breach, clean ...

@@ -15,6 +15,7 @@ from alerting.outbox import Outbox, outbox_table
 from alerting.receivers.filesink import FileSinkReceiver
 from alerting.receivers.slack import SlackReceiver
 from mq.errors import DeliveryError
+from conftest import migrated
 
 NOW = dt.datetime(2024, 5, 1, 6, 0, tzinfo=dt.timezone.utc)
 
@@ -44,7 +45,7 @@ def _notification(action="firing", key=None, thread_key="orders/all") -> Notific
 
 @pytest.fixture
 def outbox(store_url):
-    box = Outbox(store_url, base_backoff_seconds=10, max_backoff_seconds=40)
+    box = Outbox(migrated(store_url), base_backoff_seconds=10, max_backoff_seconds=40)
     box.install()
     yield box
     box.engine.dispose()
@@ -171,7 +172,7 @@ def test_file_sink_through_the_outbox_writes_each_notification_once(outbox, tmp_
 
 def test_eight_concurrent_workers_send_exactly_one_slack_message(pg_url):
     n = _notification()
-    Outbox(pg_url).install()
+    migrated(pg_url).dispose()
     start = threading.Barrier(8)
     results, errors = [], []
 

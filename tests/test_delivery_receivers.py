@@ -19,6 +19,7 @@ from alerting.receivers.filesink import FileSinkReceiver
 from alerting.receivers.slack import SlackReceiver
 from alerting.receivers.webhook import WebhookReceiver
 from mq.errors import DeliveryError
+from conftest import migrated
 
 
 @contextlib.contextmanager
@@ -110,7 +111,7 @@ def test_webhook_failures_are_classified(status, headers, error, in_message):
 
 
 def test_webhook_retry_through_the_outbox(sqlite_url):
-    box = Outbox(sqlite_url, base_backoff_seconds=5)
+    box = Outbox(migrated(sqlite_url), base_backoff_seconds=5)
     box.install()
     box.enqueue("hook", _notification())
     now = dt.datetime.now(dt.timezone.utc)

@@ -15,6 +15,7 @@ from alerting.notification import AlertLine, Notification, RetryableDeliveryErro
 from alerting.outbox import Outbox
 from alerting.receivers.slack import SlackReceiver
 from mq.errors import DeliveryError
+from conftest import migrated
 
 CHANNEL = "C0ALERTS"
 LATER = dt.timedelta(hours=2)
@@ -28,7 +29,7 @@ def slack_server():
 
 @pytest.fixture
 def outbox(sqlite_url):
-    box = Outbox(sqlite_url, base_backoff_seconds=1, max_backoff_seconds=60)
+    box = Outbox(migrated(sqlite_url), base_backoff_seconds=1, max_backoff_seconds=60)
     box.install()
     return box
 

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 
 from ledger import GENESIS_HASH, Ledger, LedgerEntryError, LedgerNotInstalledError
 from mq.errors import LedgerError
+from conftest import migrated
 
 
 @pytest.fixture
 def ledger(store_url):
-    engine = sa.create_engine(store_url)
+    engine = migrated(store_url)
     lg = Ledger(engine)
     lg.install()
     yield lg

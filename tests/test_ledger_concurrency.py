@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from ledger import Ledger
+from conftest import migrated
 
 THREADS = 8
 OWN_KEYS_PER_THREAD = 25
@@ -14,7 +15,7 @@ SHARED_KEYS = 10  # every thread appends these too, as overlapping re-runs would
 
 
 def hammer(url: str) -> tuple[Ledger, list]:
-    engine = sa.create_engine(url, pool_size=THREADS, max_overflow=0)
+    engine = migrated(sa.create_engine(url, pool_size=THREADS, max_overflow=0))
     ledger = Ledger(engine)
     ledger.install()
     start = threading.Barrier(THREADS)
@@ -66,6 +67,7 @@ def test_concurrent_installs_on_postgresql_do_not_collide(pg_url):
 
     def install(_: int) -> None:
         start.wait()
+        migrated(engine)   # every process starting at once applies the migrations, then installs
         Ledger(engine).install()
 
     with ThreadPoolExecutor(installers) as pool:

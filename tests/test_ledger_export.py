@@ -9,13 +9,14 @@ import pytest
 import sqlalchemy as sa
 
 from ledger import Ledger, LedgerExportError
+from conftest import migrated
 
 RECORDS = 4
 
 
 @pytest.fixture
 def ledger(store_url):
-    engine = sa.create_engine(store_url)
+    engine = migrated(store_url)
     lg = Ledger(engine)
     lg.install()
     for n in range(1, RECORDS + 1):
@@ -54,7 +55,7 @@ def test_export_round_trip_verifies_without_the_database(ledger, tmp_path, name)
 
 
 def test_export_of_an_empty_ledger_verifies(store_url, tmp_path):
-    lg = Ledger(sa.create_engine(store_url))
+    lg = Ledger(migrated(store_url))
     lg.install()
     result = Ledger.verify_export(lg.export(tmp_path / "empty.jsonl"))
     assert (result.ok, result.count) == (True, 0)

@@ -16,12 +16,13 @@ from ledger.roles import grant_service_role
 from ledger.schema import ledger_table as T
 from ledger.signing import LedgerSigner
 from metricstore import make_engine
+from conftest import migrated
 
 DAY = dt.date(2026, 9, 1)
 
 
 def signed_ledger(url, signer=None) -> Ledger:
-    ledger = Ledger(make_engine(url), signer=signer or LedgerSigner.generate())
+    ledger = Ledger(migrated(make_engine(url)), signer=signer or LedgerSigner.generate())
     ledger.install()
     for i in range(3):
         ledger.append("check", f"check:{i}", {"i": i}, partition=DAY)

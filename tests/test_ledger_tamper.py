@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledger import Ledger
+from conftest import migrated
 
 RECORDS = 5
 
@@ -31,7 +32,7 @@ def ledger(engine):
 
 
 def seeded_ledger(engine) -> Ledger:
-    lg = Ledger(engine)
+    lg = Ledger(migrated(engine))
     lg.install()
     for n in range(1, RECORDS + 1):
         lg.append("check", f"check:orders:{n}", {"n": n, "passed": True}, partition=dt.date(2024, 5, n))

@@ -67,27 +67,119 @@ def test_schema_is_managed_by_alembic_migrations(store_url):
             "mq_certifications"} <= tables
 
 
-def test_migration_matches_the_schema_the_code_uses(sqlite_url):
-    """The migrated database has no difference from the tables the code declares in metricstore/schema.py,
-    incidents/schema.py and status/schema.py (alembic autogenerate compare)."""
+def declared_tables():
+    """Every table the code declares: metric store, incidents, certifications, alert book, outbox, ledger."""
     import sqlalchemy as sa
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
 
+    from alerting import outbox
+    from alerting import schema as alert_schema
     from incidents import schema as incident_schema
+    from ledger import schema as ledger_schema
     from metricstore import schema
     from status import schema as status_schema
 
     declared = sa.MetaData()
-    for metadata in (schema.metadata, incident_schema.metadata, status_schema.metadata):
+    for metadata in (schema.metadata, incident_schema.metadata, status_schema.metadata, alert_schema.metadata,
+                     outbox.metadata, ledger_schema.metadata):
         for table in metadata.tables.values():
             table.to_metadata(declared)
-    store = MetricStore(sqlite_url)
-    store.install()
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), declared)
+    return declared
+
+
+def schema_differences(engine) -> list:
+    """What alembic autogenerate would change to make the database match the declared tables."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), declared_tables())
     alembic_own = ("remove_table", "mq_metricstore_version")   # Alembic's bookkeeping, not ours
-    assert [d for d in diff if (d[0], getattr(d[1], "name", None)) != alembic_own] == []
+    return [d for d in diff if (d[0], getattr(d[1], "name", None)) != alembic_own]
+
+
+def ledger_refuses_updates(engine) -> bool:
+    import sqlalchemy as sa
+
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE mq_ledger SET kind = 'edited'")
+    except sa.exc.DBAPIError as exc:
+        return "append-only" in str(exc)
+    return False
+
+
+def test_migration_matches_the_schema_the_code_uses(store_url):
+    """The migrated database has every table the code declares and no difference from them (alembic
+    autogenerate compare); the ledger's append-only guards come with its table."""
+    from alerting.lifecycle import AlertBook
+    from alerting.outbox import Outbox
+    from ledger import Ledger
+
+    store = MetricStore(store_url)
+    store.install()
+    assert schema_differences(store.engine) == []
+    ledger = Ledger(store.engine)
+    ledger.append("run", "run:1", {})
+    assert ledger_refuses_updates(store.engine)
+    for part in (AlertBook(store.engine), Outbox(store.engine), ledger):
+        part.install()   # they check for their tables, which are there
+
+
+def test_stores_say_the_migrations_have_not_run_on_an_empty_database(store_url):
+    import pytest
+
+    from alerting.lifecycle import AlertBook
+    from alerting.outbox import Outbox
+    from core.errors import MqError
+    from ledger import Ledger, LedgerNotInstalledError
+    from metricstore import make_engine
+
+    engine = make_engine(store_url)
+    for part in (AlertBook(engine), Outbox(engine)):
+        with pytest.raises(MqError, match=r"missing .*migrations have not been applied"):
+            part.install()
+    with pytest.raises(LedgerNotInstalledError, match=r"\['mq_ledger'\] missing"):
+        Ledger(engine).install()
+
+
+def test_a_store_whose_tables_came_from_the_stores_upgrades_and_keeps_its_rows(store_url):
+    """A database of a version before 0006: the alert book, the outbox and the ledger created their own
+    tables (create_all) beside migrations 0001-0005. Upgrading keeps them and their rows, and leaves the
+    same schema as a new database."""
+    import sqlalchemy as sa
+
+    from alerting import outbox
+    from alerting import schema as alert_schema
+    from alerting.lifecycle import AlertBook
+    from alerting.outbox import Outbox
+    from ledger import Ledger
+    from ledger import schema as ledger_schema
+    from metricstore import make_engine
+    from metricstore.store import migrate
+
+    engine = make_engine(store_url)
+    migrate(engine, "0005")
+    for metadata in (alert_schema.metadata, outbox.metadata, ledger_schema.metadata):
+        metadata.create_all(engine)   # what the stores' install did before 0006
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(alert_schema.silences.insert().values(matchers={"pair": "events"}, author="a", reason="r",
+                                                          created_at=now, expires_at=now))
+    old_ledger = Ledger(engine)
+    first = old_ledger.append("run", "run:old", {"before": "0006"})
+
+    MetricStore(engine).install()
+    assert schema_differences(engine) == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT author FROM mq_silences")).scalars().all() == ["a"]
+    ledger = Ledger(engine)
+    ledger.install()   # arms the guards the old database lacked here
+    assert ledger_refuses_updates(engine)
+    assert ledger.append("run", "run:new", {}).seq == first.seq + 1 and ledger.verify().ok
+    AlertBook(engine).install()
+    box = Outbox(engine)
+    box.install()
+    assert box.items() == []
 
 
 def test_decisions_made_before_receivers_were_keyed_keep_their_rows(store_url):
