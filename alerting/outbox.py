@@ -33,6 +33,7 @@ from alerting.receivers import Receiver
 from core.errors import DeliveryError
 from core.faults import crash_point
 from core.tables import require_tables
+from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +346,7 @@ class Outbox:
 
 def _utc(now: dt.datetime | None) -> dt.datetime:
     if now is None:
-        return dt.datetime.now(dt.timezone.utc)
+        return utcnow()
     if now.tzinfo is None:
         raise ValueError(f"now must be timezone-aware (got naive {now!r})")
     return now.astimezone(dt.timezone.utc)

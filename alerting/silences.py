@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alerting.route import matches
 from alerting.schema import silences as table
 from core.errors import MqError
+from core.timeutil import assume_utc, utcnow
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,7 @@ class Silence:
     expired_by: str | None = None
 
     def active(self, at: dt.datetime) -> bool:
-        return self.expired_at is None and _aware(self.expires_at) > at
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+        return self.expired_at is None and assume_utc(self.expires_at) > at
 
 
 class Silences:
@@ -36,12 +33,12 @@ class Silences:
 
     def create(self, matchers: dict[str, str], *, author: str, reason: str,
                expires_at: dt.datetime, now: dt.datetime | None = None) -> Silence:
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or utcnow()
         if not matchers:
             raise MqError("silence: give at least one matcher (label=value); a silence of everything is refused")
         if not author.strip() or not reason.strip():
             raise MqError("silence: --author and --reason are required")
-        if _aware(expires_at) <= now:
+        if assume_utc(expires_at) <= now:
             raise MqError(f"silence: --expires must be in the future (got {expires_at.isoformat()})")
         with self.engine.begin() as conn:
             sid = conn.execute(table.insert().values(matchers=matchers, author=author, reason=reason,
@@ -59,7 +56,7 @@ class Silences:
         self.get(silence_id)
         with self.engine.begin() as conn:
             conn.execute(table.update().where(table.c.id == silence_id, table.c.expired_at.is_(None))
-                         .values(expired_at=now or dt.datetime.now(dt.timezone.utc), expired_by=by))
+                         .values(expired_at=now or utcnow(), expired_by=by))
         return self.get(silence_id)
 
     def all(self) -> list[Silence]:

@@ -10,12 +10,12 @@ still recorded as a change.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import subprocess
 from typing import Any
 
 from controls.registry import build_registry
 from ledger import LedgerRecord
+from core.timeutil import utcnow
 
 KIND = "control_change"
 
@@ -46,7 +46,7 @@ def sync_controls(pipe, *, git_commit: str | None = None) -> list[ControlChange]
     current = {c.id: c for c in build_registry(config)}
     commit = git_commit if git_commit is not None else _git_commit(config.base_dir)
     context = {"config_hash": config.content_hash, "git_commit": commit,
-               "changed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+               "changed_at": utcnow().isoformat()}
     changes = []
     for control_id, control in current.items():
         before = latest.get(control_id)

@@ -13,6 +13,7 @@ from controls.dispositions import DISPOSITIONS, KIND, Signoff, signoffs
 from controls.errors import ControlError, UnknownExceptionError
 from controls.exceptions import derive_exceptions, parse_exception_id
 from controls.registry import registry_by_id
+from core.timeutil import utcnow
 
 
 def sign_off(pipe, exception_id: str, *, by: str, disposition: str, note: str,
@@ -34,7 +35,7 @@ def sign_off(pipe, exception_id: str, *, by: str, disposition: str, note: str,
         return latest
     if disposition == "reopened" and exc.status == "open":
         raise ControlError(f"sign-off: {exception_id} is already open; nothing to reopen")
-    signed_at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    signed_at = (now or utcnow()).astimezone(dt.timezone.utc)
     control = registry_by_id(pipe.config).get(control_id)
     version = len(exc.signoffs) + 1
     pipe.ledger.append(KIND, f"signoff:{exception_id}:v{version}", {

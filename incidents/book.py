@@ -19,6 +19,7 @@ from alerting import schema as alert_schema
 from incidents.errors import IncidentError
 from incidents.schema import incidents as _T
 from incidents.workflow import FINAL, Transition, next_status
+from core.timeutil import assume_utc, utcnow
 
 LEDGER_KIND = "incident"
 # Ledger kind of a change accepted as the new baseline (the detect stage reads these back).
@@ -47,11 +48,6 @@ class Incident:
         return self.status not in FINAL
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands timestamps back naive; they were written in UTC.
-    return value.replace(tzinfo=dt.timezone.utc) if value is not None and value.tzinfo is None else value
-
-
 class IncidentBook:
     def __init__(self, engine: sa.Engine, ledger) -> None:
         self.engine, self.ledger = engine, ledger
@@ -59,7 +55,7 @@ class IncidentBook:
     # ---- opening ------------------------------------------------------------------------
     def sync(self, pipe, now: dt.datetime | None = None) -> list[Incident]:
         """Open an incident for every notified alert group that has none yet; returns the new ones."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or utcnow()
         a = alert_schema.alerts
         with self.engine.connect() as conn:
             known = set(conn.execute(sa.select(_T.c.thread_key)).scalars())
@@ -102,7 +98,7 @@ class IncidentBook:
         """Apply one workflow action; raises IncidentError when it is not allowed."""
         if not (by or "").strip():
             raise IncidentError(f"{action}: --by (who does it) is required (got {by!r})")
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or utcnow()
         inc = self.get(iid)
         t = next_status(inc.status, action, disposition=disposition, assignee=assignee, note=note)
         values: dict = {"status": t.to_status, "version": inc.row["version"] + 1}
@@ -184,7 +180,7 @@ class IncidentBook:
 
 
 def _incident(row) -> Incident:
-    row = {k: (_utc(v) if isinstance(v, dt.datetime) else v) for k, v in dict(row).items()}
+    row = {k: (assume_utc(v) if isinstance(v, dt.datetime) else v) for k, v in dict(row).items()}
     return Incident(id=row["id"], title=row["title"], owner=row["owner"], status=row["status"],
                     severity=row["severity"], first_partition=row["first_partition"], opened_at=row["opened_at"],
                     row=row)

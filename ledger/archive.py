@@ -21,6 +21,7 @@ from ledger.canonical import GENESIS_HASH, canonical_json, format_timestamp, par
 from ledger.chain import ChainChecker, Verification
 from ledger.errors import LedgerExportError
 from ledger.record import LedgerRecord
+from core.timeutil import utcnow
 
 FORMAT_NAME = "mq-ledger-export"
 FORMAT_VERSION = 1
@@ -44,7 +45,7 @@ def write_export(path: str | Path, records: Iterable[LedgerRecord]) -> Path:
                 "version": FORMAT_VERSION,
                 "count": count,
                 "head_hash": head_hash,
-                "exported_at": format_timestamp(dt.datetime.now(dt.UTC)),
+                "exported_at": format_timestamp(utcnow()),
             }
             out.write(canonical_json(manifest) + "\n")
         os.replace(partial, target)

@@ -23,6 +23,7 @@ from ledger.locking import write_transaction
 from ledger.record import LedgerRecord, make_entry
 from ledger.signing import LedgerSigner, LedgerVerifier
 from core.faults import crash_point
+from core.timeutil import utcnow
 
 _T = schema.ledger_table
 _STREAM_BATCH = 1000
@@ -69,7 +70,7 @@ class Ledger:
         head = conn.execute(sa.select(_T.c.seq, _T.c.hash).order_by(_T.c.seq.desc()).limit(1)).first()
         seq, prev_hash = (head.seq + 1, head.hash) if head is not None else (1, GENESIS_HASH)
         # Microsecond precision is what both PostgreSQL and SQLite store, so the hash survives a round trip.
-        recorded_at = dt.datetime.now(dt.UTC)
+        recorded_at = utcnow()
         digest = record_hash(
             seq=seq, recorded_at=recorded_at, kind=entry.kind, key=entry.key, partition=entry.partition,
             payload_json=entry.payload_json, prev_hash=prev_hash,

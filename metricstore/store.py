@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from metricstore import schema
 from metricstore.engine import make_engine
+from core.timeutil import utcnow
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,10 +33,6 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7265431)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class MetricStore:

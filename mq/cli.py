@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.timeutil import assume_utc
 from mq.errors import MqError
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yml"
@@ -43,7 +44,7 @@ def _when(text: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or YYYY-MM-DDTHH:MM, got {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return assume_utc(value)
 
 
 def build_parser() -> argparse.ArgumentParser:

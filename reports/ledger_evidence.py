@@ -17,6 +17,7 @@ import pandas as pd
 from ledger import Ledger, Verification
 from ledger.anchor import Anchor, anchor_problem, latest_anchor
 from ledger.archive import FORMAT_NAME, FORMAT_VERSION
+from core.timeutil import utcnow
 
 ARCHIVE_NAME = "ledger_export.jsonl.gz"
 ARCHIVE_FORMAT = (f"{FORMAT_NAME} v{FORMAT_VERSION}: gzip-compressed JSON Lines, one ledger record per line "
@@ -67,5 +68,5 @@ def ledger_evidence(ledger: Ledger, out: Path, anchor_dir: Path | None = None) -
     archive = Ledger.verify_export(path, expected_head=live.head_hash if live.ok else None)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return LedgerEvidence(live=live, archive=archive, archive_path=path, archive_sha256=digest,
-                          verified_at=dt.datetime.now(dt.timezone.utc), anchor_dir=anchor_dir, anchor=anchor,
+                          verified_at=utcnow(), anchor_dir=anchor_dir, anchor=anchor,
                           anchor_problem=problem)

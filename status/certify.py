@@ -21,6 +21,7 @@ from alerting import schema as alert_schema
 from incidents import incident_id
 from incidents.schema import incidents as incident_table
 from metricstore import schema as store_schema
+from core.timeutil import assume_utc, utcnow
 
 STATUSES = ("certified", "provisional", "failed")
 
@@ -103,7 +104,7 @@ def facts(pipe, subject: str, tables: list[str], partition: dt.date, *, checks=N
     settles_at = None
     settle = dt.timedelta(hours=cfg.certification.settle_hours)
     day_end = dt.datetime.combine(partition + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-    pulled_at = [_utc(p["finished_at"]) for p in pulls.values() if p is not None and p["finished_at"]]
+    pulled_at = [assume_utc(p["finished_at"]) for p in pulls.values() if p is not None and p["finished_at"]]
     if settle and pulled_at and min(pulled_at) < day_end + settle:
         settles_at = day_end + settle
     return Facts(pulls=pulls, suites=suites, detected=detected, alerts=mine, settles_at=settles_at)
@@ -151,10 +152,6 @@ def _false_positives(pipe) -> set[str]:
         return set(conn.execute(sa.select(t.c.id).where(t.c.status == "false_positive")).scalars())
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
-
-
 def certify_partition(pipe, partition: dt.date, now: dt.datetime | None = None) -> dict[str, str]:
     """Record the certifications (and revocations) of one partition; returns subject -> status.
 
@@ -162,5 +159,5 @@ def certify_partition(pipe, partition: dt.date, now: dt.datetime | None = None) 
     from status.records import record
 
     found = statuses(pipe, partition)
-    record(pipe, found, now or dt.datetime.now(dt.timezone.utc))
+    record(pipe, found, now or utcnow())
     return {s.subject: s.status for s in found}

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alerting.blockkit import INCIDENT_ACTIONS_BLOCK, INCIDENT_STATE_BLOCK, incident_state_block
 from incidents import IncidentError
+from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 SILENCE_HOURS = 24
@@ -44,7 +45,7 @@ def add_slack_route(app: FastAPI, pipe, *, signing_secret: str, client=None, sta
 
 def handle(pipe, payload: dict, client, now: dt.datetime | None = None) -> list[str]:
     """Apply the actions of one interaction payload; returns what each did, in words."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or utcnow()
     user = payload.get("user") or {}
     who = user.get("username") or user.get("name") or user.get("id") or "unknown"
     channel = (payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get("channel_id")

@@ -1,7 +1,6 @@
 """A receiver that appends one JSON line per notification to a local file: for local runs, demos and tests."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -11,6 +10,7 @@ from pathlib import Path
 from alerting.blockkit import render
 from alerting.notification import Notification
 from core.errors import DeliveryError
+from core.timeutil import utcnow
 
 _LOCK = threading.Lock()  # one write per line, even when several drains share a process
 
@@ -39,7 +39,7 @@ class FileSinkReceiver:
         ref = n.key if n.action == "firing" else (thread_ref or n.key)
         line = {
             "receiver": self.name,
-            "delivered_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "delivered_at": utcnow().isoformat(),
             "thread_ref": ref,
             "text": render(n)[0],
             "notification": body,
