@@ -24,10 +24,6 @@ class PullError(MqError):
     """A metric pull failed: unknown table or column, SQL error, no rows, missing partition."""
 
 
-class CheckError(MqError):
-    """An expectation suite could not be loaded or run."""
-
-
 class DeliveryError(MqError):
     """A notification could not be delivered and needs a human fix (bad token, unknown channel)."""
 

@@ -172,19 +172,6 @@ def direction_of(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return np.sign(np.nan_to_num(observed - expected)).astype(np.int8)
 
 
-def seasonal_profile(history: np.ndarray, season_length: int) -> np.ndarray:
-    """Median of each seasonal phase over the history, phase 0 being the phase of the current point.
-
-    `history` has shape (n, L) with L a multiple of `season_length`; returns (n, season_length).
-    History column c has phase c mod season_length, so the current point (column L) has phase 0.
-    """
-    n, length = history.shape
-    if length % season_length:
-        raise ValueError(f"history length {length} is not a multiple of season_length {season_length}")
-    blocks = history.reshape(n, length // season_length, season_length)
-    return _nanmedian(blocks, axis=1)
-
-
 def standardise(deviation: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """deviation / scale, where a zero scale (a perfectly flat past) makes any change infinitely unusual."""
     with np.errstate(all="ignore"):

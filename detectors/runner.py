@@ -42,7 +42,6 @@ from detectors.spec import DetectorSpec
 
 # Per-test level used when the caller turns FDR control off (fdr_q=None).
 UNCORRECTED_ALPHA = 0.05
-STATUSES = ("anomaly", "ok", "within_wobble", "insufficient_history", "holiday", "missing")
 OUTPUT_COLUMNS = [
     "series_id", "detector", "partition", "status", "observed", "expected", "lower", "upper",
     "score", "p_value", "q_value", "direction", "baseline_since", "accepted_today", "drift_start",

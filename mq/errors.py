@@ -1,2 +1,2 @@
 """The exception hierarchy lives in `core.errors`; this module keeps `mq.errors` working."""
-from core.errors import CheckError, ConfigError, DeliveryError, LedgerError, MqError, PullError  # noqa: F401
+from core.errors import ConfigError, DeliveryError, LedgerError, MqError, PullError  # noqa: F401
