@@ -28,8 +28,11 @@ from typing import Mapping
 
 import numpy as np
 
-# Days a series must stay flagged before its change becomes the baseline (detection.accept_change_after_days).
-ACCEPT_AFTER_DAYS = 14
+from core.config import DetectionSpec
+
+# Days a series must stay flagged before its change becomes the baseline: the config's default
+# (detection.accept_change_after_days), declared once in core.config.
+ACCEPT_AFTER_DAYS = DetectionSpec.model_fields["accept_change_after_days"].default
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Collection, Iterable, Iterator, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from core.config import AlertingSpec, DetectionSpec
 from detectors.base import Detector
 from detectors.baseline import ACCEPT_AFTER_DAYS
 from detectors.fdr import benjamini_hochberg
@@ -48,10 +49,12 @@ OUTPUT_COLUMNS = [
     "cumulative_effect",
 ]
 ENGINES = ("auto", "local", "spark")
+# The defaults are the config's (core.config: detection.*, alerting.fdr_q), declared there once.
 # Series scored together: 5,000 series x ~60 days of window is a few MiB per detector.
-GROUP_SERIES = 5_000
+GROUP_SERIES = DetectionSpec.model_fields["group_series"].default
 # engine="auto" sends a pandas history with at least this many rows to Spark.
-SPARK_MIN_ROWS = 50_000_000
+SPARK_MIN_ROWS = DetectionSpec.model_fields["spark_min_rows"].default
+FDR_Q = AlertingSpec.model_fields["fdr_q"].default
 
 # A pandas DataFrame, an iterable of pandas DataFrames each holding whole series, or a Spark DataFrame.
 History = Union[pd.DataFrame, Iterable[pd.DataFrame], "pyspark.sql.DataFrame"]  # noqa: F821
@@ -63,7 +66,7 @@ def evaluate(
     specs: Sequence[DetectorSpec],
     *,
     holidays: Collection[dt.date] = (),
-    fdr_q: float | None = 0.05,
+    fdr_q: float | None = FDR_Q,
     min_relative_effect: float = 0.0,
     min_absolute_effect: float = 0.0,
     engine: str = "auto",
@@ -88,7 +91,7 @@ def evaluate_range(
     specs: Sequence[DetectorSpec],
     *,
     holidays: Collection[dt.date] = (),
-    fdr_q: float | None = 0.05,
+    fdr_q: float | None = FDR_Q,
     min_relative_effect: float = 0.0,
     min_absolute_effect: float = 0.0,
     engine: str = "auto",

@@ -46,7 +46,9 @@ def run(args, pipe, explain) -> int:
     from status.app import create_app
 
     client = None
-    slack_token = os.environ.get("MQ_SLACK_TOKEN") or os.environ.get("SLACK_BOT_TOKEN")
+    from alerting.receivers.slack import bot_token
+
+    slack_token = bot_token()
     if slack_token:
         from slack_sdk import WebClient
 

@@ -47,6 +47,20 @@ _AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", 
 _NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException)
 
 
+def bot_token() -> str | None:
+    """The Slack bot token: $MQ_SLACK_TOKEN or $SLACK_BOT_TOKEN, else, inside an Airflow task, the password of
+    the Connection `slack_api_default`; None when there is none. The one place the token is looked up."""
+    token = next((os.environ[v] for v in TOKEN_ENV_VARS if os.environ.get(v)), None)
+    if token or not os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        return token
+    try:  # inside an Airflow task: the Connection holds the bot token
+        from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection("slack_api_default").password or None
+    except Exception:  # no such connection: the receiver reports "no token" and the item stays queued
+        return None
+
+
 class SlackReceiver:
     """Posts notifications to one Slack channel. The token is never shown by repr/str or in logs."""
 
@@ -73,7 +87,7 @@ class SlackReceiver:
         self.status_url = status_url   # set when `mq serve` handles this app's buttons
         self._channel_id: str | None = channel if channel[:1] in ("C", "G", "D") and channel.isupper() else None
         if client is None:
-            token = token or next((os.environ[v] for v in TOKEN_ENV_VARS if os.environ.get(v)), None)
+            token = token or bot_token()
             if token:
                 client = _make_client(token, base_url, http_retries, backoff_factor, timeout)
         self._client = client
