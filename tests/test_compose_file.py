@@ -91,7 +91,7 @@ def test_image_is_the_official_airflow_image_with_the_project_installed():
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile
     assert 'pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/mq' in dockerfile
-    for package in ("mq", "pulls", "metricstore", "checks", "detectors", "rootcause", "alerting", "ledger",
+    for package in ("core", "mq", "pulls", "metricstore", "checks", "detectors", "rootcause", "alerting", "ledger",
                     "reports", "controls", "incidents", "status", "config", "dags"):
         assert f"COPY --chown=airflow:root {package} ./{package}" in dockerfile
 
