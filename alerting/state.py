@@ -92,9 +92,11 @@ class RunState:
                    for inc in self.incidents.values())
 
     def firing_before(self, partition: dt.date, clean: set[str]) -> list[dict]:
-        """Firing incidents of fingerprints evaluated clean now, last breaching before `partition`."""
-        return [inc for inc in self.incidents.values() if inc["status"] == "firing"
-                and inc["last_partition"] < partition and inc["fingerprint"] in clean]
+        """Firing incidents of fingerprints evaluated clean now, last breaching before `partition`, by
+        fingerprint (then in store order, the order the store's fingerprint index gives)."""
+        return sorted((inc for inc in self.incidents.values() if inc["status"] == "firing"
+                       and inc["last_partition"] < partition and inc["fingerprint"] in clean),
+                      key=lambda inc: inc["fingerprint"])
 
     def breaching_on(self, partition: dt.date, clean: set[str]) -> list[tuple[str, str]]:
         """(fingerprint, receiver) evaluated clean now that were recorded breaching on this very partition."""
