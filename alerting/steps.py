@@ -32,13 +32,13 @@ def dedup(state: RunState, alert: Alert, dest: Destination, now: dt.datetime) ->
 
 def continuing(state: RunState, alert: Alert, dest: Destination, now: dt.datetime) -> Verdict | None:
     """A partition overlapping or adjacent to the receiver's firing incident is part of it; after
-    `repeat_interval_days` it is said again in the incident's thread."""
+    `repeat_interval_days` it is said again in the incident's thread (a muted incident has none)."""
     inc = state.incident_covering(alert.fingerprint, alert.partition, dest.receiver)
     if inc is None:
         return None
     day, repeat = alert.partition, dest.repeat_interval_days
-    if inc["status"] == "firing" and repeat and day >= inc["last_partition"] + dt.timedelta(days=repeat) \
-            and day > inc["last_partition"]:
+    if inc["status"] == "firing" and inc["thread_key"] is not None and repeat \
+            and day >= inc["last_partition"] + dt.timedelta(days=repeat) and day > inc["last_partition"]:
         return Verdict(Outcome.REPEAT, f"still firing after {repeat} day(s)", inc, inc["thread_key"])
     return Verdict(Outcome.CONTINUING, f"part of incident {inc['id']} (first partition {inc['first_partition']})",
                    inc, inc["thread_key"])

@@ -98,6 +98,8 @@ def test_an_adjacent_partition_continues_the_firing_incident_and_repeats_after_t
     assert v.reason == f"part of incident {inc['id']} (first partition 2026-09-17)"
     daily = Destination("default", ("partition",), 1, "root")
     assert steps.continuing(state(incidents=[inc]), a, daily, NOW).outcome == Outcome.REPEAT
+    muted = incident(a, first=D1, last=D1, suppressed="silence #1 by ana: fix", thread=None)
+    assert steps.continuing(state(incidents=[muted]), a, daily, NOW).outcome == Outcome.CONTINUING
 
 
 def test_a_resolved_incident_holds_only_its_own_days():
