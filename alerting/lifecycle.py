@@ -1,11 +1,12 @@
-"""Alert lifecycle: each candidate goes through a chain of small stages, each returning a reason.
+"""Alert lifecycle: each candidate goes through a chain of small pure steps (`alerting.steps`), each
+returning a decision from a closed set (`alerting.decision.Outcome`) with its reason.
 
 dedup (one decision per fingerprint, partition and receiver: re-runs and backfills never re-send, and
    every receiver of a `continue: true` route is notified once)
 -> continuing incident (consecutive breaching partitions are one incident, one thread; a new slice of
    the same group while the incident fires joins its thread as a reply)
 -> silence (a person muted it, with reason and expiry)
--> inhibition (a missing partition mutes the count alerts it causes)
+-> inhibition (`alerting.inhibit_rules`; by default a missing partition mutes the count alerts it causes)
 -> hysteresis (fire only after `fire_after_runs` breaching runs in a row)
 -> flap detection (a fingerprint that keeps firing and resolving is muted as flapping)
 -> notify.
@@ -15,58 +16,37 @@ clean now, the reply says so. An unchanged re-run changes nothing.
 A fingerprint evaluated clean after firing resolves after `resolve_after_runs` clean runs in a row;
 the thread gets one "resolved" reply when its last firing alert resolves (unless the route sets
 `send_resolved: false`).
-Every decision, suppressions included, is stored in `mq_alert_decisions` with its reason.
+The run's state is read in bulk first (`alerting.storage.load_state`), each decision's changes are
+applied to it in memory as the run goes, and the storage layer writes them after deciding. Every
+decision, suppressions included, is stored in `mq_alert_decisions` with its reason.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import hashlib
-import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from alerting import schema
+from alerting import schema, steps, storage
 from alerting.alert import Alert
-from alerting.route import Destination, matches, route
+from alerting.decision import Decision, Outcome, Verdict, notification_key
+from alerting.inhibit import DEFAULT_INHIBIT
+from alerting.route import Destination, route
 from alerting.silences import Silences
-from core.config import RouteSpec
+from alerting.state import Change, RunState
+from core.config import InhibitRuleSpec, RouteSpec
 from core.faults import crash_point
 from core.tables import require_tables
 
-ONE_DAY = dt.timedelta(days=1)
+__all__ = ["AlertBook", "Decision", "Outcome", "combine_impacts", "incident_id", "notification_key"]
 
-
-@dataclass(frozen=True)
-class InhibitRule:
-    """Alerts matching `target` are muted while an alert matching `source` fires with equal `equal` labels."""
-    source: dict[str, str]
-    target: dict[str, str]
-    equal: tuple[str, ...] = ("partition",)
-
-
-DEFAULT_INHIBIT = (InhibitRule({"kind": "freshness"}, {"kind": "~anomaly|discrepancy"}, ("partition",)),)
-
-
-@dataclass
-class Decision:
-    fingerprint: str
-    partition: dt.date
-    # notify|join|repeat|resolve|correct|duplicate|continuing|silenced|inhibited|pending|flapping|clean|
-    # resolved_quietly|resolved_in_thread|corrected_quietly
-    decision: str
-    reason: str
-    alert: Alert | None = None
-    alert_id: str | None = None
-    destination: Destination | None = None
-    thread_key: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def sends(self) -> bool:
-        return self.decision in ("notify", "join", "repeat", "resolve", "correct")
+# Besides its decision row, a decision extends the incident it is part of, resolves one, corrects a
+# partition decided before, or (notify, join, silenced, inhibited, flapping) opens a new incident.
+_EXTENDS = {Outcome.CONTINUING, Outcome.REPEAT}
+_RESOLVES = {Outcome.RESOLVE, Outcome.RESOLVED_QUIETLY, Outcome.RESOLVED_IN_THREAD}
+_CORRECTS = {Outcome.CORRECT, Outcome.CORRECTED_QUIETLY}
 
 
 class AlertBook:
@@ -84,259 +64,25 @@ class AlertBook:
         return AlertBook(_OneConnection(conn), flap_max_incidents=self.flap_max_incidents,
                          flap_window_days=self.flap_window_days)
 
-    # ---- the stages -----------------------------------------------------------------
     def process(self, partition: dt.date, candidates: list[Alert], clean: set[str], tree: RouteSpec,
-                now: dt.datetime, inhibit_rules=DEFAULT_INHIBIT) -> list[Decision]:
-        decisions = []
-        for alert in candidates:
-            for n, dest in enumerate(route(tree, alert.match_labels)):
-                decisions.append(self._decide(alert, dest, n == 0, candidates, now, inhibit_rules))
-        decisions += self._resolutions(partition, clean, tree, now)
-        decisions += [d for d in (self._restated(fp, partition, receiver, None, now)
-                                  for fp, receiver in self._breaching_before(partition, clean)) if d]
-        return decisions
-
-    def _breaching_before(self, partition: dt.date, clean: set[str]) -> list[tuple[str, str]]:
-        """(fingerprint, receiver) evaluated clean now that were recorded breaching on this very partition."""
-        v = schema.alert_values
-        with self.engine.connect() as conn:
-            return sorted(conn.execute(sa.select(v.c.fingerprint, v.c.receiver).where(
-                v.c.partition == partition, v.c.breaching.is_(True), v.c.fingerprint.in_(list(clean)))).tuples())
-
-    def _decide(self, alert: Alert, dest: Destination, first_route: bool, candidates, now,
-                inhibit_rules) -> Decision:
-        """The decision for one receiver of the alert; each receiver keeps its own incident and thread
-        (the first route's incident keeps the plain `<fingerprint>-<partition>` id)."""
-        fp, day, receiver = alert.fingerprint, alert.partition, dest.receiver
-        if self._decided(fp, day, receiver):
-            return self._restated(fp, day, receiver, alert, now) or Decision(
-                fp, day, "duplicate", "already decided for this partition (re-run or backfill)", alert)
-        open_incident = self._incident_covering(fp, day, receiver)
-        if open_incident is not None:
-            inc = open_incident
-            repeat = dest.repeat_interval_days
-            if inc["status"] == "firing" and repeat and day >= inc["last_partition"] + dt.timedelta(days=repeat) \
-                    and day > inc["last_partition"]:
-                return self._claim(Decision(fp, day, "repeat", f"still firing after {repeat} day(s)", alert,
-                                            inc["id"], dest, inc["thread_key"]), now, extend=inc)
-            return self._claim(Decision(fp, day, "continuing",
-                                        f"part of incident {inc['id']} (first partition {inc['first_partition']})",
-                                        alert, inc["id"], dest, inc["thread_key"]), now, extend=inc)
-        alert_id = incident_id(fp, day, None if first_route else receiver)
-        silence = self.silences.matching(alert.match_labels, now)
-        if silence is not None:
-            return self._claim(Decision(fp, day, "silenced", f"silence #{silence.id} by {silence.author}: "
-                                        f"{silence.reason}", alert, alert_id, dest), now, new=True)
-        source = _inhibitor(alert, candidates, inhibit_rules)
-        if source is not None:
-            return self._claim(Decision(fp, day, "inhibited", f"inhibited by {source.kind} alert on "
-                                        f"{source.subject} ({source.slice_label})", alert, alert_id, dest),
-                               now, new=True)
-        streak = self._streak(fp, day, "pending", receiver)
-        if streak + 1 < dest.fire_after_runs:
-            return self._claim(Decision(fp, day, "pending", f"breach {streak + 1} of {dest.fire_after_runs} "
-                                        "needed before firing", alert, None, dest), now)
-        flaps = self._recent_incidents(fp, day, receiver)
-        if flaps >= self.flap_max_incidents:
-            return self._claim(Decision(fp, day, "flapping", f"flapping: {flaps} incidents in the last "
-                                        f"{self.flap_window_days} days", alert, alert_id, dest), now, new=True)
-        thread = self._open_thread(dest, alert.match_labels, day)
-        if thread is not None and not thread.endswith(f"|{day.isoformat()}"):
-            # Another alert of the group is still firing from an earlier partition: this is the same
-            # incident spreading, so it is a reply in that thread, not a new firing message.
-            return self._claim(Decision(fp, day, "join", f"joins the incident thread started "
-                                        f"{thread.rsplit('|', 1)[1]} via route {dest.path}", alert,
-                                        alert_id, dest, thread), now, new=True,
-                               first=day - dt.timedelta(days=streak))
-        thread = thread or f"{dest.thread_group(alert.match_labels)}|{day.isoformat()}"
-        return self._claim(Decision(fp, day, "notify", f"new incident via route {dest.path}", alert,
-                                    alert_id, dest, thread), now, new=True,
-                           first=day - dt.timedelta(days=streak))
-
-    def _resolutions(self, partition: dt.date, clean: set[str], tree: RouteSpec,
-                     now: dt.datetime) -> list[Decision]:
-        a = schema.alerts
-        with self.engine.connect() as conn:
-            firing = conn.execute(sa.select(a).where(a.c.status == "firing", a.c.last_partition < partition,
-                                                     a.c.fingerprint.in_(list(clean)))).mappings().all()
-        due = []
-        for inc in firing:
-            fp, receiver = inc["fingerprint"], inc["receiver"] or "local"
-            if self._decided(fp, partition, receiver):
-                continue
-            labels = {**{k: str(v) for k, v in inc["labels"].items()}, "kind": inc["kind"],
-                      "metric": inc["subject"], "severity": inc["severity"], "partition": partition.isoformat(),
-                      **({"team": inc["team"]} if inc["team"] else {}),
-                      **({"table": inc["table_name"]} if inc["table_name"] else {})}
-            destinations = route(tree, labels)
-            routed = next((d for d in destinations if d.receiver == receiver), destinations[0])
-            needed = routed.resolve_after_runs
-            streak = self._streak(fp, partition, "clean", receiver)
-            dest = Destination(receiver, (), None, "resolve")
-            if streak + 1 < needed:
-                self._record(Decision(fp, partition, "clean", f"clean run {streak + 1} of {needed} needed to "
-                                      "resolve", None, inc["id"], dest), now)
-                continue
-            due.append((inc, dest, routed.send_resolved))
-        resolving = {inc["id"] for inc, _, _ in due}
-        out = []
-        for inc, dest, send_resolved in due:
-            fp = inc["fingerprint"]
-            d = Decision(fp, partition, "resolve", f"clean on {partition}", None, inc["id"], dest,
-                         inc["thread_key"], extra={"incident": dict(inc)})
-            if inc["suppressed"]:
-                d.decision, d.reason = "resolved_quietly", f"clean on {partition}; was never notified"
-            elif not send_resolved:
-                d.decision, d.reason = "resolved_quietly", f"clean on {partition}; the route has send_resolved: false"
-            elif self._thread_firing(inc["thread_key"], resolving):
-                # The thread ends once, when its incident does: one "resolved" reply, not one per slice.
-                d.decision, d.reason = "resolved_in_thread", (f"clean on {partition}; other alerts of its "
-                                                              "incident still fire in the same thread")
-            if self._record(d, now):
-                with self.engine.begin() as conn:
-                    conn.execute(a.update().where(a.c.id == inc["id"]).values(
-                        status="resolved", resolved_partition=partition, resolved_at=now))
-                out.append(d)
+                now: dt.datetime, inhibit_rules: Sequence[InhibitRuleSpec] = DEFAULT_INHIBIT) -> list[Decision]:
+        """Decide every candidate for each of its receivers, resolve what is clean, correct what late
+        data restated; write it all; return the decisions (those of clean runs short of resolving are
+        stored, not returned)."""
+        state = storage.load_state(self.engine, partition, candidates, clean, inhibit_rules=inhibit_rules,
+                                   flap_max_incidents=self.flap_max_incidents,
+                                   flap_window_days=self.flap_window_days)
+        decided = decide_run(state, candidates, clean, tree, now)
+        written = storage.write(self.engine, [change for _, change in decided if change is not None])
+        out, claimed = [], iter(written)
+        for decision, change in decided:
+            ok = True if change is None else next(claimed)
+            if ok and decision is not None:
+                out.append(decision)
+            elif not ok and decision is not None and decision.decision not in _RESOLVES:
+                out.append(Decision(decision.fingerprint, decision.partition, Outcome.DUPLICATE,
+                                    "decided by a concurrent run", decision.alert))
         return out
-
-    def _restated(self, fp: str, day: dt.date, receiver: str, alert: Alert | None,
-                  now: dt.datetime) -> Decision | None:
-        """The correction of a partition decided before, when what it says now (`alert`, or clean when
-        None) differs from what was recorded; None when nothing changed. The recorded values and, when
-        the partition is the incident's latest, the incident's alert take the new values."""
-        v, a = schema.alert_values, schema.alerts
-        with self.engine.connect() as conn:
-            said = conn.execute(sa.select(v).where(v.c.fingerprint == fp, v.c.partition == day,
-                                                   v.c.receiver == receiver)).mappings().first()
-            if said is None or not _changed(said, alert):
-                return None
-            inc = dict(conn.execute(sa.select(a).where(a.c.id == said["alert_id"])).mappings().one())
-        revision = said["revision"] + 1
-        with self.engine.begin() as conn:
-            conn.execute(v.update().where(v.c.fingerprint == fp, v.c.partition == day, v.c.receiver == receiver).values(
-                revision=revision, **_said(alert)))
-            if alert is not None and inc["last_partition"] == day:
-                conn.execute(a.update().where(a.c.id == inc["id"]).values(
-                    message=alert.message, observed=alert.observed, expected=alert.expected,
-                    lower=alert.lower, upper=alert.upper, impact=alert.impact,
-                    root_causes=list(alert.root_causes) or inc["root_causes"]))
-        now_says = (f"observed {_num(alert.observed)} vs expected {_num(alert.expected)}" if alert is not None
-                    else "within its expected range now")
-        text = f"late data restated {day}: was observed {_num(said['observed'])}; {now_says}"
-        extra = {"incident": inc, "revision": revision, "correction": text}
-        if inc["suppressed"] or not inc["thread_key"]:
-            return Decision(fp, day, "corrected_quietly", f"{text}; was never notified", alert, inc["id"],
-                            extra=extra)
-        dest = Destination(inc["receiver"], (), None, "correct")
-        return Decision(fp, day, "correct", text, alert, inc["id"], dest, inc["thread_key"], extra=extra)
-
-    def _open_thread(self, dest: Destination, labels: dict[str, str], day: dt.date) -> str | None:
-        """The thread of a notified incident of the same group that is firing up to `day` (adjacent or
-        on it), oldest first; None when there is none."""
-        a = schema.alerts
-        group = dest.thread_group(labels)
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(a.c.thread_key, a.c.first_partition).where(
-                a.c.status == "firing", a.c.suppressed.is_(None), a.c.receiver == dest.receiver,
-                a.c.thread_key.is_not(None), a.c.last_partition >= day - ONE_DAY,
-                a.c.first_partition <= day)).all()
-        threads = sorted((key.rsplit("|", 1)[1], key) for key, _ in rows if key.rsplit("|", 1)[0] == group)
-        return threads[0][1] if threads else None
-
-    def _thread_firing(self, thread_key: str | None, resolving: set[str]) -> bool:
-        """Whether an alert of this thread, other than those resolving now, is still firing."""
-        if thread_key is None:
-            return False
-        a = schema.alerts
-        with self.engine.connect() as conn:
-            ids = conn.execute(sa.select(a.c.id).where(a.c.thread_key == thread_key,
-                                                       a.c.status == "firing")).scalars().all()
-        return bool(set(ids) - resolving)
-
-    def _streak(self, fp: str, day: dt.date, decision: str, receiver: str) -> int:
-        """How many partitions right before `day` this fingerprint got `decision` in a row for `receiver`."""
-        d = schema.decisions
-        with self.engine.connect() as conn:
-            rows = dict(conn.execute(sa.select(d.c.partition, d.c.decision).where(
-                d.c.fingerprint == fp, d.c.receiver == receiver, d.c.partition < day,
-                d.c.partition >= day - dt.timedelta(days=60))).all())
-        count = 0
-        while rows.get(day - dt.timedelta(days=count + 1)) == decision:
-            count += 1
-        return count
-
-    def _recent_incidents(self, fp: str, day: dt.date, receiver: str) -> int:
-        a = schema.alerts
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(a).where(
-                a.c.fingerprint == fp, a.c.receiver == receiver, a.c.first_partition < day,
-                a.c.first_partition >= day - dt.timedelta(days=self.flap_window_days))).scalar_one()
-
-    # ---- storage --------------------------------------------------------------------
-    def _decided(self, fp: str, day: dt.date, receiver: str) -> bool:
-        d = schema.decisions
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(d.c.fingerprint).where(
-                d.c.fingerprint == fp, d.c.partition == day, d.c.receiver == receiver)).first() is not None
-
-    def _incident_covering(self, fp: str, day: dt.date, receiver: str) -> dict | None:
-        """The receiver's incident this partition belongs to: overlapping or adjacent to a firing one."""
-        a = schema.alerts
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(a).where(a.c.fingerprint == fp, a.c.receiver == receiver)).mappings().all()
-        for inc in rows:
-            end = inc["resolved_partition"] - ONE_DAY if inc["resolved_partition"] else None
-            if inc["status"] == "firing" and inc["first_partition"] - ONE_DAY <= day:
-                return dict(inc)
-            if end is not None and inc["first_partition"] <= day <= end:
-                return dict(inc)
-        return None
-
-    def _record(self, d: Decision, now: dt.datetime) -> bool:
-        """Claim the (fingerprint, partition, receiver) decision; False if another run got there first."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(schema.decisions.insert().values(
-                    fingerprint=d.fingerprint, partition=d.partition, alert_id=d.alert_id,
-                    decision=d.decision, reason=d.reason,
-                    receiver=d.destination.receiver,
-                    notification_key=notification_key(d) if d.sends else None, decided_at=now))
-            return True
-        except IntegrityError:
-            return False
-
-    def _claim(self, d: Decision, now: dt.datetime, *, new: bool = False, extend: dict | None = None,
-               first: dt.date | None = None) -> Decision:
-        if not self._record(d, now):
-            return Decision(d.fingerprint, d.partition, "duplicate", "decided by a concurrent run", d.alert)
-        a, alert = schema.alerts, d.alert
-        with self.engine.begin() as conn:
-            if d.alert_id is not None:
-                conn.execute(schema.alert_values.insert().values(
-                    fingerprint=d.fingerprint, partition=d.partition, receiver=d.destination.receiver,
-                    alert_id=d.alert_id, revision=0,
-                    **_said(alert)))
-            if new:
-                conn.execute(a.insert().values(
-                    id=d.alert_id, fingerprint=d.fingerprint, kind=alert.kind, subject=alert.subject,
-                    labels=alert.labels, severity=alert.severity, status="firing",
-                    first_partition=first or alert.partition, last_partition=alert.partition,
-                    first_fired_at=now, last_fired_at=now, message=alert.message,
-                    observed=alert.observed, expected=alert.expected, lower=alert.lower, upper=alert.upper,
-                    impact=alert.impact, root_causes=list(alert.root_causes) or None, team=alert.team,
-                    table_name=alert.table, receiver=d.destination.receiver, thread_key=d.thread_key,
-                    suppressed=None if d.decision == "notify" else d.reason))
-            elif extend is not None:
-                values = {"first_partition": min(extend["first_partition"], alert.partition),
-                          "last_partition": max(extend["last_partition"], alert.partition),
-                          # Each partition is decided once, so adding its impact never double-counts.
-                          "impact": combine_impacts(extend["impact"], alert.impact)}
-                if alert.partition > extend["last_partition"]:
-                    values.update(last_fired_at=now, message=alert.message, observed=alert.observed,
-                                  expected=alert.expected, lower=alert.lower, upper=alert.upper,
-                                  root_causes=list(alert.root_causes) or extend["root_causes"])
-                conn.execute(a.update().where(a.c.id == extend["id"]).values(**values))
-        return d
 
     def alerts(self) -> list[dict]:
         a = schema.alerts
@@ -352,6 +98,133 @@ class AlertBook:
             q = q.where(d.c.partition <= end)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.order_by(d.c.partition, d.c.fingerprint)).mappings()]
+
+
+def decide_run(state: RunState, candidates: list[Alert], clean: set[str], tree: RouteSpec,
+               now: dt.datetime) -> list[tuple[Decision | None, Change | None]]:
+    """Every decision of the run with the change it implies, applied to `state` as it goes (so each
+    alert sees those decided before it). A decision of None is a stored clean run short of resolving;
+    a change of None writes nothing (a duplicate)."""
+    out: list[tuple[Decision | None, Change | None]] = []
+
+    def take(decision: Decision | None, change: Change | None) -> None:
+        if change is not None:
+            state.apply(change)
+        out.append((decision, change))
+
+    for alert in candidates:
+        for n, dest in enumerate(route(tree, alert.match_labels)):
+            # Each receiver keeps its own incident and thread; the first route's incident keeps the
+            # plain `<fingerprint>-<partition>` id.
+            verdict = steps.decide(state, alert, dest, now)
+            take(*_alert_decision(verdict, alert, dest, incident_id(
+                alert.fingerprint, alert.partition, None if n == 0 else dest.receiver), now))
+    due = []
+    for inc in state.firing_before(state.partition, clean):
+        receiver = inc["receiver"] or "local"
+        if state.decision_on(inc["fingerprint"], state.partition, receiver) is not None:
+            continue
+        destinations = route(tree, _incident_labels(inc, state.partition))
+        routed = next((d for d in destinations if d.receiver == receiver), destinations[0])
+        routed = Destination(receiver, (), None, "resolve", routed.fire_after_runs, routed.resolve_after_runs,
+                             routed.send_resolved)
+        pending = steps.resolve_hysteresis(state, inc, routed, now)
+        if pending is not None:
+            take(None, _record_only(inc["fingerprint"], state.partition, pending, routed, inc["id"], now))
+            continue
+        due.append((inc, routed))
+    resolving = frozenset(inc["id"] for inc, _ in due)
+    for inc, routed in due:
+        take(*_resolution(steps.resolution(state, inc, routed, now, resolving), state.partition, routed, now))
+    for fp, receiver in state.breaching_on(state.partition, clean):
+        verdict = steps.restatement(state, fp, state.partition, receiver, None)
+        if verdict is not None:
+            take(*_correction(verdict, fp, state.partition, receiver, None))
+    return out
+
+
+# ---- what each decision writes --------------------------------------------------------------
+def _alert_decision(v: Verdict, alert: Alert, dest: Destination, new_id: str,
+                    now: dt.datetime) -> tuple[Decision, Change | None]:
+    fp, day = alert.fingerprint, alert.partition
+    if v.outcome == Outcome.DUPLICATE:
+        return Decision(fp, day, v.outcome, v.reason, alert), None
+    if v.outcome in _CORRECTS:
+        return _correction(v, fp, day, dest.receiver, alert)
+    if v.outcome == Outcome.PENDING:
+        return _decided(Decision(fp, day, v.outcome, v.reason, alert, None, dest), now)
+    alert_id = v.incident["id"] if v.outcome in _EXTENDS else new_id
+    d = Decision(fp, day, v.outcome, v.reason, alert, alert_id, dest, v.thread_key)
+    (d, change) = _decided(d, now)
+    values = {"fingerprint": fp, "partition": day, "receiver": dest.receiver, "alert_id": alert_id,
+              "revision": 0, **steps.said(alert)}
+    if v.outcome in _EXTENDS:
+        return d, Change(change.decision, values_insert=values,
+                         incident_update=(v.incident["id"], _extended(v.incident, alert, now)))
+    return d, Change(change.decision, values_insert=values, incident_insert={
+        "id": alert_id, "fingerprint": fp, "kind": alert.kind, "subject": alert.subject, "labels": alert.labels,
+        "severity": alert.severity, "status": "firing", "first_partition": v.first_partition or day,
+        "last_partition": day, "resolved_partition": None, "first_fired_at": now, "last_fired_at": now,
+        "resolved_at": None, "message": alert.message, "observed": alert.observed, "expected": alert.expected,
+        "lower": alert.lower, "upper": alert.upper, "impact": alert.impact,
+        "root_causes": list(alert.root_causes) or None, "team": alert.team, "table_name": alert.table,
+        "receiver": dest.receiver, "thread_key": v.thread_key,
+        "suppressed": None if v.outcome == Outcome.NOTIFY else v.reason})
+
+
+def _extended(inc: dict, alert: Alert, now: dt.datetime) -> dict:
+    values = {"first_partition": min(inc["first_partition"], alert.partition),
+              "last_partition": max(inc["last_partition"], alert.partition),
+              # Each partition is decided once, so adding its impact never double-counts.
+              "impact": combine_impacts(inc["impact"], alert.impact)}
+    if alert.partition > inc["last_partition"]:
+        values.update(last_fired_at=now, message=alert.message, observed=alert.observed, expected=alert.expected,
+                      lower=alert.lower, upper=alert.upper, root_causes=list(alert.root_causes) or inc["root_causes"])
+    return values
+
+
+def _resolution(v: Verdict, partition: dt.date, dest: Destination, now: dt.datetime) -> tuple[Decision, Change]:
+    inc = v.incident
+    d = Decision(inc["fingerprint"], partition, v.outcome, v.reason, None, inc["id"],
+                 Destination(dest.receiver, (), None, "resolve"), inc["thread_key"], extra={"incident": dict(inc)})
+    d, change = _decided(d, now)
+    return d, Change(change.decision, incident_update=(inc["id"], {
+        "status": "resolved", "resolved_partition": partition, "resolved_at": now}))
+
+
+def _correction(v: Verdict, fp: str, day: dt.date, receiver: str, alert: Alert | None) -> tuple[Decision, Change]:
+    """The recorded values and, when the partition is the incident's latest, the incident's alert
+    take the new values; nothing is claimed (the partition was decided before)."""
+    inc = v.incident
+    dest = Destination(inc["receiver"], (), None, "correct") if v.outcome == Outcome.CORRECT else None
+    d = Decision(fp, day, v.outcome, v.reason, alert, inc["id"], dest, v.thread_key, extra=v.extra)
+    update = None
+    if alert is not None and inc["last_partition"] == day:
+        update = (inc["id"], {"message": alert.message, "observed": alert.observed, "expected": alert.expected,
+                              "lower": alert.lower, "upper": alert.upper, "impact": alert.impact,
+                              "root_causes": list(alert.root_causes) or inc["root_causes"]})
+    return d, Change(values_update=((fp, day, receiver), {"revision": v.extra["revision"], **steps.said(alert)}),
+                     incident_update=update)
+
+
+def _record_only(fp: str, day: dt.date, v: Verdict, dest: Destination, alert_id: str | None,
+                 now: dt.datetime) -> Change:
+    return _decided(Decision(fp, day, v.outcome, v.reason, None, alert_id, dest), now)[1]
+
+
+def _decided(d: Decision, now: dt.datetime) -> tuple[Decision, Change]:
+    """The decision with its `mq_alert_decisions` row."""
+    return d, Change({"fingerprint": d.fingerprint, "partition": d.partition, "alert_id": d.alert_id,
+                      "decision": d.decision.value, "reason": d.reason, "receiver": d.destination.receiver,
+                      "notification_key": notification_key(d) if d.sends else None, "decided_at": now})
+
+
+def _incident_labels(inc: dict, partition: dt.date) -> dict[str, str]:
+    """The labels an incident's alert routed by, on `partition`."""
+    return {**{k: str(v) for k, v in inc["labels"].items()}, "kind": inc["kind"], "metric": inc["subject"],
+            "severity": inc["severity"], "partition": partition.isoformat(),
+            **({"team": inc["team"]} if inc["team"] else {}),
+            **({"table": inc["table_name"]} if inc["table_name"] else {})}
 
 
 class _OneConnection:
@@ -394,50 +267,3 @@ def incident_id(fp: str, first_partition: dt.date, extra_receiver: str | None = 
     if extra_receiver is None:
         return base
     return f"{base}-{hashlib.sha256(extra_receiver.encode()).hexdigest()[:8]}"
-
-
-def notification_key(d: Decision) -> str:
-    # A join and a repeat of one thread in one run are a single "still firing" reply; each correction
-    # of a partition is its own reply.
-    action = "repeat" if d.decision == "join" else d.decision
-    revision = f"|{d.extra['revision']}" if d.decision == "correct" else ""
-    return f"{d.thread_key}|{action}|{d.partition.isoformat()}{revision}"
-
-
-_NUMBERS = ("observed", "expected", "lower", "upper")
-
-
-def _said(alert: Alert | None) -> dict:
-    """The recorded values of a partition: the alert's, or clean (no values) when None."""
-    if alert is None:
-        return {"breaching": False, "message": None, **dict.fromkeys(_NUMBERS)}
-    return {"breaching": True, "message": alert.message, **{k: getattr(alert, k) for k in _NUMBERS}}
-
-
-def _changed(said, alert: Alert | None) -> bool:
-    """Whether a partition says something else now: breaching or clean, or other numbers (to float
-    noise), or for an alert without numbers another message."""
-    if alert is None or not said["breaching"]:
-        return said["breaching"] != (alert is not None)
-    now = _said(alert)
-    numbers = [(said[k], now[k]) for k in _NUMBERS if said[k] is not None or now[k] is not None]
-    if not numbers:
-        return said["message"] != now["message"]
-    return any(x is None or y is None or not math.isclose(x, y, rel_tol=1e-9) for x, y in numbers)
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else (f"{value:,.4g}" if abs(value) < 10 else f"{value:,.0f}")
-
-
-def _inhibitor(alert: Alert, candidates: list[Alert], rules) -> Alert | None:
-    labels = alert.match_labels
-    for rule in rules:
-        if not matches(rule.target, labels):
-            continue
-        for other in candidates:
-            other_labels = other.match_labels
-            if other is not alert and matches(rule.source, other_labels) and all(
-                    other_labels.get(k) == labels.get(k) for k in rule.equal):
-                return other
-    return None

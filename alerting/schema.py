@@ -38,7 +38,7 @@ decisions = sa.Table(
     sa.Column("fingerprint", sa.String(32), primary_key=True),
     sa.Column("partition", sa.Date, primary_key=True),
     sa.Column("alert_id", sa.String(64)),
-    sa.Column("decision", sa.String(32), nullable=False),   # notify, resolve, duplicate, continuing, silenced, inhibited
+    sa.Column("decision", sa.String(32), nullable=False),   # an alerting.decision.Outcome value
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("receiver", sa.String(100), primary_key=True),
     sa.Column("notification_key", sa.String(300)),

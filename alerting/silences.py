@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from alerting.route import matches
 from alerting.schema import silences as table
 from core.errors import MqError
 from core.timeutil import assume_utc, utcnow
@@ -62,9 +61,3 @@ class Silences:
     def all(self) -> list[Silence]:
         with self.engine.connect() as conn:
             return [Silence(**r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
-
-    def matching(self, labels: dict[str, str], at: dt.datetime) -> Silence | None:
-        for silence in self.all():
-            if silence.active(at) and matches(silence.matchers, labels):
-                return silence
-        return None

@@ -174,8 +174,38 @@ class RouteSpec(_Spec):
     routes: list["RouteSpec"] = Field(default_factory=list)
 
 
+# ---- alerting.inhibit_rules (alerting/inhibit.py) ------------------------------------------
+class InhibitRuleSpec(_Spec):
+    """Alerts matching `target_match` are muted while another alert of the run matches `source_match`
+    with the same values of the `equal` labels (Prometheus Alertmanager's `inhibit_rules`)."""
+    source_match: dict[str, str]     # label: value, or label: "~regex" (the whole value must match)
+    target_match: dict[str, str]
+    equal: list[Identifier] = Field(default_factory=lambda: ["partition"])
+
+    @field_validator("source_match", "target_match")
+    @classmethod
+    def _matchers(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("give at least one label matcher (label: value); an empty one matches every alert")
+        for label, wanted in value.items():
+            if wanted.startswith("~"):
+                try:
+                    re.compile(wanted[1:])
+                except re.error as exc:
+                    raise ValueError(f"label {label!r}: {wanted!r} is not a valid regular expression ({exc})") from None
+        return value
+
+
+def default_inhibit_rules() -> list[InhibitRuleSpec]:
+    """A missing partition (freshness) mutes the anomaly and discrepancy alerts of that partition."""
+    return [InhibitRuleSpec(source_match={"kind": "freshness"}, target_match={"kind": "~anomaly|discrepancy"},
+                            equal=["partition"])]
+# ---- end of alerting.inhibit_rules ---------------------------------------------------------
+
+
 class AlertingSpec(_Spec):
     route: RouteSpec = Field(default_factory=lambda: RouteSpec(receiver="local"))
+    inhibit_rules: list[InhibitRuleSpec] = Field(default_factory=default_inhibit_rules)
     receivers: list[ReceiverSpec] = Field(
         default_factory=lambda: [ReceiverSpec(name="local", file=".mq/alerts/notifications.jsonl")])
     fdr_q: float = Field(default=0.05, gt=0, lt=1)

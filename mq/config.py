@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from core import config as _core_config
 from core.config import (  # noqa: F401
-    AlertingSpec, CalendarSpec, CertificationSpec, Config, DetectionSpec, DetectorRef, Holiday, Identifier, MetricSpec,
+    AlertingSpec, CalendarSpec, CertificationSpec, Config, DetectionSpec, DetectorRef, Holiday, Identifier,
+    InhibitRuleSpec, MetricSpec,
     PairSpec, ReceiverSpec, RouteSpec, SparkSpec, StateStoreSpec, TableSpec, load_config)
 
 

@@ -234,3 +234,18 @@ def test_every_receiver_of_a_continue_route_is_notified_once_across_reruns(store
     assert sorted((i["receiver"], i["status"], i["first_partition"], i["last_partition"]) for i in incidents) == [
         ("growth", "resolved", D1, D2), ("oncall", "resolved", D1, D2)]
     assert len({i["thread_key"] for i in incidents}) == 2
+
+
+def test_a_silenced_incident_that_keeps_firing_is_never_repeated(store_url):
+    """A muted incident has no thread to repeat in: it continues quietly past `repeat_interval_days`
+    (a `repeat` without a thread made the alert stage fail on building its notification)."""
+    tree = RouteSpec(receiver="default", repeat_interval_days=1)
+    b = book(store_url)
+    b.silences.create({"platform": "android"}, author="ana", reason="SDK fix rolling out",
+                      expires_at=NOW + dt.timedelta(days=7), now=NOW - dt.timedelta(hours=1))
+    decided = []
+    for day in (D1, D2, D3):
+        decisions = b.process(day, [alert(day=day)], set(), tree, NOW)
+        assert build_notifications(decisions) == []
+        decided += [d.decision for d in decisions]
+    assert decided == ["silenced", "continuing", "continuing"]

@@ -169,7 +169,9 @@ def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
     links = pipe.links(partition)
     with pipe.ledger.write_transaction() as conn:
         recovered = requeue_lost(conn, pipe.outbox, links)
-        decisions = pipe.alerts.bound(conn).process(partition, candidates, clean, pipe.config.alerting.route, now)
+        alerting = pipe.config.alerting
+        decisions = pipe.alerts.bound(conn).process(partition, candidates, clean, alerting.route, now,
+                                                    inhibit_rules=alerting.inhibit_rules)
         for d in decisions:
             if d.decision == "duplicate":
                 continue
@@ -179,7 +181,7 @@ def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
             key = (f"correction:{d.fingerprint}:{partition.isoformat()}:{receiver}:{d.extra['revision']}"
                    if "revision" in d.extra else f"decision:{d.fingerprint}:{partition.isoformat()}:{receiver}")
             pipe.ledger.append("alert_decision", key, {
-                "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision, "reason": d.reason,
+                "fingerprint": d.fingerprint, "alert_id": d.alert_id, "decision": d.decision.value, "reason": d.reason,
                 "receiver": receiver,
                 "kind": d.alert.kind if d.alert else d.extra.get("incident", {}).get("kind"),
                 "subject": d.alert.subject if d.alert else d.extra.get("incident", {}).get("subject")},
@@ -188,7 +190,7 @@ def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
         for receiver, notification in build_notifications(decisions, links=links, chart=pipe.chart):
             queued += pipe.outbox.enqueue(receiver, notification, conn=conn)
         crash_point("alert.commit")
-    counts = pd.Series([d.decision for d in decisions], dtype=object).value_counts().to_dict()
+    counts = pd.Series([d.decision.value for d in decisions], dtype=object).value_counts().to_dict()
     log.info("alert decisions", extra={"mq": {"partition": partition.isoformat(), "decisions": counts,
                                               "queued": queued, "recovered": recovered}})
     return {"candidates": len(candidates), "decisions": counts, "queued": queued,
