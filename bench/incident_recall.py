@@ -1,6 +1,7 @@
 """Incident recall and noise of the production detectors on the demo at scale, with FDR control on and off.
 
     .venv/bin/python bench/incident_recall.py [--days 1800] [--daily-events 100000] [--per-kind 12] [--seed 2026]
+        [--fdr both|config|off]
 
 1. Generate the demo warehouse at scale (mq.demo, cached under bench/out/incident_recall while the spec is
    unchanged): 24 countries, 6 app versions per mobile platform, 6 event types, 730 days, and
@@ -83,6 +84,8 @@ def main() -> None:
     ap.add_argument("--repull", action="store_true", help="pull again into a fresh metric store")
     ap.add_argument("--pair-detectors", help="a what-if: the pairs' detectors instead of the demo's, e.g. "
                                               "ratio_binomial,ratio_drift (the demo config is not changed)")
+    ap.add_argument("--fdr", choices=("both", "config", "off"), default="both",
+                    help="detect with the config's fdr_q, with FDR off (p < 0.05 per slice), or both")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     os.environ["MQ_BENCH_DIR"] = str(out)
@@ -109,7 +112,9 @@ def main() -> None:
     labels = {k: lab for frame, _ in subjects.values() for k, lab in zip(frame.series_id, frame.labels)}
     print(f"slices monitored: {len(labels)} ({len(config.slices)} groupings of bench/incident_recall.yml)")
     results = {}
-    for mode, q in ((f"q={config.alerting.fdr_q:g}", config.alerting.fdr_q), (UNCORRECTED, None)):
+    modes = ((f"q={config.alerting.fdr_q:g}", config.alerting.fdr_q), (UNCORRECTED, None))
+    modes = modes if args.fdr == "both" else modes[:1] if args.fdr == "config" else modes[1:]
+    for mode, q in modes:
         t0 = time.perf_counter()
         results[mode] = detect(pipe, subjects, spec, q)
         print(f"detect ({'FDR ' + mode if q else 'FDR off, p < 0.05 per slice'}): every day of "
