@@ -1,6 +1,7 @@
 """Incident recall and noise of the production detectors on the demo at scale, with FDR control on and off.
 
     .venv/bin/python bench/incident_recall.py [--days 1800] [--daily-events 100000] [--per-kind 12] [--seed 2026]
+        [--fdr both|config|off]
 
 1. Generate the demo warehouse at scale (mq.demo, cached under bench/out/incident_recall while the spec is
    unchanged): 24 countries, 6 app versions per mobile platform, 6 event types, 730 days, and
@@ -13,7 +14,8 @@
    `--repull` redoes it).
 3. Detect every day causally with the detectors of bench/incident_recall.yml (config/demo.yml's
    detectors and thresholds, checked at start, on the 575 slices of its `slices`): one
-   detectors.evaluate_range call per metric and pair over the monitored slices, with the calendar's
+   detectors.runner.evaluate_subjects call over every metric and pair (one false-discovery family per
+   day across all of them, as production) on the monitored slices, with the calendar's
    holidays (the generated ones), the minimum effects, the slice hierarchy and the clean-baseline
    settings, as mq/stages/detect.py scores a day; once with the config's fdr_q and once with
    fdr_q=None (each slice tested alone at p < 0.05).
@@ -55,7 +57,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from detectors import DetectorSpec, evaluate_range  # noqa: E402
+from detectors import DetectorSpec  # noqa: E402
+from detectors.runner import Subject, evaluate_subjects  # noqa: E402
 from mq.config import CalendarSpec, DetectorRef, Holiday, load_config  # noqa: E402
 from detectors.baseline import ancestors  # noqa: E402
 from mq.demo import BASELINE_KIND_DAYS, BLOCK_KINDS, DIMENSIONS, INCIDENT_DAYS, DemoSpec, generate  # noqa: E402
@@ -81,6 +84,8 @@ def main() -> None:
     ap.add_argument("--repull", action="store_true", help="pull again into a fresh metric store")
     ap.add_argument("--pair-detectors", help="a what-if: the pairs' detectors instead of the demo's, e.g. "
                                               "ratio_binomial,ratio_drift (the demo config is not changed)")
+    ap.add_argument("--fdr", choices=("both", "config", "off"), default="both",
+                    help="detect with the config's fdr_q, with FDR off (p < 0.05 per slice), or both")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     os.environ["MQ_BENCH_DIR"] = str(out)
@@ -107,7 +112,9 @@ def main() -> None:
     labels = {k: lab for frame, _ in subjects.values() for k, lab in zip(frame.series_id, frame.labels)}
     print(f"slices monitored: {len(labels)} ({len(config.slices)} groupings of bench/incident_recall.yml)")
     results = {}
-    for mode, q in ((f"q={config.alerting.fdr_q:g}", config.alerting.fdr_q), (UNCORRECTED, None)):
+    modes = ((f"q={config.alerting.fdr_q:g}", config.alerting.fdr_q), (UNCORRECTED, None))
+    modes = modes if args.fdr == "both" else modes[:1] if args.fdr == "config" else modes[1:]
+    for mode, q in modes:
         t0 = time.perf_counter()
         results[mode] = detect(pipe, subjects, spec, q)
         print(f"detect ({'FDR ' + mode if q else 'FDR off, p < 0.05 per slice'}): every day of "
@@ -219,22 +226,26 @@ def load_subjects(pipe, spec: DemoSpec) -> dict[str, tuple[pd.DataFrame, list[De
 
 
 def detect(pipe, subjects, spec: DemoSpec, fdr_q: float | None) -> pd.DataFrame:
-    a, parts = pipe.config.alerting, []
+    """Every day of the range for every metric and pair, as mq/stages/detect.py scores a partition:
+    one evaluate_subjects call, so each day's tests of all subjects are one false-discovery family."""
+    a = pipe.config.alerting
     pulls = pipe.store.pulls()
     missing = pulls.loc[pulls.status != "ok"]
+    prepared = {}
     for subject, (frame, specs) in subjects.items():
         cols = ["series_id", "partition", "value"] + (["denominator"] if "denominator" in frame else [])
         # As detect.py: a missing partition of the subject's tables is left out of every baseline.
         tables = subject_tables(pipe, subject)
-        verdicts = evaluate_range(frame[cols], spec.start, spec.end, specs, holidays=pipe.config.holidays,
-                                  fdr_q=fdr_q, min_relative_effect=a.min_relative_effect,
-                                  min_absolute_effect=a.min_absolute_effect,
-                                  excluded_days=set(missing.loc[missing.table_name.isin(tables), "partition"]),
-                                  parents=ancestors(dict(zip(frame.series_id, frame.labels))),
-                                  accept_after_days=pipe.config.detection.accept_change_after_days or None,
-                                  wobble_z=a.hierarchy_wobble_z)
-        parts.append(verdicts.assign(subject=subject)[["subject", "series_id", "partition", "status"]])
-    found = pd.concat(parts, ignore_index=True)
+        prepared[subject] = Subject(frame[cols], specs,
+                                    excluded_days=set(missing.loc[missing.table_name.isin(tables), "partition"]),
+                                    parents=ancestors(dict(zip(frame.series_id, frame.labels))))
+    verdicts = evaluate_subjects(prepared, spec.start, spec.end, holidays=pipe.config.holidays, fdr_q=fdr_q,
+                                 min_relative_effect=a.min_relative_effect,
+                                 min_absolute_effect=a.min_absolute_effect,
+                                 accept_after_days=pipe.config.detection.accept_change_after_days or None,
+                                 wobble_z=a.hierarchy_wobble_z)
+    found = pd.concat([v.assign(subject=s)[["subject", "series_id", "partition", "status", "detector"]]
+                       for s, v in verdicts.items()], ignore_index=True)
     found["partition"] = pd.to_datetime(found["partition"]).dt.date
     return found
 
@@ -344,12 +355,18 @@ def print_noise(results, covered: set, echo: set, config) -> None:
     print(f"{'':44s}" + "".join(f"  {'FDR ' + m:>26s}" for m in modes))
     print(f"{'':44s}" + "".join(f"  {'false':>7s} {'/1,000':>7s} {'echo':>10s}" for _ in modes))
     subjects = [m for m, spec in config.metrics.items() if spec.detectors] + list(config.pairs)
-    rows = [(f"{s} ({'+'.join(d.name for d in _detectors(config, s))})", [s]) for s in subjects]
+    rows = [(f"{s} ({'+'.join(d.name for d in _detectors(config, s))})", [s], None) for s in subjects]
+    # A subject with several detectors: each detector's own anomalies too (tested days are the subject's).
+    rows += [(f"  of which {d.name}", [s], d.name) for s in subjects if len(_detectors(config, s)) > 1
+             for d in _detectors(config, s)]
     tested = {}
-    for name, chosen in rows + [("any metric or pair, per slice-day", subjects)]:
+    for name, chosen, detector in rows + [("any metric or pair, per slice-day", subjects, None)]:
         cells = []
         for m in modes:
-            false, tested[m], rate = _false_rate(results[m][results[m].subject.isin(chosen)], covered)
+            part = results[m][results[m].subject.isin(chosen)]
+            if detector is not None:
+                part = part[(part.detector == detector) | (part.status != "anomaly")]
+            false, tested[m], rate = _false_rate(part, covered)
             cells.append(f"  {len(false):7d} {1000 * rate:7.2f} {len(false & echo):10d}")
         print(f"{name:44s}{''.join(cells)}")
     print(f"{'tested clean slice-days':44s}" + "".join(f"  {tested[m]:26,d}" for m in modes))

@@ -8,8 +8,9 @@
 `history` has one row per (series_id, partition) with `value` and, for client/warehouse ratios,
 `denominator`; rows after `at` are ignored and a missing partition is a gap. The result has one row
 per (series_id, detector): status ("anomaly", "ok", "insufficient_history", "holiday", "missing"),
-observed, expected, lower, upper, score, p_value, q_value (Benjamini-Hochberg across the series of
-the call, per detector) and direction ("up", "down" or None). `evaluate_range` gives exactly what
+observed, expected, lower, upper, score, p_value, q_value (Benjamini-Hochberg across every test of
+the date: all series and detectors of the call; `detectors.runner.evaluate_subjects` makes the
+metrics and pairs of a partition one family) and direction ("up", "down" or None). `evaluate_range` gives exactly what
 `evaluate` would give for each date of a range. Every detector reads only the past of the point it
 scores; see `detectors.base` for the interface and one module per detector for the method.
 

@@ -6,7 +6,8 @@ under test and every earlier column its past. Gaps, holidays and excluded points
 detector only ever receives past columns plus the current one, every detector is causal by
 construction: a backfill sees exactly what the daily run saw. Past points that must not feed a
 baseline (flagged days, see `detectors.baseline`) are NaN in `values` too; `recent_values` keeps them
-for detectors whose statistic accumulates the recent days themselves (a CUSUM's monitoring window).
+so a detector whose statistic accumulates the recent days (a CUSUM's monitoring window) can tell
+which of them were kept out and restart after them.
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ class SeriesWindow:
     values: np.ndarray
     denominators: np.ndarray | None
     season_length: int
-    recent_values: np.ndarray | None = None  # `values` with flagged days kept (only gaps and holidays NaN)
+    # `values` with flagged days kept (only gaps and holidays NaN): a past day with a value here and
+    # none in `values` was kept out of the baseline (a CUSUM restarts after it).
+    recent_values: np.ndarray | None = None
     recent_denominators: np.ndarray | None = None
 
     @property

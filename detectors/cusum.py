@@ -9,6 +9,7 @@ one sigma, so a slow ratio drift that no single day reveals adds up. The p-value
 tail of the reflected Brownian motion with drift -k that approximates the chart, P(S > h) ~ exp(-2kh)
 (Siegmund, "Sequential Analysis", 1985, ch. X); the chart restarts at the start of the monitoring
 window and a discrete walk overshoots less than the diffusion, both of which make this conservative.
+A monitored day that is kept out of baselines (flagged, `detectors.baseline`) also restarts it.
 """
 from __future__ import annotations
 
@@ -86,15 +87,17 @@ class Cusum(Detector):
         mon_phases = (np.arange(width - monitor, width) - (width - 1)) % s
         baseline = profile[rows, mon_phases[None, :]]
         mon_scale = scale[:, None] * weights[rows, mon_phases[None, :]]
-        # The monitoring window reads the recent days as they were: a flagged day is left out of the
-        # reference (the baseline) but is exactly the evidence the chart accumulates.
-        recent = window.recent[:, width - monitor :]
-        z = np.nan_to_num(standardise(recent - baseline, mon_scale), nan=0.0)
+        # The chart reads clean days only: a monitored day kept out of baselines (flagged, or holding
+        # a flagged slice) restarts it, so an incident's days do not keep it high after the incident.
+        monitored = values[:, width - monitor :]
+        restart = np.isfinite(window.recent[:, width - monitor :]) & ~np.isfinite(monitored)
+        restart[:, -1] = False
+        z = np.nan_to_num(standardise(monitored - baseline, mon_scale), nan=0.0)
         z = np.clip(z, -1e6, 1e6)
         up, down = np.zeros(n), np.zeros(n)
         for j in range(monitor):
-            up = np.maximum(0.0, up + z[:, j] - self.params.k)
-            down = np.maximum(0.0, down - z[:, j] - self.params.k)
+            up = np.where(restart[:, j], 0.0, np.maximum(0.0, up + z[:, j] - self.params.k))
+            down = np.where(restart[:, j], 0.0, np.maximum(0.0, down - z[:, j] - self.params.k))
         stat = np.maximum(up, down)
         sign = np.where(up >= down, 1, -1)
         p_value = np.minimum(1.0, 2.0 * np.exp(-2.0 * self.params.k * stat))

@@ -10,6 +10,13 @@ S_t = max(0, S_{t-1} + |z_t| - k) per direction accumulates them (E. S. Page, "C
 Schemes", Biometrika 41, 1954). k = 0.5 targets a shift of one day's sigma, which a drift of one
 sigma per two days reaches within its first days.
 
+The chart holds clean days only, like every baseline (`detectors.baseline`): a monitored day that
+was flagged (by any detector of the series) or that holds a flagged slice restarts the chart after
+it, the textbook restart after a signal. Without it an incident's days stay in the 14-day window
+and keep the chart above its limit for up to two weeks after the incident ended. A drift that has
+been found keeps being reported while it grows, since each restarted chart soon crosses the limit
+again against the fixed reference.
+
 The control limit is not taken from an asymptotic formula: it is set so that, on in-control data,
 the mean time between alarm episodes is `arl_days`, by simulating a long in-control sequence (seeded,
 cached) through the same steps, estimation of the reference included (`null_calibration`). The
@@ -63,9 +70,13 @@ class RatioDriftParams(DetectorParams):
             self.fail("model", "must be auto, nested or independent")
 
 
-def windowed_cusum(z: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def windowed_cusum(z: np.ndarray, k: float, restart: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Two-sided CUSUM over the columns of z (rows: series), restarted at column 0.
 
+    A NaN residual (a gap or a holiday) leaves the chart where it was. `restart` (same shape, bool)
+    marks days that must not feed the chart (flagged or excluded, `detectors.baseline`): the chart is
+    reset to zero after each of them, so it only ever holds the clean days since the last one.
     Returns (statistic, sign, start column of the winning side's current excursion, its column count).
     """
     n, m = z.shape
@@ -74,8 +85,13 @@ def windowed_cusum(z: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray, np.
     for j in range(m):
         up_start = np.where(up <= 0, j, up_start)
         down_start = np.where(down <= 0, j, down_start)
-        up = np.maximum(0.0, up + z[:, j] - k)
-        down = np.maximum(0.0, down - z[:, j] - k)
+        step = z[:, j]
+        gap = np.isnan(step)
+        up = np.where(gap, up, np.maximum(0.0, up + step - k))
+        down = np.where(gap, down, np.maximum(0.0, down - step - k))
+        if restart is not None:
+            up = np.where(restart[:, j], 0.0, up)
+            down = np.where(restart[:, j], 0.0, down)
     sign = np.where(up >= down, 1, -1)
     stat = np.maximum(up, down)
     start = np.where(sign > 0, up_start, down_start)
@@ -180,14 +196,22 @@ class RatioDrift(Detector):
         p = np.where(enough & (p > 0) & (p < 1), p, np.nan)
         rho = fit_overdispersion(ref_x, ref_n, p)
 
+        # The chart reads only clean days: a monitored day that is kept out of baselines (flagged, or
+        # holding a flagged slice) while it has a value restarts the chart after it.
+        mon_x, mon_w = client[:, width - m :], warehouse[:, width - m :]
         recent_x, recent_w = window.recent[:, width - m :], window.recent_denoms[:, width - m :]
-        recent_n = np.where(nested[:, None], recent_w, recent_x + recent_w)
+        with np.errstate(invalid="ignore"):
+            restart = (np.isfinite(recent_x + recent_w) & (recent_x + recent_w > 0)
+                       & ~np.isfinite(mon_x + mon_w))
+        restart[:, -1] = False
+        mon_n = np.where(nested[:, None], mon_w, mon_x + mon_w)
         # The error of p and rho (estimated from the reference) is allowed for by the calibration.
         with np.errstate(all="ignore"):
-            sd = np.sqrt(recent_n * (p * (1 - p))[:, None] * (1 + (recent_n - 1) * rho[:, None]))
-            residual = recent_x - recent_n * p[:, None]
-            z = np.nan_to_num(residual / sd, nan=0.0, posinf=0.0, neginf=0.0)
-        stat, sign, start, _ = windowed_cusum(z, prm.k)
+            sd = np.sqrt(mon_n * (p * (1 - p))[:, None] * (1 + (mon_n - 1) * rho[:, None]))
+            residual = mon_x - mon_n * p[:, None]
+            z = residual / sd
+            z = np.where(np.isfinite(z), z, np.nan)
+        stat, sign, start, _ = windowed_cusum(z, prm.k, restart)
         limit, ordered, rate = null_calibration(m, prm.k, prm.arl_days, prm.reference_days)
         p_value = np.where(stat >= limit, null_tail(stat, ordered, rate), 1.0)
         p_value = np.where(np.isfinite(p) & np.isfinite(rho), p_value, np.nan)

@@ -12,9 +12,14 @@ Scoring is split in two so memory stays flat however many series there are:
    series, so a caller can stream series from storage without ever holding the full history. On the
    Spark engine the groups are hash buckets of series_id scored by `applyInPandas` on the executors
    (`detectors.spark_engine`).
-2. Benjamini-Hochberg (`detectors.fdr`) then runs over every series of each (date, detector), across
-   all groups, and the minimum effect sizes apply. Because BH only needs the p-values, the result is
-   the same as scoring all series in one matrix, whatever the grouping or engine.
+2. Benjamini-Hochberg (`detectors.fdr`) then runs over one family per date: every test of that date,
+   whatever its series, detector or subject (`evaluate_subjects` scores all of a partition's metrics
+   and pairs together), and the minimum effect sizes apply. The alerts of a partition go out as one
+   message, so the discoveries the FDR bound is about are that message's content: with a family per
+   metric, pair and detector, a clean day's message could carry the false discoveries of every family
+   at once (up to their number times q), with one family it is sent with probability at most q.
+   Because BH only needs the p-values, the result is the same as scoring all series in one matrix,
+   whatever the grouping or engine.
 3. A slice anomaly whose every parent slice is normal that day and whose change is within the
    slice's own week-to-week wobble (`wobble_z` robust sigmas) is not sent: status "within_wobble".
    Small slices are where most false discoveries land, and a real incident on one usually either
@@ -28,6 +33,7 @@ gives the same baselines as a backfill of the range.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Collection, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
@@ -37,7 +43,7 @@ from core.config import AlertingSpec, DetectionSpec
 from detectors.base import Detector
 from detectors.baseline import ACCEPT_AFTER_DAYS
 from detectors.fdr import benjamini_hochberg
-from detectors.scoring import Marks, as_day, check_columns, day_array, pivot_group, score_day
+from detectors.scoring import RAW_COLUMNS, Marks, as_day, check_columns, day_array, pivot_group, score_day
 from detectors.spark_engine import is_spark_frame, score_in_spark
 from detectors.spec import DetectorSpec
 
@@ -118,7 +124,50 @@ def evaluate_range(
     `accepted` (series_id, since, until) are changes a person accepted sooner by a disposition.
     `wobble_z` > 0 turns on the hierarchy rule (module docstring, point 3).
     """
-    detectors = [spec.build() for spec in specs]
+    baseline = {"flagged": flagged, "excluded_days": excluded_days, "parents": parents, "accepted": accepted}
+    out = evaluate_subjects(
+        {"": Subject(history, specs, **baseline)}, start, end, holidays=holidays, fdr_q=fdr_q,
+        min_relative_effect=min_relative_effect, min_absolute_effect=min_absolute_effect, engine=engine,
+        group_series=group_series, spark_min_rows=spark_min_rows, accept_after_days=accept_after_days,
+        wobble_z=wobble_z)
+    return out[""]
+
+
+@dataclass
+class Subject:
+    """One metric or pair of a partition: its history, its detectors and what keeps days out of its
+    baselines (the keyword arguments of `evaluate_range` of the same names)."""
+
+    history: History
+    specs: Sequence[DetectorSpec]
+    flagged: pd.DataFrame | None = None
+    excluded_days: Collection[dt.date] = ()
+    parents: Mapping[str, Sequence[str]] | None = None
+    accepted: pd.DataFrame | None = None
+
+
+def evaluate_subjects(
+    subjects: Mapping[str, Subject],
+    start: dt.date,
+    end: dt.date,
+    *,
+    holidays: Collection[dt.date] = (),
+    fdr_q: float | None = 0.05,
+    min_relative_effect: float = 0.0,
+    min_absolute_effect: float = 0.0,
+    engine: str = "auto",
+    group_series: int = GROUP_SERIES,
+    spark_min_rows: int = SPARK_MIN_ROWS,
+    accept_after_days: int | None = ACCEPT_AFTER_DAYS,
+    wobble_z: float = 0.0,
+) -> dict[str, pd.DataFrame]:
+    """`evaluate_range` for several subjects (metrics and pairs) at once: subject -> its verdicts.
+
+    Each subject is scored from its own history and baseline flags, and each day's anomalies feed
+    that subject's later baselines; Benjamini-Hochberg runs once per date over the tests of every
+    subject (module docstring, point 2), so a subject's verdicts depend on what else is tested that
+    day. The hierarchy rule looks at each subject's own slices.
+    """
     if fdr_q is not None and not 0 < fdr_q <= 1:
         raise ValueError(f"fdr_q must be in (0, 1] or None (got {fdr_q!r})")
     if min_relative_effect < 0 or min_absolute_effect < 0:
@@ -135,41 +184,82 @@ def evaluate_range(
         raise ValueError(f"accept_after_days must be >= 1 or None (got {accept_after_days!r})")
     if wobble_z < 0:
         raise ValueError(f"wobble_z must be >= 0 (got {wobble_z!r})")
-    parents = {str(k): [str(p) for p in v] for k, v in (parents or {}).items()}
-    own = _as_marks(flagged)
-    marks = Marks(own, _roll_up(own, parents),
-                  np.array(sorted({as_day(d) for d in excluded_days}), dtype="datetime64[D]"), _as_accepted(accepted))
+    names = list(subjects)
+    states = [_SubjectState.build(subjects[name], start, end, engine, group_series, spark_min_rows)
+              for name in names]
     days = np.arange(start, end + np.timedelta64(1, "D"), dtype="datetime64[D]")
-    rules = (fdr_q, min_relative_effect, min_absolute_effect, parents, wobble_z)
-    chosen = choose_engine(history, engine, spark_min_rows)
-    out = []
-    if chosen == "spark":
-        for day in days:
-            decided = decide([score_in_spark(history, day, day, specs, holiday_days, group_series, marks,
-                                             accept_after_days)], *rules)
-            out.append(decided)
+    out: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
+    for day in days:
+        raw = [state.score(day, holiday_days, group_series, accept_after_days).assign(_subject=number)
+               for number, state in enumerate(states)]
+        decided = decide(raw, fdr_q, min_relative_effect, min_absolute_effect,
+                         [state.parents for state in states], wobble_z)
+        numbers = decided.pop("_subject").to_numpy() if "_subject" in decided else np.empty(0, dtype=np.int64)
+        for number, (name, state) in enumerate(zip(names, states)):
+            mine = decided.loc[numbers == number].reset_index(drop=True)
+            state.feed_back(mine, day)
+            if len(mine):
+                out[name].append(mine)
+    return {name: (pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]) if parts
+            else pd.DataFrame(columns=OUTPUT_COLUMNS) for name, parts in out.items()}
+
+
+@dataclass
+class _SubjectState:
+    """A subject being scored day after day: its matrices (local) or Spark frame, and its marks."""
+
+    history: History
+    specs: Sequence[DetectorSpec]
+    detectors: list
+    parents: dict[str, list[str]]
+    marks: Marks
+    engine: str
+    matrices: list = field(default_factory=list)
+
+    @classmethod
+    def build(cls, subject: Subject, start, end, engine: str, group_series: int, spark_min_rows: int):
+        detectors = [spec.build() for spec in subject.specs]
+        parents = {str(k): [str(p) for p in v] for k, v in (subject.parents or {}).items()}
+        own = _as_marks(subject.flagged)
+        marks = Marks(own, _roll_up(own, parents),
+                      np.array(sorted({as_day(d) for d in subject.excluded_days}), dtype="datetime64[D]"),
+                      _as_accepted(subject.accepted))
+        history = subject.history
+        chosen = choose_engine(history, engine, spark_min_rows)
+        state = cls(history, list(subject.specs), detectors, parents, marks, chosen)
+        if chosen == "local":
+            if is_spark_frame(history):  # asked for local on a Spark DataFrame: collect it
+                history = history.toPandas()
+            state.matrices = [pivot_group(group, start, end, detectors)
+                              for group in series_groups(history, group_series, detectors)]
+            for matrix in state.matrices:
+                marks.apply(matrix)
+        return state
+
+    def score(self, day, holiday_days, group_series: int, accept_after_days) -> pd.DataFrame:
+        """This subject's raw rows of one day (no FDR yet), from its marks as they are now."""
+        if self.engine == "spark":
+            return score_in_spark(self.history, day, day, self.specs, holiday_days, group_series, self.marks,
+                                  accept_after_days)
+        frames = [score_day(m, day, self.detectors, holiday_days, accept_after_days) for m in self.matrices]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return pd.DataFrame(columns=RAW_COLUMNS)
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def feed_back(self, decided: pd.DataFrame, day) -> None:
+        """Mark the day's anomalies as flagged (and the slices they roll up into as excluded)."""
+        if self.engine == "spark":
             found = _as_marks(decided.loc[decided.status == "anomaly", ["series_id", "partition"]])
-            marks = Marks(pd.concat([marks.flagged, found]), pd.concat([marks.excluded, _roll_up(found, parents)]),
-                          marks.excluded_days, marks.accepted)
-    else:
-        if is_spark_frame(history):  # asked for local on a Spark DataFrame: collect it
-            history = history.toPandas()
-        matrices = [pivot_group(group, start, end, detectors)
-                    for group in series_groups(history, group_series, detectors)]
-        for matrix in matrices:
-            marks.apply(matrix)
-        for day in days:
-            decided = decide([score_day(m, day, detectors, holiday_days, accept_after_days) for m in matrices], *rules)
-            out.append(decided)
-            found = decided.loc[decided.status == "anomaly", "series_id"].astype(str).unique()
-            rolled = sorted({p for key in found for p in parents.get(key, ())})
-            for matrix in matrices:
-                matrix.mark(found, np.full(found.size, day), flagged=True)
-                matrix.mark(np.array(rolled, dtype=object), np.full(len(rolled), day), flagged=False)
-    out = [f for f in out if len(f)]
-    if not out:
-        return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
+            self.marks = Marks(pd.concat([self.marks.flagged, found]),
+                               pd.concat([self.marks.excluded, _roll_up(found, self.parents)]),
+                               self.marks.excluded_days, self.marks.accepted)
+            return
+        found = decided.loc[decided.status == "anomaly", "series_id"].astype(str).unique()
+        rolled = sorted({p for key in found for p in self.parents.get(key, ())})
+        for matrix in self.matrices:
+            matrix.mark(found, np.full(found.size, day), flagged=True)
+            matrix.mark(np.array(rolled, dtype=object), np.full(len(rolled), day), flagged=False)
 
 
 def _as_marks(frame: pd.DataFrame | None) -> pd.DataFrame:
@@ -250,27 +340,32 @@ def _split(frame: pd.DataFrame, group_series: int) -> Iterator[pd.DataFrame]:
 
 
 def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs: float,
-           parents: Mapping[str, Sequence[str]] | None = None, wobble_z: float = 0.0) -> pd.DataFrame:
-    """Benjamini-Hochberg per (date, detector spec) over every series, then the anomaly decision."""
+           parents=None, wobble_z: float = 0.0) -> pd.DataFrame:
+    """Benjamini-Hochberg per date over every test (series, detector spec and, with a `_subject`
+    column, subject), then the anomaly decision.
+
+    `parents`: one subject's slice hierarchy, or with `_subject` a list of them by subject number."""
     frames = [f for f in raw if len(f)]
     if not frames:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
     result = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
     del frames, raw
-    # Date, then spec, then series id: the order of a single all-series matrix, whatever the grouping.
+    subjects = "_subject" in result
+    # Date, subject, spec, series id: the order of a single all-series matrix, whatever the grouping.
     days = day_array(result["partition"]).astype(np.int64)
+    subject = result["_subject"].to_numpy(dtype=np.int64) if subjects else np.zeros(len(result), dtype=np.int64)
     spec = result["spec"].to_numpy(dtype=np.int64)
     series = pd.factorize(result["series_id"], sort=True)[0]
-    order = np.lexsort((series, spec, days))
+    order = np.lexsort((series, spec, subject, days))
     result = result.take(order).reset_index(drop=True)
-    days, spec = days[order], spec[order]
+    days, subject = days[order], subject[order]
 
     p_value = result["p_value"].to_numpy(dtype=float)
     if fdr_q is None:
         q_value, level = p_value, UNCORRECTED_ALPHA
     else:
         q_value, level = np.full(p_value.shape, np.nan), fdr_q
-        starts = np.flatnonzero(np.r_[True, (np.diff(days) != 0) | (np.diff(spec) != 0)])
+        starts = np.flatnonzero(np.r_[True, np.diff(days) != 0])
         for lo, hi in zip(starts, np.r_[starts[1:], days.size]):
             q_value[lo:hi] = benjamini_hochberg(p_value[lo:hi])
     observed, expected = result["observed"].to_numpy(dtype=float), result["expected"].to_numpy(dtype=float)
@@ -280,13 +375,19 @@ def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs
     tested = (result["status"] == "ok").to_numpy()
     status = result["status"].to_numpy(dtype=object).copy()
     anomaly = tested & (q_value <= level) & big_enough
-    if wobble_z > 0 and parents and anomaly.any():
-        anomaly &= ~within_wobble(result, anomaly, days, parents, wobble_z)
-        status[tested & (q_value <= level) & big_enough & ~anomaly] = "within_wobble"
+    hierarchies = parents if subjects else [parents]
+    if wobble_z > 0 and anomaly.any():
+        held = np.zeros(anomaly.shape, dtype=bool)
+        for number, tree in enumerate(hierarchies or ()):
+            rows = np.flatnonzero(subject == number)
+            if tree and anomaly[rows].any():
+                held[rows] = within_wobble(result.iloc[rows], anomaly[rows], days[rows], tree, wobble_z)
+        status[anomaly & held] = "within_wobble"
+        anomaly &= ~held
     status[anomaly] = "anomaly"
     result["status"] = status
     result["q_value"] = q_value
-    return result[OUTPUT_COLUMNS]
+    return result[OUTPUT_COLUMNS + (["_subject"] if subjects else [])]
 
 
 def within_wobble(result: pd.DataFrame, anomaly: np.ndarray, days: np.ndarray,

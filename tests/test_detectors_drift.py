@@ -74,3 +74,18 @@ def test_the_control_limit_is_the_one_that_gives_the_target_run_length_in_simula
     short, _, _ = null_calibration(14, 0.5, 100.0, 42)
     long, ordered, _ = null_calibration(14, 0.5, 3650.0, 42)
     assert 0 < short < long < ordered[-1]
+
+
+def test_after_a_five_day_loss_the_drift_chart_restarts_clean_instead_of_alarming_for_two_weeks():
+    # The loss is flagged (by ratio_binomial) on its days; those days must not feed the drift chart,
+    # or its 14-day window keeps it above the limit long after the ratio is back to normal.
+    days, onset = 130, 80
+    client, warehouse = nested(days, seed=7, n_series=5)
+    client[:, onset : onset + 5] *= 0.9
+    result = evaluate_range(frame(client, warehouse), day(onset - 5), day(onset + 25),
+                            [DetectorSpec("ratio_binomial"), DetectorSpec("ratio_drift")], fdr_q=0.01)
+    anomalies = result[result.status == "anomaly"]
+    during = anomalies[(anomalies.partition >= day(onset)) & (anomalies.partition < day(onset + 5))]
+    assert during[["series_id", "partition"]].drop_duplicates().shape[0] == 5 * 5
+    after = anomalies[(anomalies.partition >= day(onset + 5)) & (anomalies.detector == "ratio_drift")]
+    assert after.empty, after[["series_id", "partition", "detector"]].to_string()

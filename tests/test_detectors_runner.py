@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from detectors import DETECTOR_NAMES, DetectorSpec, DetectorSpecError, evaluate, evaluate_range, validate_spec
+from detectors.runner import Subject, evaluate_subjects
 
 START = dt.date(2026, 1, 5)  # a Monday
 COUNT_DETECTORS = [name for name in DETECTOR_NAMES if name not in ("ratio_binomial", "ratio_drift")]
@@ -388,3 +389,32 @@ def test_auto_engine_stays_local_below_the_row_threshold_and_for_chunks():
     assert choose_engine(iter([history]), "auto", spark_min_rows=0) == "local"
     with pytest.raises(ValueError, match="engine='spark' needs a Spark or pandas DataFrame"):
         choose_engine(iter([history]), "spark", spark_min_rows=0)
+
+
+def test_a_partitions_metrics_and_pairs_are_one_false_discovery_family_so_a_clean_day_rarely_sends_a_message():
+    # Four clean subjects scored together: the days with any anomaly (the partition's one message)
+    # stay within the FDR level q; scored one subject at a time, each family spends its own q.
+    rng = np.random.default_rng(3)
+    days, n_series, q = 160, 40, 0.1
+    start = dt.date(2025, 1, 6)
+
+    def clean_pair() -> pd.DataFrame:
+        n = rng.poisson(20_000, size=(n_series, days))
+        return pd.DataFrame({"series_id": np.repeat([f"s{i}" for i in range(n_series)], days),
+                             "partition": np.tile([start + dt.timedelta(days=d) for d in range(days)], n_series),
+                             "value": rng.binomial(n, 0.95).ravel().astype(float),
+                             "denominator": n.ravel().astype(float)})
+
+    subjects = {f"pair{k}": Subject(clean_pair(), [DetectorSpec("ratio_binomial")]) for k in range(4)}
+    first, last = start + dt.timedelta(days=60), start + dt.timedelta(days=days - 1)
+    together = evaluate_subjects(subjects, first, last, fdr_q=q)
+    apart = {k: evaluate_range(s.history, first, last, s.specs, fdr_q=q) for k, s in subjects.items()}
+
+    def message_days(verdicts: dict) -> int:
+        return pd.concat([v[v.status == "anomaly"] for v in verdicts.values()]).partition.nunique()
+
+    scored = days - 60
+    allowed = q * scored + 3 * np.sqrt(q * (1 - q) * scored)
+    assert message_days(together) <= allowed
+    assert message_days(apart) > allowed   # what separate families per subject would send
+    assert set(together) == set(subjects) and all(len(v) == n_series * scored for v in together.values())

@@ -4,7 +4,8 @@ History comes from the metric store (latest version per partition), so the Airfl
 a backfill all score a partition from exactly the same past. So do the baseline exclusions
 (`detectors.baseline`): the stored anomalies of earlier partitions, and the days the subject's tables
 failed a check or were missing, never feed a baseline. A change accepted as the new baseline is
-recorded in the ledger.
+recorded in the ledger. All metrics and pairs of a partition are tested as one false-discovery
+family, since the partition's alerts go out as one message (`detectors.runner`).
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import json
 
 import pandas as pd
 
-from detectors import DetectorSpec, evaluate
+from detectors import DetectorSpec
 from detectors.baseline import ancestors
-from detectors.runner import choose_engine
+from detectors.runner import Subject, choose_engine, evaluate_subjects
 from incidents.book import BASELINE_KIND
 
 
@@ -47,10 +48,12 @@ def run_detections(pipe, partition: dt.date, run_id: str | None = None) -> dict:
     summary = {}
     subjects = [(m, history(pipe, m, partition), spec.detectors) for m, spec in pipe.config.metrics.items()]
     subjects += [(p, pair_history(pipe, p, partition), spec.detectors) for p, spec in pipe.config.pairs.items()]
+    subjects = [(subject, hist, refs) for subject, hist, refs in subjects if refs and not hist.empty]
+    # One false-discovery family for the partition: every metric's and pair's tests together
+    # (`detectors.runner`, point 2), since the partition's alerts go out as one message.
+    scored = score_subjects(pipe, partition, subjects)
     for subject, hist, detector_refs in subjects:
-        if not detector_refs or hist.empty:
-            continue
-        verdicts = score(pipe, hist, partition, detector_refs, subject)
+        verdicts = scored[subject]
         accepted = verdicts.loc[verdicts.accepted_today.astype(bool)]
         rows = [{**{k: _clean(v) for k, v in r.items() if k not in ("series_id", "partition", *BASELINE_COLUMNS)},
                  "slice_key": r["series_id"], "run_id": run_id} for r in verdicts.to_dict("records")]
@@ -81,20 +84,30 @@ BASELINE_COLUMNS = ("baseline_since", "accepted_today", "drift_start", "cumulati
 
 
 def score(pipe, hist: pd.DataFrame, partition: dt.date, detector_refs, subject: str | None = None) -> pd.DataFrame:
+    """One subject's verdicts for `partition`, tested alone (its own false-discovery family)."""
+    return score_subjects(pipe, partition, [(subject, hist, detector_refs)])[subject]
+
+
+def score_subjects(pipe, partition: dt.date, subjects) -> dict:
+    """subject -> verdicts for `partition` of each (subject, history, detector refs), tested together.
+
+    A subject of None is scored without its stored baseline flags."""
     a, detection = pipe.config.alerting, pipe.config.detection
-    frame = hist.rename(columns={"slice_key": "series_id"})
-    cols = ["series_id", "partition", "value"] + (["denominator"] if "denominator" in frame else [])
-    frame = frame[cols]
-    baseline = {} if subject is None else past_flags(pipe, subject, hist, partition)
-    if choose_engine(frame, detection.engine, detection.spark_min_rows) == "spark":
-        frame = pipe.spark.createDataFrame(frame)  # the pipeline's configured session
-    return evaluate(frame, partition, [DetectorSpec(d.name, dict(d.params)) for d in detector_refs],
-                    holidays=pipe.config.holidays, fdr_q=a.fdr_q,
-                    min_relative_effect=a.min_relative_effect, min_absolute_effect=a.min_absolute_effect,
-                    engine=detection.engine, group_series=detection.group_series,
-                    spark_min_rows=detection.spark_min_rows,
-                    accept_after_days=detection.accept_change_after_days or None,
-                    wobble_z=a.hierarchy_wobble_z, **baseline)
+    prepared = {}
+    for subject, hist, detector_refs in subjects:
+        frame = hist.rename(columns={"slice_key": "series_id"})
+        cols = ["series_id", "partition", "value"] + (["denominator"] if "denominator" in frame else [])
+        frame = frame[cols]
+        baseline = {} if subject is None else past_flags(pipe, subject, hist, partition)
+        if choose_engine(frame, detection.engine, detection.spark_min_rows) == "spark":
+            frame = pipe.spark.createDataFrame(frame)  # the pipeline's configured session
+        prepared[subject] = Subject(frame, [DetectorSpec(d.name, dict(d.params)) for d in detector_refs], **baseline)
+    return evaluate_subjects(prepared, partition, partition, holidays=pipe.config.holidays, fdr_q=a.fdr_q,
+                             min_relative_effect=a.min_relative_effect, min_absolute_effect=a.min_absolute_effect,
+                             engine=detection.engine, group_series=detection.group_series,
+                             spark_min_rows=detection.spark_min_rows,
+                             accept_after_days=detection.accept_change_after_days or None,
+                             wobble_z=a.hierarchy_wobble_z)
 
 
 def subject_tables(pipe, subject: str) -> set[str]:
