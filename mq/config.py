@@ -6,7 +6,7 @@ from core import config as _core_config
 from core.config import (  # noqa: F401
     AlertingSpec, CalendarSpec, CertificationSpec, Config, DetectionSpec, DetectorRef, Holiday, Identifier,
     InhibitRuleSpec, MetricSpec,
-    PairSpec, ReceiverSpec, RouteSpec, SparkSpec, StateStoreSpec, TableSpec, load_config)
+    PairSpec, ReceiverSpec, RouteSpec, SparkSpec, StateStoreSpec, TableSpec, default_inhibit_rules, load_config)
 
 
 def _check_detector(name: str, params: dict) -> None:
