@@ -201,7 +201,7 @@ def load_subjects(pipe, spec: DemoSpec) -> dict[str, tuple[pd.DataFrame, list[De
 
     @functools.cache
     def points(metric: str) -> pd.DataFrame:
-        return pipe.store.points([metric], spec.start, spec.end, groupings=monitored_groupings(pipe, metric))[
+        return pipe.store.points([metric], spec.start, spec.end, groupings=monitored_groupings(pipe.config, metric))[
             ["slice_key", "partition", "labels", "value"]]
 
     out = {}
@@ -225,7 +225,7 @@ def detect(pipe, subjects, spec: DemoSpec, fdr_q: float | None) -> pd.DataFrame:
     for subject, (frame, specs) in subjects.items():
         cols = ["series_id", "partition", "value"] + (["denominator"] if "denominator" in frame else [])
         # As detect.py: a missing partition of the subject's tables is left out of every baseline.
-        tables = subject_tables(pipe, subject)
+        tables = subject_tables(pipe.config, subject)
         verdicts = evaluate_range(frame[cols], spec.start, spec.end, specs, holidays=pipe.config.holidays,
                                   fdr_q=fdr_q, min_relative_effect=a.min_relative_effect,
                                   min_absolute_effect=a.min_absolute_effect,

@@ -94,18 +94,21 @@ def _delivery(summary) -> dict:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("pull", "pulls", "pull every table's partition, store the metric points", reads=(WAREHOUSE,), produces=("pulls", "metric points"),
-          execute=_pull, reuse=_pulled),
-    Stage("validate", "checks", "expectation suites and row-ratio checks", reads=(WAREHOUSE, "pulls"), produces=("check results",), execute=_validate,
-          report=_checks),
-    Stage("detect", "detections", "score each metric and pair per slice", reads=("metric points", "pulls", "check results", "detections"),
-          produces=("detections",), execute=_detect),
-    Stage("alert", "alerts", "route, dedup, silence, inhibit, queue notifications", reads=("pulls", "check results", "detections", "alert decisions"),
+    Stage("pull", "pulls", "pull every table's partition, store the metric points",
+          reads=(WAREHOUSE,), produces=("pulls", "metric points"), execute=_pull, reuse=_pulled),
+    Stage("validate", "checks", "expectation suites and row-ratio checks",
+          reads=(WAREHOUSE, "pulls"), produces=("check results",), execute=_validate, report=_checks),
+    Stage("detect", "detections", "score each metric and pair per slice",
+          reads=("metric points", "pulls", "check results", "detections"), produces=("detections",),
+          execute=_detect),
+    Stage("alert", "alerts", "route, dedup, silence, inhibit, queue notifications",
+          reads=("pulls", "check results", "detections", "alert decisions"),
           produces=("alert decisions", "outbox"), execute=_alert),
-    Stage("certify", "certification", "open incidents, certify each metric's partition", reads=("pulls", "check results", "detections", "alert decisions"),
+    Stage("certify", "certification", "open incidents, certify each metric's partition",
+          reads=("pulls", "check results", "detections", "alert decisions"),
           produces=("incidents", "certifications"), execute=_certify),
-    Stage("deliver", "delivery", "drain the outbox to the receivers", reads=("outbox",), produces=("deliveries",), execute=_deliver,
-          report=_delivery),
+    Stage("deliver", "delivery", "drain the outbox to the receivers",
+          reads=("outbox",), produces=("deliveries",), execute=_deliver, report=_delivery),
 )
 
 
@@ -153,3 +156,12 @@ def input_outcome(pulls: list[dict]) -> dict:
               for p in pulls if p["status"] != "ok"]
     unreadable = any(p["status"] == "error" for p in pulls)
     return {"status": "partial" if unreadable else "success", **({"failed_inputs": failed} if failed else {})}
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """An audit record a stage returns for the orchestrator to append (`ledger.Ledger.append`)."""
+    kind: str
+    key: str
+    payload: dict
+    partition: dt.date | None = None

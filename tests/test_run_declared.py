@@ -146,5 +146,6 @@ def test_default_file_sink_without_workdir_is_in_the_default_workdir(tmp_path):
 def test_declared_receivers_keep_their_paths(tmp_path):
     from mq.receivers import build_receivers
 
-    config = load_config(write(tmp_path, BASE + "workdir: work\nalerting:\n  receivers: [{name: local, file: a.jsonl}]\n"))
+    declared = "workdir: work\nalerting:\n  receivers: [{name: local, file: a.jsonl}]\n"
+    config = load_config(write(tmp_path, BASE + declared))
     assert build_receivers(config)["local"].path == tmp_path / "a.jsonl"
