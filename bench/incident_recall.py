@@ -208,7 +208,7 @@ def load_subjects(pipe, spec: DemoSpec) -> dict[str, tuple[pd.DataFrame, list[De
 
     @functools.cache
     def points(metric: str) -> pd.DataFrame:
-        return pipe.store.points([metric], spec.start, spec.end, groupings=monitored_groupings(pipe, metric))[
+        return pipe.store.points([metric], spec.start, spec.end, groupings=monitored_groupings(pipe.config, metric))[
             ["slice_key", "partition", "labels", "value"]]
 
     out = {}
@@ -235,7 +235,7 @@ def detect(pipe, subjects, spec: DemoSpec, fdr_q: float | None) -> pd.DataFrame:
     for subject, (frame, specs) in subjects.items():
         cols = ["series_id", "partition", "value"] + (["denominator"] if "denominator" in frame else [])
         # As detect.py: a missing partition of the subject's tables is left out of every baseline.
-        tables = subject_tables(pipe, subject)
+        tables = subject_tables(pipe.config, subject)
         prepared[subject] = Subject(frame[cols], specs,
                                     excluded_days=set(missing.loc[missing.table_name.isin(tables), "partition"]),
                                     parents=ancestors(dict(zip(frame.series_id, frame.labels))))

@@ -12,11 +12,13 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
 
 from core.expressions import ExpressionError, check_aggregate, check_condition
 from core.errors import ConfigError
@@ -250,6 +252,27 @@ class Config(_Spec):
 
     # Set by load_config, not by the file.
     source_path: str = Field(default="<memory>", exclude=True)
+    # $MQ_STATE_URL as it was when the config was loaded (see `state_url`).
+    _state_url_override: str | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        environ = (context or {}).get("environ", os.environ)
+        self._state_url_override = environ.get("MQ_STATE_URL") or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sink_in_workdir(cls, data: Any) -> Any:
+        """Without `alerting.receivers`, the one `local` file sink writes under `workdir`."""
+        if not isinstance(data, dict):
+            return data
+        alerting = data.get("alerting", {})
+        if not isinstance(alerting, dict) or "receivers" in alerting:
+            return data
+        workdir = data.get("workdir", cls.model_fields["workdir"].default)
+        if not isinstance(workdir, str):
+            return data   # the field's own check names the bad value
+        file = str(Path(workdir) / "alerts" / "notifications.jsonl")
+        return {**data, "alerting": {**alerting, "receivers": [{"name": "local", "file": file}]}}
 
     @field_validator("tables", "metrics", "pairs")
     @classmethod
@@ -295,7 +318,8 @@ class Config(_Spec):
 
     @property
     def state_url(self) -> str:
-        url = os.environ.get("MQ_STATE_URL") or self.state_store.url
+        """$MQ_STATE_URL (read once, when the config is loaded), else `state_store.url`, else SQLite in workdir."""
+        url = self._state_url_override or self.state_store.url
         return url or f"sqlite:///{self.workdir_path / 'state.db'}"
 
     @property
@@ -337,13 +361,13 @@ def _walk(route: RouteSpec):
         yield from _walk(child)
 
 
-def _expand_env(node: Any) -> Any:
+def _expand_env(node: Any, environ: Mapping[str, str]) -> Any:
     if isinstance(node, str):
-        return _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), node)
+        return _ENV.sub(lambda m: environ.get(m.group(1), m.group(2) or ""), node)
     if isinstance(node, list):
-        return [_expand_env(x) for x in node]
+        return [_expand_env(x, environ) for x in node]
     if isinstance(node, dict):
-        return {k: _expand_env(v) for k, v in node.items()}
+        return {k: _expand_env(v, environ) for k, v in node.items()}
     return node
 
 
@@ -356,8 +380,11 @@ def _dig(data: Any, loc: tuple) -> Any:
     return data
 
 
-def load_config(path: str | os.PathLike) -> Config:
-    """Read, expand and validate a config file. Raises ConfigError naming file, key and value."""
+def load_config(path: str | os.PathLike, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file. Raises ConfigError naming file, key and value.
+
+    `${VAR}` and $MQ_STATE_URL are read from `environ` (default: the process environment), once."""
+    environ = os.environ if environ is None else environ
     path = Path(path)
     if not path.is_file():
         raise ConfigError(str(path), "<file>", "config file not found")
@@ -369,9 +396,9 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(str(path), "<top>", "the file must hold a mapping of keys")
-    raw = _expand_env(raw)
+    raw = _expand_env(raw, environ)
     try:
-        config = Config.model_validate({**raw, "source_path": str(path.resolve())})
+        config = Config.model_validate({**raw, "source_path": str(path.resolve())}, context={"environ": environ})
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if p not in ("function-after[_references()]",))

@@ -41,9 +41,9 @@ def cmd_demo(args) -> int:
     from mq.scoreboard import format_scoreboard, score_incidents
 
     path = config_path(args.config)
-    if args.out:
-        os.environ["MQ_DEMO_DIR"] = str(Path(args.out).resolve())
-    config = load_config(path)
+    # --out is the demo config's ${MQ_DEMO_DIR}: given to this load only, the process environment untouched.
+    environ = {**os.environ, "MQ_DEMO_DIR": str(Path(args.out).resolve())} if args.out else None
+    config = load_config(path, environ=environ)
     warehouse = config.workdir_path / "warehouse"
     spec = DemoSpec(days=args.days, daily_events=args.daily_events, seed=args.seed)
     with _progress(spec.days, "generate") as bar:

@@ -1,6 +1,7 @@
-"""The pipeline: what the stages of a run share (config, Spark, stores) and the run itself.
+"""The pipeline: what the stages of a run share (config, Spark, stores), and the orchestrator that runs
+the stages declared in `mq.run.STAGES` for a partition and records the run.
 
-`mq run`, `mq backfill` and the Airflow tasks all call these methods; each stage is idempotent for a
+`mq run`, `mq backfill` and the Airflow tasks all go through it; each stage is idempotent for a
 partition, so re-running one (or a whole backfill) never duplicates points, alerts or audit records.
 """
 from __future__ import annotations
@@ -22,10 +23,14 @@ from metricstore import MetricStore, make_engine
 from mq.config import Config
 from mq.errors import MqError
 from mq.history_note import history_note
+from mq.run import STAGES, RunContext, input_outcome, run_summary
 from mq.stages.alert import run_alerting
+from mq.stages.certify import run_certification
 from mq.stages.detect import run_detections
-from mq.stages.pull import recorded_pulls, run_pulls, run_range_pulls
+from mq.stages.pull import run_pulls, run_range_pulls
 from mq.stages.validate import run_validations
+
+__all__ = ["Pipeline", "STALE_RUN_AFTER", "input_outcome"]
 
 log = logging.getLogger("mq.pipeline")
 
@@ -75,10 +80,11 @@ class Pipeline:
 
         return build_receivers(self.config)
 
-    def links(self, partition: dt.date) -> dict[str, str]:
+    def links(self, partition: dt.date, run_url: str | None = None) -> dict[str, str]:
+        """The links of a notification: the scheduler's run (`run_url`, from Airflow), the report."""
         links = {}
-        if os.environ.get("MQ_AIRFLOW_RUN_URL"):
-            links["Airflow run"] = os.environ["MQ_AIRFLOW_RUN_URL"]
+        if run_url:
+            links["Airflow run"] = run_url
         report = self.config.workdir_path / "report" / "index.html"
         links["Report"] = report.as_uri()
         return links
@@ -97,7 +103,7 @@ class Pipeline:
         spec = self.config.metrics.get(subject) or self.config.pairs.get(subject)
         return [f"detect:{subject}"] if spec is not None and spec.sox else []
 
-    # ---- stages ---------------------------------------------------------------------
+    # ---- stages (one at a time; `run` runs them all) -----------------------------------
     def pull(self, partition: dt.date, run_id: str | None = None):
         return run_pulls(self, partition, run_id)
 
@@ -107,15 +113,11 @@ class Pipeline:
     def detect(self, partition: dt.date, run_id: str | None = None):
         return run_detections(self, partition, run_id)
 
-    def alert(self, partition: dt.date, run_id: str | None = None):
-        return run_alerting(self, partition, run_id)
+    def alert(self, partition: dt.date, run_id: str | None = None, *, run_url: str | None = None):
+        return run_alerting(self, partition, run_id, run_url=run_url)
 
     def certify(self, partition: dt.date, run_id: str | None = None) -> dict[str, str]:
-        """Open incidents for the new notified groups, then certify (or revoke) each metric's partition."""
-        from status.certify import certify_partition
-
-        self.incidents.sync(self)
-        return certify_partition(self, partition)
+        return run_certification(self, partition)
 
     def deliver(self):
         return self.outbox.drain(self.receivers())
@@ -130,38 +132,34 @@ class Pipeline:
             "git_commit": commit})
         sync_controls(self, git_commit=commit)
 
-    def run(self, partition: dt.date, trigger: str = "cli", *, pulled: bool = False) -> dict:
-        """Every stage for one partition; returns a summary and records it in the ledger.
+    def run(self, partition: dt.date, trigger: str = "cli", *, pulled: bool = False,
+            run_url: str | None = None) -> dict:
+        """Every stage of `mq.run.STAGES` for one partition; returns a summary and records it in the ledger.
 
-        `pulled=True`: the partition was already pulled by a range pull (a backfill), reuse it."""
+        `pulled=True`: the partition was already pulled by a range pull (a backfill), reuse it.
+        `run_url`: the scheduler's page of this run, linked from its notifications."""
         self.record_config()
         self.store.close_stale_runs(STALE_RUN_AFTER)
         run_id = self.store.start_run(partition, trigger, self.config.content_hash)
-        summary: dict = {"partition": partition.isoformat(), "config_hash": self.config.content_hash}
+        ctx = RunContext(partition, run_id, run_url)
+        reports: dict = {}
         timings: dict[str, float] = {}
-
-        def timed(stage, fn, *a):
-            t0 = time.perf_counter()
-            try:
-                return fn(*a)
-            finally:
-                timings[stage] = round(time.perf_counter() - t0, 3)
-
+        error = None
         try:
-            summary["pulls"] = (recorded_pulls(self, partition) if pulled
-                                else timed("pull", self.pull, partition, run_id))
-            summary["checks"] = [{"suite": c.suite, "success": c.success}
-                                 for c in timed("validate", self.validate, partition, run_id)]
-            summary["detections"] = timed("detect", self.detect, partition, run_id)
-            summary["alerts"] = timed("alert", self.alert, partition, run_id)
-            summary["certification"] = timed("certify", self.certify, partition, run_id)
-            delivery = timed("deliver", self.deliver)
-            summary["delivery"] = {k: getattr(delivery, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
-            summary.update(input_outcome(summary["pulls"]))
+            for s in STAGES:
+                if pulled and s.reuse is not None:
+                    reports[s.name] = s.report(s.reuse(self, ctx))
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    reports[s.name] = s.report(s.execute(self, ctx))
+                finally:
+                    timings[s.name] = round(time.perf_counter() - t0, 3)
         except MqError as exc:
-            summary.update(status="failed", error=str(exc))
+            error = str(exc)
             raise
         finally:
+            summary = run_summary(partition, self.config.content_hash, reports, error)
             self.record_run(partition, run_id, summary, trigger, timings)
             log.info("run finished", extra={"mq": {"partition": partition.isoformat(),
                                                    "status": summary.get("status"), "seconds": timings}})
@@ -210,17 +208,6 @@ class Pipeline:
                 progress(day)
             day += dt.timedelta(days=1)
         return out
-
-
-def input_outcome(pulls: list[dict]) -> dict:
-    """A finished run's status from its pulls, and which inputs failed (shared with the Airflow tasks).
-
-    Missing input is a freshness alert and the run a success, as always; input that could not be read
-    makes it "partial": it went on without it. Either way `failed_inputs` says which."""
-    failed = [f"{p['table']} {p['partition']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")
-              for p in pulls if p["status"] != "ok"]
-    unreadable = any(p["status"] == "error" for p in pulls)
-    return {"status": "partial" if unreadable else "success", **({"failed_inputs": failed} if failed else {})}
 
 
 def _git_commit(folder) -> str | None:

@@ -29,6 +29,8 @@ PARSE = textwrap.dedent("""
         dags[dag_id] = {"tags": sorted(dag.tags), "doc_md": dag.doc_md or "", "owner": dag.owner,
                         "fileloc": dag.fileloc, "timetable": type(dag.timetable).__name__,
                         "max_active_runs": dag.max_active_runs, "catchup": dag.catchup,
+                        "order": [t.task_id for t in dag.topological_sort()],
+                        "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
                         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
                                               "backoff": t.retry_exponential_backoff,
                                               "deferrable": getattr(t, "deferrable", None)}
@@ -97,3 +99,34 @@ def test_daily_dag_shape(parsed):
     assert dag["tasks"]["pool"]["pool"] == "default_pool"   # the task that checks the pool cannot wait for it
     for table in ("client_events", "warehouse_events", "client_vs_warehouse_events"):
         assert table in dag["doc_md"]
+
+
+def test_daily_dag_runs_the_declared_stages_in_order(parsed):
+    """The daily DAG's tasks, in DagBag's topological order, are the stages of `mq.run.STAGES` in their
+    declared order, chained one after the other, plus Airflow's own tasks around them: `pool` then
+    `start` (the stages take its run id) before every stage, the `arrival` sensors before the first stage
+    that reads the warehouse, the `certified` Asset events after the stage producing the certifications,
+    and `record` after the last stage."""
+    from mq.run import STAGES, producer_of
+
+    dag = parsed["dags"]["metrics_quality_daily"]
+    order, upstream = dag["order"], dag["upstream"]
+    stages = [s.name for s in STAGES]
+    assert [t for t in order if t in stages] == stages
+    for before, after in zip(stages, stages[1:]):
+        assert set(upstream[after]) - {"start"} == {before}, after
+    arrival = [t for t in order if t.startswith("arrival.")]
+    certified = [t for t in order if t.startswith("certified.")]
+    assert arrival and certified
+    assert set(order) == {"pool", "start", *arrival, *stages, *certified, "record"}
+    first_reader = next(s.name for s in STAGES if s.reads_warehouse)
+    assert upstream["pool"] == [] and upstream["start"] == ["pool"]
+    assert set(upstream[first_reader]) == {"start", *arrival}
+    assert all("start" in upstream[s] for s in stages)
+    certifier = producer_of("certifications").name
+    assert all(upstream[t] == [certifier] for t in certified)
+    assert upstream["record"] == [stages[-1]]
+    position = {t: i for i, t in enumerate(order)}
+    assert position["start"] < position[stages[0]]
+    assert max(position[t] for t in arrival) < position[first_reader]
+    assert min(position[t] for t in certified) > position[certifier]

@@ -8,7 +8,7 @@ import pandas as pd
 
 from detectors import DetectorSpec, evaluate
 from mq.pipeline import Pipeline
-from mq.stages.detect import past_flags, score
+from mq.stages.detect import DetectSettings, past_flags, score
 
 PAIR = "client_vs_warehouse_events"
 DAY = dt.date(2026, 9, 30)
@@ -37,13 +37,14 @@ def test_stored_anomalies_failed_checks_and_missing_partitions_are_kept_out_of_t
     pipe.store.record_pull({"table_name": "warehouse_events", "partition": DAY - dt.timedelta(days=8),
                             "status": "missing", "content_hash": "none", "input_files": []}, None)
 
-    flags = past_flags(pipe, PAIR, hist, DAY)
+    settings = DetectSettings.from_config(demo_config)
+    flags = past_flags(settings, pipe.store, pipe.ledger, settings.subject(PAIR), hist, DAY)
     assert flags["flagged"].values.tolist() == [["platform=ios", DAY - dt.timedelta(days=3)]]
     assert flags["excluded_days"] == [DAY - dt.timedelta(days=8), DAY - dt.timedelta(days=6)]
     assert flags["parents"] == {"platform=ios": ["__total__"]}
 
     refs = demo_config.pairs[PAIR].detectors
-    staged = score(pipe, hist, DAY, refs, PAIR).set_index(["series_id", "detector"])
+    staged = score(settings, hist, DAY, refs, baseline=flags).set_index(["series_id", "detector"])
     # The same day scored from a history without those days: identical baselines.
     dropped = {DAY - dt.timedelta(days=d) for d in (3, 6, 8)}
     clean = hist[~hist.partition.isin(dropped)].rename(columns={"slice_key": "series_id"})

@@ -92,7 +92,7 @@ def test_the_detect_stage_sends_history_to_spark_when_the_config_says_so(spark, 
     from types import SimpleNamespace
 
     from mq.config import Config
-    from mq.stages.detect import score
+    from mq.stages.detect import DetectSettings, score
 
     history, dropped = pairs
     end = history.partition.max()
@@ -101,7 +101,6 @@ def test_the_detect_stage_sends_history_to_spark_when_the_config_says_so(spark, 
     verdicts = {}
     for engine in ("local", "spark"):
         config = Config.model_validate({"tables": {}, "detection": {"engine": engine, "group_series": 50}})
-        pipe = SimpleNamespace(config=config, spark=spark)
-        verdicts[engine] = score(pipe, hist, end, refs)
+        verdicts[engine] = score(DetectSettings.from_config(config), hist, end, refs, spark=lambda: spark)
     pd.testing.assert_frame_equal(verdicts["spark"], verdicts["local"], check_exact=False, rtol=1e-12)
     assert set(verdicts["spark"].query("status == 'anomaly'").series_id) == dropped

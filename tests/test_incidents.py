@@ -118,7 +118,7 @@ def test_a_false_alarm_is_closed_without_resolving_and_no_longer_fails_certifica
 def test_accepting_a_change_on_resolve_restarts_the_alerted_slices_baselines(demo, capsys):
     """`resolve --accept-change`: the change is the new normal from the day it began; recorded in the
     ledger, and the next run's baselines of those slices start there (flags up to the disposition feed them)."""
-    from mq.stages.detect import pair_history, past_flags
+    from mq.stages.detect import DetectSettings, past_flags, subject_history
 
     pipe, truth, *_ = demo
     loss = next(i for i in truth["incidents"] if i["id"] == "logging-loss")
@@ -138,7 +138,10 @@ def test_accepting_a_change_on_resolve_restarts_the_alerted_slices_baselines(dem
         pipe.incidents.accept_change(inc.id, by="bo", note="10.3 logs differently by design")
     pair = next(iter(pipe.config.pairs))
     day_after = dt.date.fromisoformat(loss["end"]) + dt.timedelta(days=1)
-    accepted = past_flags(pipe, pair, pair_history(pipe, pair, day_after), day_after)["accepted"]
+    settings = DetectSettings.from_config(pipe.config)
+    subject = settings.subject(pair)
+    hist = subject_history(settings, pipe.store, subject, day_after)
+    accepted = past_flags(settings, pipe.store, pipe.ledger, subject, hist, day_after)["accepted"]
     row = accepted.set_index("series_id").loc["platform=android&app_version=10.3"]
     assert (str(row.since), str(row.until)) == (loss["start"], loss["end"])
     assert pipe.ledger.verify().ok

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from mq.config import Config
+from mq.run import STAGES
 
 
 def owners(config: Config) -> str:
@@ -35,6 +36,7 @@ def daily_doc(config: Config, settings) -> str:
     receivers = ", ".join(f"`{r.name}` ({'file' if r.file else 'slack' if r.slack else 'webhook'})"
                           for r in config.alerting.receivers) or "none"
     hours = settings.arrival_deadline.total_seconds() / 3600
+    stages = " -> ".join(f"`{s.name}` ({s.doc})" for s in STAGES)
     return f"""\
 ### metrics-quality: daily run of `{config.source_path}`
 
@@ -43,8 +45,8 @@ Each run owns **one partition: the date of its data interval's start** (UTC). Th
 
 **Stages** (library code, each idempotent for the partition): `pool` (the pool exists, else the run
 fails at once with the command that creates it; `MQ_AIRFLOW_POOL_CHECK={settings.pool_check}`) -> wait
-for each table's partition (deferrable; due {hours:g} h after the interval ends) -> `pull` -> `validate`
--> `detect` -> `alert` (route, dedup, silence, inhibit) -> `deliver` -> `record` (run record in the audit ledger).
+for each table's partition (deferrable; due {hours:g} h after the interval ends) -> {stages}
+-> `record` (run record in the audit ledger).
 A partition that has not landed by its deadline is *skipped* by its sensor; the pull then records it
 missing and the alert stage raises a **freshness** alert.
 

@@ -1,13 +1,18 @@
 """Build the DAGs of one config: the daily pipeline, the daily ledger check, the monthly SOX report.
 
-The stages are partition-wide library calls (`Pipeline.pull` pulls every table of the config), so the
+The daily DAG has one task per stage of `mq.run.STAGES`, chained in that order, around them the tasks
+that are Airflow's own: `pool` and `start` before the stages, the `arrival` sensors before the first
+stage that reads the warehouse, the `certified` Asset events after the stage that produces the
+certifications, `record` after the last stage.
+
+The stages are partition-wide library calls (the pull stage pulls every table of the config), so the
 unit of a DAG is the config and its schedule: one config, one daily DAG. Per-table work that Airflow
 can usefully show and retry on its own is the wait for each table's partition: those sensors form one
 task group, one sensor per table.
 """
 from __future__ import annotations
 
-from airflow.sdk import (DAG, Asset, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule,
+from airflow.sdk import (DAG, Asset, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule, chain,
                          get_current_context, task)
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -18,6 +23,7 @@ from mq.airflow.pool import PoolError, check_pool
 from mq.airflow.sensors import PartitionSensor, watchable
 from mq.airflow.settings import DagSettings
 from mq.config import Config, load_config
+from mq.run import STAGES, Stage, producer_of
 from status.certify import subjects
 
 DAILY = "0 0 * * *"
@@ -50,23 +56,28 @@ def _run_url(context) -> str | None:
     return url.split("/tasks/", 1)[0] if url else None
 
 
-def _stage_task(config_path: str, stage: str, **task_kwargs):
+def _stage_task(config_path: str, stage: Stage, **task_kwargs):
     def run(store_run_id: str) -> dict:
         context = get_current_context()
-        return tasks.run_stage(config_path, stage, partition_of(context), store_run_id,
-                               run_url=_run_url(context) if stage == "alert" else None)
+        return tasks.run_stage(config_path, stage.name, partition_of(context), store_run_id,
+                               run_url=_run_url(context))
 
-    run.__name__ = stage
-    run.__doc__ = f"`Pipeline.{stage}` for the run's partition."
-    return task(task_id=stage, **task_kwargs)(run)
+    run.__name__ = stage.name
+    run.__doc__ = (f"Stage `{stage.name}` for the run's partition: {stage.doc}. Reads "
+                   f"{', '.join(stage.reads)}; produces {', '.join(stage.produces)}.")
+    return task(task_id=stage.name, **task_kwargs)(run)
+
+
+CERTIFICATIONS = "certifications"   # what the `certified` Asset events announce (see mq.run.STAGES)
 
 
 def _announce_task(subject: str, prefix: str):
     asset = certified_asset(subject, prefix)
+    certifier = producer_of(CERTIFICATIONS).name
 
     def announce() -> dict:
         context = get_current_context()
-        outcome = context["ti"].xcom_pull(task_ids="certify") or {}
+        outcome = context["ti"].xcom_pull(task_ids=certifier) or {}
         status = (outcome.get("result") or {}).get(subject, "unknown")
         partition = partition_of(context).isoformat()
         if status != "certified":
@@ -124,20 +135,22 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
                                     arrival_deadline=settings.arrival_deadline,
                                     poke_interval=settings.poke_interval, deferrable=True)
 
-        pulled = _stage_task(path, "pull", pool=settings.pool,
-                             trigger_rule=TriggerRule.NONE_FAILED)(store_run_id)
-        validated = _stage_task(path, "validate", pool=settings.pool)(store_run_id)
-        detected = _stage_task(path, "detect")(store_run_id)
-        alerted = _stage_task(path, "alert")(store_run_id)
-        certified = _stage_task(path, "certify")(store_run_id)
+        # One task per declared stage, in order. The first stage reading the warehouse waits for the
+        # arrival sensors and runs when they skipped (a partition missing at its deadline is recorded
+        # missing and alerted on).
+        first_reader = next(s.name for s in STAGES if s.reads_warehouse)
+        stage_tasks = {}
+        for s in STAGES:
+            kwargs = {"pool": settings.pool} if s.reads_warehouse else {}
+            if s.name == first_reader:
+                kwargs["trigger_rule"] = TriggerRule.NONE_FAILED
+            stage_tasks[s.name] = _stage_task(path, s, **kwargs)(store_run_id)
+        chain(*stage_tasks.values())
+        arrival >> stage_tasks[first_reader]
         with TaskGroup("certified", tooltip="an Asset event per metric whose partition is certified") as announce:
             for subject in subjects(config):
                 _announce_task(subject, settings.dag_prefix)()
-
-        @task(task_id="deliver")
-        def deliver() -> dict:
-            """Drain the notification outbox to the receivers."""
-            return tasks.deliver(path)
+        stage_tasks[producer_of(CERTIFICATIONS).name] >> announce
 
         @task(task_id="record", trigger_rule=TriggerRule.ALL_DONE,
               outlets=[Asset(name=f"{settings.dag_prefix}_runs", uri=f"mq://{settings.dag_prefix}/runs")])
@@ -148,19 +161,17 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
             store_run_id = ti.xcom_pull(task_ids="start")
             if not store_run_id:
                 raise AirflowFailException("task 'start' did not succeed: there is no run to record")
-            outcomes = {s: ti.xcom_pull(task_ids=s) for s in (*tasks.STAGES, "deliver")}
+            outcomes = {s.name: ti.xcom_pull(task_ids=s.name) for s in STAGES}
             summary = tasks.record_run(path, partition_of(context), store_run_id, trigger_of(context),
                                        outcomes)
             if summary["status"] != "success":
-                raise AirflowFailException(f"run of partition {summary['partition']} failed: {summary['error']}")
+                why = summary.get("error") or "; ".join(summary.get("failed_inputs", []))
+                raise AirflowFailException(f"run of partition {summary['partition']} is {summary['status']}: {why}")
             return {"partition": summary["partition"], "status": summary["status"],
                     "seconds": summary["seconds"],
                     **({"history": summary["history"]} if summary.get("history") else {})}
 
-        delivered = deliver()
-        arrival >> pulled
-        pulled >> validated >> detected >> alerted >> certified >> delivered >> record()
-        certified >> announce
+        stage_tasks[STAGES[-1].name] >> record()
     return dag
 
 

@@ -1,9 +1,11 @@
-"""What each task of the daily DAG does: open the pipeline, call one library stage, return plain JSON.
+"""What each task of the daily DAG does: open the pipeline, run one stage of `mq.run.STAGES`, return
+plain JSON.
 
 Every function takes the partition explicitly (the factory derives it from the data interval), so each
 task reads exactly its run's partition and is idempotent like the stage it calls: clearing and
 re-running a task, or the whole run, adds no duplicate points, pulls, alerts or ledger records.
-`record_run` writes the same run record as `Pipeline.run`, built from the stage tasks' results.
+`record_run` writes the same run record as `Pipeline.run`, built by the same `mq.run.run_summary` from
+the stage tasks' results.
 """
 from __future__ import annotations
 
@@ -11,17 +13,15 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 
 from mq.airflow.connections import resolve_spark_target, resolve_state_url
 from mq.config import Config, load_config
 from mq.pipeline import Pipeline
+from mq.run import STAGES, RunContext, run_summary, stage
 
 log = logging.getLogger("mq.airflow")
-
-STAGES = ("pull", "validate", "detect", "alert", "certify")
 
 
 class TaskPipeline(Pipeline):
@@ -63,70 +63,34 @@ def start_run(config_path: str, partition: dt.date, trigger: str) -> str:
         return pipe.store.start_run(partition, trigger, pipe.config.content_hash)
 
 
-def run_stage(config_path: str, stage: str, partition: dt.date, run_id: str | None,
+def run_stage(config_path: str, name: str, partition: dt.date, run_id: str | None,
               run_url: str | None = None) -> dict:
-    """One of pull / validate / detect / alert / certify for the partition: {"result": ..., "seconds": ...}."""
-    if stage not in STAGES:
-        raise ValueError(f"run_stage: stage must be one of {STAGES}, got {stage!r}")
-    with open_pipeline(config_path) as pipe, _run_url(run_url):
-        t0 = time.perf_counter()
-        result = getattr(pipe, stage)(partition, run_id)
-        seconds = round(time.perf_counter() - t0, 3)
-    if stage == "validate":
-        result = [{"suite": c.suite, "success": c.success} for c in result]
-    return {"result": plain(result), "seconds": seconds}
-
-
-def deliver(config_path: str) -> dict:
-    """Drain the outbox to the receivers (Slack token from `slack_api_default` inside Airflow)."""
+    """One stage of `mq.run.STAGES` for the partition: {"result": its run-summary entry, "seconds": ...}."""
+    s = stage(name)
     with open_pipeline(config_path) as pipe:
         t0 = time.perf_counter()
-        summary = pipe.deliver()
+        result = s.execute(pipe, RunContext(partition, run_id, run_url))
         seconds = round(time.perf_counter() - t0, 3)
-    return {"result": {k: getattr(summary, k) for k in ("delivered", "retried", "failed_permanent", "pending")},
-            "seconds": seconds}
+    return {"result": plain(s.report(result)), "seconds": seconds}
 
 
-def run_summary(pipe, partition: dt.date, outcomes: dict[str, dict | None]) -> dict:
-    """The summary `Pipeline.run` would have built from these stage outcomes (None = the task failed)."""
-    summary: dict = {"partition": partition.isoformat(), "config_hash": pipe.config.content_hash}
-    keys = {"pull": "pulls", "validate": "checks", "detect": "detections", "alert": "alerts",
-            "certify": "certification", "deliver": "delivery"}
-    for stage in (*STAGES, "deliver"):
-        outcome = outcomes.get(stage)
+def stage_reports(outcomes: dict[str, dict | None]) -> tuple[dict, str | None]:
+    """The stage tasks' results in order, up to the first that did not succeed (None), and why it stopped."""
+    reports = {}
+    for s in STAGES:
+        outcome = outcomes.get(s.name)
         if outcome is None:
-            summary.update(status="failed", error=f"task {stage!r} did not succeed")
-            break
-        summary[keys[stage]] = outcome["result"]
-    else:
-        from mq.pipeline import input_outcome
-
-        summary.update(input_outcome(summary["pulls"]))
-    return summary
+            return reports, f"task {s.name!r} did not succeed"
+        reports[s.name] = outcome["result"]
+    return reports, None
 
 
 def record_run(config_path: str, partition: dt.date, run_id: str, trigger: str,
                outcomes: dict[str, dict | None]) -> dict:
     """Close the store's run and append the ledger's run record, exactly as `Pipeline.run` does."""
     with open_pipeline(config_path) as pipe:
-        summary = run_summary(pipe, partition, outcomes)
+        reports, error = stage_reports(outcomes)
+        summary = run_summary(partition, pipe.config.content_hash, reports, error)
         pipe.record_run(partition, run_id, summary, trigger,
                         {st: o["seconds"] for st, o in outcomes.items() if o is not None})
     return summary
-
-
-@contextlib.contextmanager
-def _run_url(url: str | None):
-    """Alert notifications link to the Airflow run (`Pipeline.links` reads MQ_AIRFLOW_RUN_URL)."""
-    if not url:
-        yield
-        return
-    before = os.environ.get("MQ_AIRFLOW_RUN_URL")
-    os.environ["MQ_AIRFLOW_RUN_URL"] = url
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("MQ_AIRFLOW_RUN_URL", None)
-        else:
-            os.environ["MQ_AIRFLOW_RUN_URL"] = before

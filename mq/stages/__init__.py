@@ -1,2 +1,3 @@
-"""The stages of one run, each idempotent and keyed by the partition (the Airflow data interval):
-pull -> validate -> detect -> alert -> deliver. `mq.pipeline.Pipeline` holds what they share."""
+"""The stages of one run, one module each, idempotent and keyed by the partition (the Airflow data
+interval): pull -> validate -> detect -> alert -> certify -> deliver. Their order, what each reads and
+produces, is declared once in `mq.run.STAGES`; `mq.pipeline.Pipeline` holds what they share."""

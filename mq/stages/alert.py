@@ -157,16 +157,17 @@ def acceptance_note(streak: int, accept_after_days: int) -> str:
     return f"; flagged {streak} days running: becomes the new baseline after {accept_after_days}"
 
 
-def run_alerting(pipe, partition: dt.date, run_id: str | None = None) -> dict:
+def run_alerting(pipe, partition: dt.date, run_id: str | None = None, *, run_url: str | None = None) -> dict:
     """Decide every candidate of `partition` and queue what it sends, in ONE transaction.
 
     Decisions, incidents, their ledger records and the outbox rows commit together or not at all, so a
     run killed anywhere in this stage leaves nothing half-done: its re-run decides afresh (issue: a
     decision committed before its outbox row made the re-run call the alert a duplicate, lost for good).
-    The transaction holds the ledger's write lock, which also serialises concurrent alert stages."""
+    The transaction holds the ledger's write lock, which also serialises concurrent alert stages.
+    `run_url`: the scheduler's page of this run, linked from the notifications."""
     candidates, clean = collect_findings(pipe, partition)
     now = utcnow()
-    links = pipe.links(partition)
+    links = pipe.links(partition, run_url)
     with pipe.ledger.write_transaction() as conn:
         recovered = requeue_lost(conn, pipe.outbox, links)
         alerting = pipe.config.alerting
