@@ -63,10 +63,25 @@ def load_leaves(frame: pd.DataFrame, dimensions: Sequence[str], real: str, predi
     keep = (real_values != 0) | (predict_values != 0)
     codes, labels = [], []
     for dim in dims:
-        column = frame[dim].to_numpy()[keep]
-        if pd.isna(column).any():
-            raise ValueError(f"dimension column {dim!r} has missing values")
-        code, uniques = pd.factorize(column.astype(str), sort=True)
-        codes.append(code.astype(np.int64))
-        labels.append(np.asarray(uniques, dtype=object))
+        code, uniques = _factorize_as_strings(frame[dim].to_numpy()[keep], dim)
+        codes.append(code)
+        labels.append(uniques)
     return LeafTable(dims, real_values[keep], predict_values[keep], tuple(codes), tuple(labels))
+
+
+def _factorize_as_strings(column: np.ndarray, dim: str) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each value, sorted distinct values as strings); ValueError if a value is missing.
+
+    A column of strings is factorised as it is and only its distinct values are sorted, which is
+    the same result as converting every value to a string first, at a fraction of the cost; any
+    other column is converted value by value (so 1 and 1.0 stay apart, as their strings do)."""
+    if pd.api.types.infer_dtype(column, skipna=False) == "string":
+        raw, distinct = pd.factorize(column)
+        if (raw < 0).any():
+            raise ValueError(f"dimension column {dim!r} has missing values")
+        labels, renumber = np.unique(np.asarray(distinct, dtype=object), return_inverse=True)
+        return renumber.astype(np.int64)[raw], np.asarray(labels, dtype=object)
+    if pd.isna(column).any():
+        raise ValueError(f"dimension column {dim!r} has missing values")
+    code, uniques = pd.factorize(column.astype(str), sort=True)
+    return code.astype(np.int64), np.asarray(uniques, dtype=object)

@@ -69,8 +69,7 @@ def fit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.ndar
         return 0.0, 0.0
     volumes, variances = np.asarray(volumes), np.asarray(scales) ** 2
     # Relative least squares: each bin's equation divided by its own variance.
-    design = np.column_stack([volumes**2, volumes]) / variances[:, None]
-    return _nonnegative_least_squares(design, np.ones(len(volumes)))
+    return _nonnegative_least_squares(volumes**2 / variances, volumes / variances, np.ones(len(volumes)))
 
 
 def refit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.ndarray, a: float,
@@ -81,16 +80,17 @@ def refit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.nd
     trimmed_share = 2 * norm.cdf(TRIM) - 1
     # Variance of a standard normal truncated to [-TRIM, TRIM].
     kappa = 1 - 2 * TRIM * norm.pdf(TRIM) / trimmed_share
+    positive, volume_squared, error_squared = volume > 0, volume**2, (real - predict) ** 2
     for _ in range(_MAX_REFITS):
-        variance = a * volume**2 + b * volume
-        keep = (volume > 0) & (variance > 0)
-        keep &= (real - predict) ** 2 <= TRIM**2 * np.where(keep, variance, 0.0)
+        variance = a * volume_squared + b * volume
+        keep = positive & (variance > 0)
+        keep &= error_squared <= TRIM**2 * np.where(keep, variance, 0.0)
         if keep.sum() < 10:
             break
-        f, variance = volume[keep], variance[keep]
-        squared = (real[keep] - predict[keep]) ** 2 / kappa
-        design = np.column_stack([f**2, f]) / variance[:, None]
-        a_new, b_new = _nonnegative_least_squares(design, squared / variance)
+        variance = variance[keep]
+        squared = error_squared[keep] / kappa
+        a_new, b_new = _nonnegative_least_squares(volume_squared[keep] / variance, volume[keep] / variance,
+                                                  squared / variance)
         if a_new == 0 and b_new == 0:
             break
         converged = abs(a_new - a) <= _CONVERGED * a and abs(b_new - b) <= _CONVERGED * max(b, 1e-300)
@@ -140,10 +140,15 @@ def classify_leaves(real: np.ndarray, predict: np.ndarray) -> LeafStates:
     return LeafStates(z, scale, low, high, informative, threshold)
 
 
-def _nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """argmin ||design @ (a, b) - target|| over a, b >= 0, for two columns (closed form per face)."""
-    gram, moment = design.T @ design, design.T @ target
-    best, best_loss = (0.0, 0.0), float(target @ target)
+def _nonnegative_least_squares(x: np.ndarray, y: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """argmin ||a x + b y - target|| over a, b >= 0 (closed form per face)."""
+    # Sums of products rather than BLAS matrix products: for two columns the threaded BLAS kernels
+    # cost far more than the arithmetic, many times more on a busy machine.
+    cross = float(np.sum(x * y))
+    gram = np.array([[float(np.sum(x * x)), cross], [cross, float(np.sum(y * y))]])
+    moment = np.array([float(np.sum(x * target)), float(np.sum(y * target))])
+    target_norm = float(np.sum(target * target))
+    best, best_loss = (0.0, 0.0), target_norm
     candidates = []
     if abs(np.linalg.det(gram)) > 1e-12 * max(gram[0, 0] * gram[1, 1], 1e-300):
         candidates.append(np.linalg.solve(gram, moment))
@@ -154,7 +159,7 @@ def _nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[
             candidates.append(solution)
     for solution in candidates:
         if (solution >= 0).all():
-            loss = float(target @ target - 2 * solution @ moment + solution @ gram @ solution)
+            loss = float(target_norm - 2 * solution @ moment + solution @ gram @ solution)
             if loss < best_loss:
                 best, best_loss = (float(solution[0]), float(solution[1])), loss
     return best
