@@ -5,7 +5,7 @@ A 10% loss spread over many small leaves leaves every leaf within its noise, yet
 whole is far off. Under the ripple effect (Squeeze, Li et al., ISSRE 2019) a root cause multiplies
 X
 
-    gain(e) = (sum_i psi(z_i) w_i)^2 / (E[psi(Z)^2] sum_i w_i^2),   w_i = s_i,
+    gain(e) = (sum_i psi(z_i) w_i)^2 / (E[psi(Z)^2] sum_i w_i^2),   w_i = s_i (p_i / s_i if the forecast is precise),
 
 the sum of the leaves' clipped raw deviations (z_i the leaf's standardised error, s_i its noise
 scale; see `ScoreTest` for why raw and not relative deviations), that is chi-square(1)
@@ -44,7 +44,8 @@ class WeakCause:
 class ScoreTest:
     """The robust ripple-effect score test for every element of a cube, over a subset of leaves."""
 
-    def __init__(self, index: CuboidIndex, real: np.ndarray, predict: np.ndarray, scale: np.ndarray) -> None:
+    def __init__(self, index: CuboidIndex, real: np.ndarray, predict: np.ndarray, scale: np.ndarray,
+                 precise_forecast: bool = False) -> None:
         self.index = index
         self.psi = np.clip((real - predict) / scale, -TRIM, TRIM)
         # psi x scale is the leaf's raw deviation, clipped at TRIM standard errors. Raw deviations
@@ -52,9 +53,14 @@ class ScoreTest:
         # score of a proportional change) are not when the forecast is itself noisy: E[real /
         # predict] > 1 by Jensen's inequality, and that small bias summed over thousands of leaves
         # makes every large element "significant".
-        self.weight = scale
-        self._score_weight = self.psi * scale
-        self._information_weight = scale**2
+        # When the forecast is precise (`noise.precise_noise_scale`) that bias is second order, and
+        # the weight is the efficient one for a proportional change, predict / scale (the score of
+        # real = predict x (1 - r) under the variance function): one weight per leaf under
+        # multiplicative noise, where raw deviations let the largest leaves outweigh the rest; the
+        # same as raw deviations, up to a constant, under Poisson noise.
+        self.weight = predict / scale if precise_forecast else scale
+        self._score_weight = self.psi * self.weight
+        self._information_weight = self.weight**2
         cuboids = [cuboid for layer in index.layers() for cuboid in layer]
         self.cuboids = cuboids
         self.n_elements = sum(index.size(cuboid) for cuboid in cuboids)
