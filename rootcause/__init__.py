@@ -8,6 +8,7 @@ over-counted events with an interval.
 from rootcause.impact import estimate_impact
 from rootcause.localize import localize
 from rootcause.model import Impact, RootCause
-from rootcause.ratio import expected_numerator, localize_ratio
+from rootcause.ratio import expected_numerator, forecast_share, localize_ratio
 
-__all__ = ["Impact", "RootCause", "estimate_impact", "expected_numerator", "localize", "localize_ratio"]
+__all__ = ["Impact", "RootCause", "estimate_impact", "expected_numerator", "forecast_share", "localize",
+           "localize_ratio"]

@@ -47,7 +47,7 @@ class Finding:
 
 
 def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "real",
-             predict: str = "predict", max_causes: int = 5) -> list[RootCause]:
+             predict: str = "predict", max_causes: int = 5, forecast_share: str | None = None) -> list[RootCause]:
     """Root causes of the deviation of `real` from `predict`, largest share first; [] if none.
 
     `leaves` has one row per full combination of `dimensions`, with additive, non-negative values
@@ -65,15 +65,21 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     `confidence` is, for a cause seen leaf by leaf, the share of its informative leaves abnormal in
     its direction (weighted as in `search`, shrunk by one pseudo-leaf), and for a cause seen in
     aggregate, 1 - its Bonferroni-adjusted p-value.
+
+    `forecast_share` names a column holding, per leaf, the variance of the forecast's error as a
+    share of the observation's: for a ratio's expected numerator, today's denominator over the
+    baseline's (`rootcause.ratio.forecast_share`). Given, leaves are judged against their forecast
+    and the aggregate test weighs them for a proportional change (`noise.precise_noise_scale`,
+    `stepwise.ScoreTest`); without it the forecast is taken to be as uncertain as the observation.
     """
     if not isinstance(max_causes, (int, np.integer)) or isinstance(max_causes, bool) or max_causes < 1:
         raise ValueError(f"max_causes must be a positive integer, got {max_causes!r}")
-    table = load_leaves(leaves, dimensions, real, predict)
+    table = load_leaves(leaves, dimensions, real, predict, forecast_share)
     if len(table) == 0:
         return []
     index = CuboidIndex(table, max_layer=len(table.dimensions))
-    chosen = _explain(index, table.real, table.predict)
-    wide = table_wide(index, table.real, table.predict, chosen)
+    chosen = _explain(index, table.real, table.predict, table.forecast_share)
+    wide = table_wide(index, table.real, table.predict, chosen, table.forecast_share)
     if wide is not None:
         chosen = wide
     causes = [
@@ -87,7 +93,7 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
 
 
 def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
-               local: Explanation) -> Explanation | None:
+               local: Explanation, forecast_share: np.ndarray | None = None) -> Explanation | None:
     """The explanation "all slices moved by one factor, and these elements beyond it", when it
     needs fewer elements than `local` (None otherwise, or when the table as a whole did not move).
 
@@ -109,7 +115,7 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
     factor = _weighted_median(real[positive] / predict[positive], predict[positive])
     if factor <= 0:
         return None
-    beyond = _explain(index, real, predict * factor)
+    beyond = _explain(index, real, predict * factor, forecast_share)
     # Both models judged on one noise scale: the cleaner (smaller) of the two fits, per leaf.
     scale = np.minimum(local.scale, beyond.scale)
     cost_local = description_length(real, predict, scale, [f.mask for f in local.found], None, local.bound)
@@ -138,11 +144,12 @@ class Explanation:
     n_elements: int
 
 
-def _explain(index: CuboidIndex, real: np.ndarray, predict: np.ndarray) -> Explanation:
+def _explain(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
+             forecast_share: np.ndarray | None = None) -> Explanation:
     """Both searches, the greedy cover, then backward elimination to the material few."""
-    states = classify_leaves(real, predict)
+    states = classify_leaves(real, predict, forecast_share)
     abnormal = states.abnormal_low | states.abnormal_high
-    test = ScoreTest(index, real, predict, states.scale)
+    test = ScoreTest(index, real, predict, states.scale, states.precise_forecast)
     deviation = real - predict
     in_aggregate = _aggregate_causes(index, test, deviation)
     seen = {(f.cuboid, f.code) for f in in_aggregate}

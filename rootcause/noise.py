@@ -11,6 +11,13 @@ Squeeze (Li et al., ISSRE 2019) and RiskLoc (Kalander, 2022) instead threshold a
 a cut-off derived from the data; a variance function also lets small count leaves be noisy without
 being called abnormal.
 
+When the forecast is much more precise than the observation (a ratio's expected numerator, today's
+denominator times a baseline ratio over weeks of history), the caller says by how much
+(`forecast_share`, the forecast error's variance as a share of the observation's); each leaf is then
+judged against its forecast with the variance of the difference, ``(1 + share)`` times the
+observation's (the delta method). Otherwise the forecast is taken to be as uncertain as the
+observation, and a leaf is judged against its larger side (`noise_scale`).
+
 A leaf is *abnormal* when its standardised error exceeds the Bonferroni bound for all leaves at a 5%
 family-wise error rate. It is *informative* when a deviation of the typical root-cause size would have
 made it abnormal; only informative leaves vote on whether an element is a root cause.
@@ -32,8 +39,9 @@ _CONVERGED = 1e-3
 
 @dataclass(frozen=True)
 class LeafStates:
-    """Boolean masks over leaves, the standardised errors (against each leaf's larger side) and the
-    fitted noise scale of each leaf's forecast (`noise_scale`)."""
+    """Boolean masks over leaves, the standardised errors (against each leaf's larger side, or its
+    forecast when that is precise) and the fitted noise scale of each leaf's forecast (`noise_scale`);
+    `precise_forecast` when the caller gave the forecast's variance share."""
 
     z: np.ndarray
     scale: np.ndarray
@@ -41,6 +49,7 @@ class LeafStates:
     abnormal_high: np.ndarray
     informative: np.ndarray
     threshold: float
+    precise_forecast: bool = False
 
 
 def fit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.ndarray) -> tuple[float, float]:
@@ -69,8 +78,7 @@ def fit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.ndar
         return 0.0, 0.0
     volumes, variances = np.asarray(volumes), np.asarray(scales) ** 2
     # Relative least squares: each bin's equation divided by its own variance.
-    design = np.column_stack([volumes**2, volumes]) / variances[:, None]
-    return _nonnegative_least_squares(design, np.ones(len(volumes)))
+    return _nonnegative_least_squares(volumes**2 / variances, volumes / variances, np.ones(len(volumes)))
 
 
 def refit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.ndarray, a: float,
@@ -81,16 +89,17 @@ def refit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.nd
     trimmed_share = 2 * norm.cdf(TRIM) - 1
     # Variance of a standard normal truncated to [-TRIM, TRIM].
     kappa = 1 - 2 * TRIM * norm.pdf(TRIM) / trimmed_share
+    positive, volume_squared, error_squared = volume > 0, volume**2, (real - predict) ** 2
     for _ in range(_MAX_REFITS):
-        variance = a * volume**2 + b * volume
-        keep = (volume > 0) & (variance > 0)
-        keep &= (real - predict) ** 2 <= TRIM**2 * np.where(keep, variance, 0.0)
+        variance = a * volume_squared + b * volume
+        keep = positive & (variance > 0)
+        keep &= error_squared <= TRIM**2 * np.where(keep, variance, 0.0)
         if keep.sum() < 10:
             break
-        f, variance = volume[keep], variance[keep]
-        squared = (real[keep] - predict[keep]) ** 2 / kappa
-        design = np.column_stack([f**2, f]) / variance[:, None]
-        a_new, b_new = _nonnegative_least_squares(design, squared / variance)
+        variance = variance[keep]
+        squared = error_squared[keep] / kappa
+        a_new, b_new = _nonnegative_least_squares(volume_squared[keep] / variance, volume[keep] / variance,
+                                                  squared / variance)
         if a_new == 0 and b_new == 0:
             break
         converged = abs(a_new - a) <= _CONVERGED * a and abs(b_new - b) <= _CONVERGED * max(b, 1e-300)
@@ -100,9 +109,11 @@ def refit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.nd
     return a, b
 
 
-def noise_scale(real: np.ndarray, predict: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def noise_scale(real: np.ndarray, predict: np.ndarray,
+                forecast_share: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scale of each leaf's forecast error under the fitted variance function, the same at the
-    leaf's larger side), both floored above 0.
+    leaf's larger side), both floored above 0; with `forecast_share`, both are the scale of
+    real - predict at the forecast (see `precise_noise_scale`).
 
     The first is evaluated at `predict`: the scale of the error a forecast makes, which the
     aggregate tests sum over leaves. The second is evaluated at max(real, predict), and is the one a
@@ -116,6 +127,9 @@ def noise_scale(real: np.ndarray, predict: np.ndarray) -> tuple[np.ndarray, np.n
     """
     # A floor keeps exact forecasts finite; a leaf predicted 0 but observed > 0 keeps a scale.
     floor = max(1e-12, 1e-9 * float(np.max(predict, initial=0.0)))
+    if forecast_share is not None:
+        scale = np.maximum(precise_noise_scale(real, predict, forecast_share), floor)
+        return scale, scale
     scales = []
     for volume in (predict, np.maximum(real, predict)):     # each with its own fit
         a, b = refit_variance_function(real, predict, volume, *fit_variance_function(real, predict, volume))
@@ -123,10 +137,27 @@ def noise_scale(real: np.ndarray, predict: np.ndarray) -> tuple[np.ndarray, np.n
     return scales[0], scales[1]
 
 
-def classify_leaves(real: np.ndarray, predict: np.ndarray) -> LeafStates:
-    """Standardise each leaf's error and split leaves into abnormal (low/high), informative, rest."""
+def precise_noise_scale(real: np.ndarray, predict: np.ndarray, forecast_share: np.ndarray) -> np.ndarray:
+    """Scale of real - predict when the forecast's error has `forecast_share` times the variance of
+    the observation's: sqrt((1 + share) v(predict)), v the observation's variance function.
+
+    The variance function is fitted to the observation's own error, the deviation deflated by
+    sqrt(1 + share). Judged against its forecast, a rise by a factor 1 / (1 - r) shows as
+    r / ((1 - r) sd); against the larger side it shows only as r / sd, which is what the symmetric
+    treatment costs when the forecast is the precise side. A leaf forecast at 0 but observed is
+    judged at its observation (a zero forecast has no variance to scale)."""
+    inflation = 1.0 + forecast_share
+    volume = np.where(predict > 0, predict, real)
+    deflated = predict + (real - predict) / np.sqrt(inflation)
+    a, b = refit_variance_function(deflated, predict, volume, *fit_variance_function(deflated, predict, volume))
+    return np.sqrt(inflation * (a * volume**2 + b * volume))
+
+
+def classify_leaves(real: np.ndarray, predict: np.ndarray, forecast_share: np.ndarray | None = None) -> LeafStates:
+    """Standardise each leaf's error and split leaves into abnormal (low/high), informative, rest
+    (`forecast_share`: see `noise_scale`)."""
     n = len(real)
-    scale, leaf_scale = noise_scale(real, predict)
+    scale, leaf_scale = noise_scale(real, predict, forecast_share)
     floor = float(scale.min(initial=1e-12))
     z = (real - predict) / leaf_scale
     threshold = float(norm.isf(FAMILY_WISE_ERROR / (2 * max(n, 1))))
@@ -137,13 +168,18 @@ def classify_leaves(real: np.ndarray, predict: np.ndarray) -> LeafStates:
         relative = np.abs(real[abnormal] - predict[abnormal]) / np.maximum(predict[abnormal], floor)
         typical = _weighted_median(np.minimum(relative, 1.0), predict[abnormal] + 1e-12)
         informative = abnormal | (typical * predict / scale > threshold)
-    return LeafStates(z, scale, low, high, informative, threshold)
+    return LeafStates(z, scale, low, high, informative, threshold, forecast_share is not None)
 
 
-def _nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """argmin ||design @ (a, b) - target|| over a, b >= 0, for two columns (closed form per face)."""
-    gram, moment = design.T @ design, design.T @ target
-    best, best_loss = (0.0, 0.0), float(target @ target)
+def _nonnegative_least_squares(x: np.ndarray, y: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """argmin ||a x + b y - target|| over a, b >= 0 (closed form per face)."""
+    # Sums of products rather than BLAS matrix products: for two columns the threaded BLAS kernels
+    # cost far more than the arithmetic, many times more on a busy machine.
+    cross = float(np.sum(x * y))
+    gram = np.array([[float(np.sum(x * x)), cross], [cross, float(np.sum(y * y))]])
+    moment = np.array([float(np.sum(x * target)), float(np.sum(y * target))])
+    target_norm = float(np.sum(target * target))
+    best, best_loss = (0.0, 0.0), target_norm
     candidates = []
     if abs(np.linalg.det(gram)) > 1e-12 * max(gram[0, 0] * gram[1, 1], 1e-300):
         candidates.append(np.linalg.solve(gram, moment))
@@ -154,7 +190,7 @@ def _nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[
             candidates.append(solution)
     for solution in candidates:
         if (solution >= 0).all():
-            loss = float(target @ target - 2 * solution @ moment + solution @ gram @ solution)
+            loss = float(target_norm - 2 * solution @ moment + solution @ gram @ solution)
             if loss < best_loss:
                 best, best_loss = (float(solution[0]), float(solution[1])), loss
     return best

@@ -33,6 +33,20 @@ def baseline_ratio(leaves: pd.DataFrame, baseline_numerator: str, baseline_denom
     return ratio
 
 
+def forecast_share(leaves: pd.DataFrame, *, denominator: str, baseline_denominator: str) -> np.ndarray:
+    """Per leaf, the variance of the expected numerator's error as a share of the observed
+    numerator's: today's denominator over the baseline's (delta method: the expected numerator is
+    D x N_b / D_b, whose variance D^2 var(N_b) / D_b^2 is that of one day's numerator times D / D_b
+    when the baseline's days are like today). A leaf without history takes the pooled ratio, whose
+    baseline is every leaf's."""
+    today = numeric_column(leaves, denominator)
+    history = numeric_column(leaves, baseline_denominator)
+    total = history.sum()
+    if total <= 0:
+        raise ValueError(f"column {baseline_denominator!r} sums to 0: there is no baseline to compare with")
+    return today / np.where(history > 0, history, total)
+
+
 def expected_numerator(leaves: pd.DataFrame, *, denominator: str, baseline_numerator: str,
                        baseline_denominator: str) -> np.ndarray:
     """Current denominator x baseline ratio, per leaf."""
@@ -45,7 +59,8 @@ def localize_ratio(leaves: pd.DataFrame, dimensions: Sequence[str], *, numerator
     """Root causes of a change in numerator / denominator against its baseline ratio.
 
     Localises on numerators: observed `numerator` against `denominator` x baseline ratio, so a slice
-    is blamed for the events its ratio moved, not for changes in its traffic.
+    is blamed for the events its ratio moved, not for changes in its traffic. The expected numerator
+    is as precise as its baseline (`forecast_share`), so leaves are judged against it.
     """
     if isinstance(dimensions, str):
         raise ValueError(f"dimensions must be a sequence of column names, got the string {dimensions!r}")
@@ -57,4 +72,7 @@ def localize_ratio(leaves: pd.DataFrame, dimensions: Sequence[str], *, numerator
     frame = pd.DataFrame({dim: leaves[dim].to_numpy() for dim in dimensions})
     frame["__observed"] = numeric_column(leaves, numerator)
     frame["__expected"] = expected
-    return localize(frame, dimensions, real="__observed", predict="__expected", max_causes=max_causes)
+    frame["__forecast_share"] = forecast_share(leaves, denominator=denominator,
+                                               baseline_denominator=baseline_denominator)
+    return localize(frame, dimensions, real="__observed", predict="__expected", max_causes=max_causes,
+                    forecast_share="__forecast_share")

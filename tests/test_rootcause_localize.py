@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rootcause import RootCause, localize, localize_ratio
+from rootcause import RootCause, forecast_share, localize, localize_ratio
 
 DIMENSIONS = ["platform", "app_version", "country"]
 VALUES = {
@@ -149,6 +149,67 @@ def test_events_the_warehouse_lost_show_as_client_over_count_where_nothing_was_e
 
     assert [cause.label() for cause in causes] == ["country=JP"]
     assert causes[0].expected == 0 and causes[0].observed > 0
+
+
+def capture_cube(seed: int, changed: np.ndarray | None = None, factor: float = 1.0,
+                 noise: float = 0.15) -> pd.DataFrame:
+    """Leaves with 28 days of history at a per-leaf capture rate; today the client count moves by a
+    day-to-day factor N(1, noise) on every leaf (the warehouse is exact), and by `factor` instead on
+    the `changed` leaves."""
+    rng = np.random.default_rng(seed)
+    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMENSIONS)
+    volume = np.round(rng.lognormal(6.0, 1.2, len(leaves)))
+    rate = rng.uniform(0.5, 0.9, len(leaves))
+    leaves["warehouse_history"] = volume * 28
+    leaves["client_history"] = np.round(volume * 28 * rate)
+    leaves["warehouse"] = volume
+    day = np.clip(rng.normal(1.0, noise, len(leaves)), 0.0, None)
+    if changed is not None:
+        day = np.where(changed, factor, day)
+    leaves["client"] = np.round(volume * rate * day)
+    return leaves
+
+
+def localize_capture(leaves: pd.DataFrame) -> list[RootCause]:
+    return localize_ratio(leaves, DIMENSIONS, numerator="client", denominator="warehouse",
+                          baseline_numerator="client_history", baseline_denominator="warehouse_history")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_capture_rate_that_rose_on_one_leaf_is_found_as_surely_as_a_drop_of_the_same_size(seed):
+    # A rise by 80% under 15% day-to-day noise on the client count. Judged against the larger side
+    # (the client's) it would show as (1 - 1 / 1.8) / 0.15 = 3 standard errors, under the bound for
+    # 150 leaves; against the baseline's expected count, which 28 days make precise, it shows as
+    # 0.8 / 0.15 = 5.3, as an 80% drop does.
+    leaves = cube(seed)
+    one = ((leaves.platform == "ios") & (leaves.app_version == "9.1") & (leaves.country == "FR")).to_numpy()
+    for factor in (1.8, 0.2):
+        causes = localize_capture(capture_cube(seed, one, factor))
+        assert [cause.label() for cause in causes] == ["platform=ios & app_version=9.1 & country=FR"], factor
+        assert (causes[0].observed > causes[0].expected) == (factor > 1)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_day_to_day_noise_of_a_capture_rate_alone_localises_nothing(seed):
+    assert localize_capture(capture_cube(seed)) == []
+
+
+def test_the_forecast_share_of_a_ratio_is_todays_denominator_over_its_baselines():
+    leaves = pd.DataFrame({"warehouse": [10.0, 30.0, 5.0], "warehouse_history": [280.0, 300.0, 0.0]})
+
+    share = forecast_share(leaves, denominator="warehouse", baseline_denominator="warehouse_history")
+
+    # The leaf without history takes the pooled ratio, whose baseline is all 580 events.
+    assert share == pytest.approx([10 / 280, 30 / 300, 5 / 580])
+    with pytest.raises(ValueError, match="'warehouse_history' sums to 0"):
+        forecast_share(leaves.assign(warehouse_history=0.0), denominator="warehouse",
+                       baseline_denominator="warehouse_history")
+
+
+def test_a_negative_forecast_share_is_rejected_naming_the_column():
+    leaves = observe(cube(1), 1, {}).assign(share=-0.5)
+    with pytest.raises(ValueError, match="column 'share' has negative values"):
+        localize(leaves, DIMENSIONS, forecast_share="share")
 
 
 @pytest.mark.parametrize("column", ["real", "predict", "platform"])

@@ -17,6 +17,13 @@ metric store, both cached under bench/out/demo_incidents with bench/incident_rec
 - a null spike: failing user_id counts per leaf from Spark on the client partition
   (`checks.concentration`); truth: "all slices" (the demo nulls a quarter of all client events).
 
+Other kinds of bench/incident_recall.py's data (`--incident-recall DIR`): slice losses (five-day,
+first and second on one slice, after a shock) are client losses on their slice, a timezone shock is
+the warehouse, table-wide, and a slow drift is judged on its last day like a ratio drift.
+`--incident-recall DIR` diagnoses the warehouse and metric store that bench/incident_recall.py cached
+in DIR (its spec: 1,800 days, 12 incidents of each kind, no bot spikes), reading a copy of the store
+made in `--out`: nothing is written to DIR.
+
 The baseline days exclude holidays and the other incidents' days (ground truth here, where the
 production path excludes the days its detectors flagged). The detectors are not run: this measures
 the diagnosis given an alert, not recall (bench/incident_recall.py measures that).
@@ -58,6 +65,37 @@ from mq.stages.explain_metric import localize_count, metric_history  # noqa: E40
 from rootcause.model import TABLE_WIDE  # noqa: E402
 
 
+# Kinds whose truth is a slice on the client side (the rest of the discrepancies are the warehouse's,
+# table-wide: duplicate load, timezone shift, shock).
+SLICE_KINDS = ("client_logging_loss", "ratio_drift", "slice_loss", "repeat_first", "repeat_second",
+               "post_shock_loss", "slow_drift")
+
+
+def _copy_recall_cache(source: Path, out: Path, spec: DemoSpec) -> None:
+    """`out` reads bench/incident_recall.py's cache in `source`: the warehouse through a link (Spark
+    only reads it), the metric store and its pull marker as copies (opening a store may write).
+    Refuses unless both were made from `spec`, so that nothing is generated or pulled into `source`."""
+    key = _recall._spec_key(spec)
+    for marker in (source / "warehouse" / "generated.json", source / "pulled.json"):
+        if not marker.exists() or marker.read_text() != key:
+            raise SystemExit(f"{marker}: missing or made from another spec than {key} "
+                             "(has bench/incident_recall.py finished there, with these options?)")
+    import shutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    link = out / "warehouse"
+    if link.is_symlink() or link.exists():
+        if not (link.is_symlink() and link.resolve() == (source / "warehouse").resolve()):
+            raise SystemExit(f"{link} exists and is not a link to {source / 'warehouse'}: use another --out")
+    else:
+        link.symlink_to(source / "warehouse")
+    for name in ("state.db", "state.db-wal", "state.db-shm", "pulled.json"):
+        if (source / name).exists():
+            shutil.copy2(source / name, out / name)
+        else:
+            (out / name).unlink(missing_ok=True)
+
+
 def label(labels: dict) -> str:
     return " & ".join(f"{k}={v}" for k, v in labels.items()) if labels else TABLE_WIDE
 
@@ -75,12 +113,20 @@ def main() -> int:
     ap.add_argument("--bot-spikes", type=int, default=4)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "demo_incidents"))
+    ap.add_argument("--incident-recall", metavar="DIR",
+                    help="diagnose the data bench/incident_recall.py cached in DIR (with its --days, "
+                         "--daily-events, --per-kind and --seed) instead of generating")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     os.environ["MQ_BENCH_DIR"] = str(out)
-    spec = DemoSpec(days=args.days, daily_events=args.daily_events, seed=args.seed, countries=24, app_versions=6,
-                    event_types=6, incidents_per_kind=args.per_kind, bot_spikes=args.bot_spikes)
+    if args.incident_recall:
+        spec = DemoSpec(days=args.days, daily_events=args.daily_events, seed=args.seed, countries=24,
+                        app_versions=6, event_types=6, incidents_per_kind=args.per_kind, baseline_kinds=True)
+        _copy_recall_cache(Path(args.incident_recall).resolve(), out, spec)
+    else:
+        spec = DemoSpec(days=args.days, daily_events=args.daily_events, seed=args.seed, countries=24,
+                        app_versions=6, event_types=6, incidents_per_kind=args.per_kind, bot_spikes=args.bot_spikes)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     truth, seconds = cached_generate(out / "warehouse", spec)
     print(f"generate: {spec.days} days, {len(truth['incidents'])} incidents" + (f" ({seconds:.0f} s)" if seconds else " (cached)"))
@@ -99,14 +145,13 @@ def main() -> int:
         kind, days = incident["kind"], days_of(incident)
         if kind == "holiday":
             continue
-        checked = days[-1:] if kind == "ratio_drift" else days
+        checked = days[-1:] if kind in ("ratio_drift", "slow_drift") else days
         for day in checked:
             bad = (incident_days | set(config.holidays)) - {day}
             start = time.perf_counter()
             top, side, expected_side = _diagnose(pipe, pair, kind, incident, day, bad)
             seconds_per_case.append(time.perf_counter() - start)
-            expected_top = label(incident["labels"]) if kind in ("client_logging_loss", "ratio_drift",
-                                                                   "bot_spike") else TABLE_WIDE
+            expected_top = label(incident["labels"]) if kind in SLICE_KINDS + ("bot_spike",) else TABLE_WIDE
             if kind == "missing_partition":
                 expected_top = "missing warehouse partition"
             ok = (top == expected_top, side == expected_side)
@@ -146,7 +191,7 @@ def _diagnose(pipe, pair: str, kind: str, incident: dict, day: dt.date, bad: set
     if kind == "missing_partition":
         top = "missing warehouse partition" if diagnosis.status == "missing" and "warehouse" in diagnosis.summary else diagnosis.status
         return top, ("warehouse" if "warehouse partition" in diagnosis.summary else "-"), "warehouse"
-    expected_side = "client" if kind in ("client_logging_loss", "ratio_drift") else "warehouse"
+    expected_side = "client" if kind in SLICE_KINDS else "warehouse"
     if diagnosis.status != "explained":
         return diagnosis.status, "-", expected_side
     if diagnosis.impact["side"] != expected_side:

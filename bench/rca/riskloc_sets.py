@@ -137,13 +137,13 @@ def make_case(rng, setting: Setting, measure: str) -> tuple[pd.DataFrame, list[s
     return frame, dims, truth, info
 
 
-def localise(frame: pd.DataFrame, dims: list[str], measure: str) -> set[str]:
+def localise(frame: pd.DataFrame, dims: list[str], measure: str, max_causes: int = 5) -> set[str]:
     if measure == "sum":
-        causes = localize(frame, dims)
+        causes = localize(frame, dims, max_causes=max_causes)
     else:
         causes = localize_ratio(frame, dims, numerator="numerator", denominator="denominator",
                                 baseline_numerator="baseline_numerator",
-                                baseline_denominator="baseline_denominator")
+                                baseline_denominator="baseline_denominator", max_causes=max_causes)
     return {"&".join(f"{k}={v}" for k, v in sorted(c.elements.items())) if c.elements else "(all)"
             for c in causes}
 
@@ -154,19 +154,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", nargs="+", default=["sum", "ratio"], choices=["sum", "ratio"])
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-causes", default="truth",
+                        help="causes asked of the localiser: a number, or 'truth' (default) for the most "
+                             "elements a case of the set can have (S: 9, L: 5), so that the display cap "
+                             "of 5 does not cut a true cause")
     parser.add_argument("--verbose", action="store_true", help="print every case with an error")
     args = parser.parse_args(argv)
-    print(f"seed {args.seed}, {args.cases} cases per set")
+    if args.max_causes != "truth" and not (args.max_causes.isdigit() and int(args.max_causes) > 0):
+        parser.error(f"--max-causes: a positive number or 'truth', got {args.max_causes!r}")
+    print(f"seed {args.seed}, {args.cases} cases per set, max causes {args.max_causes}")
     print(f"{'set':<8} {'measure':<7} {'cases':>5} {'TP':>4} {'FP':>4} {'FN':>4} {'F1':>6} {'P':>6} {'R':>6} {'s/case':>7}")
     for offset, name in enumerate(args.sets):
         for measure in args.measure:
             rng = np.random.default_rng([args.seed, offset, 0 if measure == "sum" else 1])
+            setting = SETTINGS[name]
+            cap = (setting.anomalies[1] * setting.elements[1] if args.max_causes == "truth"
+                   else int(args.max_causes))
             tp = fp = fn = 0
             seconds = 0.0
             for case in range(args.cases):
                 frame, dims, truth, info = make_case(rng, SETTINGS[name], measure)
                 start = time.perf_counter()
-                found = localise(frame, dims, measure)
+                found = localise(frame, dims, measure, cap)
                 seconds += time.perf_counter() - start
                 tp, fp, fn = tp + len(found & truth), fp + len(found - truth), fn + len(truth - found)
                 if args.verbose and found != truth:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from rootcause import estimate_impact, localize
+from rootcause import estimate_impact, forecast_share, localize
 from rootcause.model import leaves_in
 from rootcause.side import attribute_side
 
@@ -112,7 +112,11 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
     sentence = normal()
     if sentence is not None:
         return Diagnosis("normal", sentence, totals=totals)
-    causes = localize(leaves, dims, real="client", predict="expected_client", max_causes=5)
+    # The expected client count is today's warehouse count times a ratio over weeks of history, so
+    # it is the precise side: each leaf is judged against it (rootcause.forecast_share).
+    share = forecast_share(leaves, denominator="warehouse", baseline_denominator="baseline_warehouse")
+    causes = localize(leaves.assign(__forecast_share=share), dims, real="client", predict="expected_client",
+                      max_causes=5, forecast_share="__forecast_share")
     if not causes:
         return Diagnosis("normal", "no slice explains a deviation: the gap is within normal variation",
                          totals=totals)
