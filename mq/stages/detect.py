@@ -63,11 +63,10 @@ class DetectSettings:
 
     @classmethod
     def from_config(cls, config) -> "DetectSettings":
-        subjects = [Subject(m, tuple(spec.detectors), m, tables=frozenset({spec.table}),
+        subjects = [Subject(m, tuple(spec.detectors), m, tables=frozenset(subject_tables(config, m)),
                             controls=_controls(m, spec.sox)) for m, spec in config.metrics.items()]
         subjects += [Subject(p, tuple(spec.detectors), spec.client, spec.warehouse,
-                             tables=frozenset({config.metrics[spec.client].table,
-                                               config.metrics[spec.warehouse].table}),
+                             tables=frozenset(subject_tables(config, p)),
                              controls=_controls(p, spec.sox)) for p, spec in config.pairs.items()]
         a, d = config.alerting, config.detection
         return cls(subjects=tuple(subjects),
