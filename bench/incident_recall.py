@@ -163,7 +163,7 @@ def check_matches_demo(config) -> None:
     os.environ.setdefault("MQ_DEMO_DIR", str(REPO / "demo_out"))
     demo = load_config(REPO / "config" / "demo.yml")
     ours = {k: getattr(config.alerting, k) for k in ("fdr_q", "min_relative_effect", "min_absolute_effect",
-                                                    "history_days")}
+                                                    "drift_horizon_days", "history_days")}
     theirs = {k: getattr(demo.alerting, k) for k in ours}
     for name in set(config.metrics) | set(demo.metrics):
         ours[name] = config.metrics[name].detectors if name in config.metrics else None
@@ -242,6 +242,7 @@ def detect(pipe, subjects, spec: DemoSpec, fdr_q: float | None) -> pd.DataFrame:
     verdicts = evaluate_subjects(prepared, spec.start, spec.end, holidays=pipe.config.holidays, fdr_q=fdr_q,
                                  min_relative_effect=a.min_relative_effect,
                                  min_absolute_effect=a.min_absolute_effect,
+                                 drift_horizon_days=a.drift_horizon_days,
                                  accept_after_days=pipe.config.detection.accept_change_after_days or None,
                                  wobble_z=a.hierarchy_wobble_z)
     found = pd.concat([v.assign(subject=s)[["subject", "series_id", "partition", "status", "detector"]]

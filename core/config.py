@@ -213,6 +213,9 @@ class AlertingSpec(_Spec):
     fdr_q: float = Field(default=0.05, gt=0, lt=1)
     min_relative_effect: float = Field(default=0.02, ge=0)
     min_absolute_effect: float = Field(default=0.0, ge=0)
+    # A drift finding (a detector that fits a ramp) is material when its level so far, or its level
+    # projected at its estimated slope this many days ahead, reaches the minimum effect (0: so far only).
+    drift_horizon_days: int = Field(default=7, ge=0, le=60)
     history_days: int = Field(default=56, ge=7)
     flap_max_incidents: int = Field(default=3, ge=2)   # this many incidents of one fingerprint ...
     flap_window_days: int = Field(default=14, ge=1)    # ... within this window: new ones are muted as flapping

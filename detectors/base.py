@@ -71,6 +71,10 @@ class Scores:
     # metric's units (events for a ratio); NaN where there is none.
     drift_days: np.ndarray | None = None
     cumulative_effect: np.ndarray | None = None
+    # Drift detectors that fit a ramp: the estimated level reached so far and the slope per day, both
+    # relative to `expected` (-0.02 = 2% below); the runner's minimum effect reads them (`runner.decide`).
+    drift_level: np.ndarray | None = None
+    drift_slope: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

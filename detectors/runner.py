@@ -52,7 +52,7 @@ UNCORRECTED_ALPHA = 0.05
 OUTPUT_COLUMNS = [
     "series_id", "detector", "partition", "status", "observed", "expected", "lower", "upper",
     "score", "p_value", "q_value", "direction", "baseline_since", "accepted_today", "drift_start",
-    "cumulative_effect",
+    "cumulative_effect", "drift_level", "drift_slope",
 ]
 ENGINES = ("auto", "local", "spark")
 # The defaults are the config's (core.config: detection.*, alerting.fdr_q), declared there once.
@@ -61,6 +61,7 @@ GROUP_SERIES = DetectionSpec.model_fields["group_series"].default
 # engine="auto" sends a pandas history with at least this many rows to Spark.
 SPARK_MIN_ROWS = DetectionSpec.model_fields["spark_min_rows"].default
 FDR_Q = AlertingSpec.model_fields["fdr_q"].default
+DRIFT_HORIZON_DAYS = AlertingSpec.model_fields["drift_horizon_days"].default
 
 # A pandas DataFrame, an iterable of pandas DataFrames each holding whole series, or a Spark DataFrame.
 History = Union[pd.DataFrame, Iterable[pd.DataFrame], "pyspark.sql.DataFrame"]  # noqa: F821
@@ -78,6 +79,7 @@ def evaluate(
     engine: str = "auto",
     group_series: int = GROUP_SERIES,
     spark_min_rows: int = SPARK_MIN_ROWS,
+    drift_horizon_days: int = DRIFT_HORIZON_DAYS,
     **baseline,
 ) -> pd.DataFrame:
     """One row per (series_id, detector) for date `at`, using rows with partition <= `at` only.
@@ -86,7 +88,8 @@ def evaluate(
     return evaluate_range(
         history, at, at, specs, holidays=holidays, fdr_q=fdr_q,
         min_relative_effect=min_relative_effect, min_absolute_effect=min_absolute_effect,
-        engine=engine, group_series=group_series, spark_min_rows=spark_min_rows, **baseline,
+        engine=engine, group_series=group_series, spark_min_rows=spark_min_rows,
+        drift_horizon_days=drift_horizon_days, **baseline,
     )
 
 
@@ -109,6 +112,7 @@ def evaluate_range(
     accept_after_days: int | None = ACCEPT_AFTER_DAYS,
     accepted: pd.DataFrame | None = None,
     wobble_z: float = 0.0,
+    drift_horizon_days: int = DRIFT_HORIZON_DAYS,
 ) -> pd.DataFrame:
     """`evaluate` for every date in [start, end], each scored from the rows up to that date only.
 
@@ -122,14 +126,15 @@ def evaluate_range(
     (a flagged slice's day is left out of theirs too, and the hierarchy rule uses it);
     `accept_after_days` consecutive flagged days make a change the new baseline (None: never);
     `accepted` (series_id, since, until) are changes a person accepted sooner by a disposition.
-    `wobble_z` > 0 turns on the hierarchy rule (module docstring, point 3).
+    `wobble_z` > 0 turns on the hierarchy rule (module docstring, point 3). `drift_horizon_days`:
+    how far ahead a drift's level is projected for the minimum effect (`decide`).
     """
     baseline = {"flagged": flagged, "excluded_days": excluded_days, "parents": parents, "accepted": accepted}
     out = evaluate_subjects(
         {"": Subject(history, specs, **baseline)}, start, end, holidays=holidays, fdr_q=fdr_q,
         min_relative_effect=min_relative_effect, min_absolute_effect=min_absolute_effect, engine=engine,
         group_series=group_series, spark_min_rows=spark_min_rows, accept_after_days=accept_after_days,
-        wobble_z=wobble_z)
+        wobble_z=wobble_z, drift_horizon_days=drift_horizon_days)
     return out[""]
 
 
@@ -160,6 +165,7 @@ def evaluate_subjects(
     spark_min_rows: int = SPARK_MIN_ROWS,
     accept_after_days: int | None = ACCEPT_AFTER_DAYS,
     wobble_z: float = 0.0,
+    drift_horizon_days: int = DRIFT_HORIZON_DAYS,
 ) -> dict[str, pd.DataFrame]:
     """`evaluate_range` for several subjects (metrics and pairs) at once: subject -> its verdicts.
 
@@ -184,6 +190,8 @@ def evaluate_subjects(
         raise ValueError(f"accept_after_days must be >= 1 or None (got {accept_after_days!r})")
     if wobble_z < 0:
         raise ValueError(f"wobble_z must be >= 0 (got {wobble_z!r})")
+    if drift_horizon_days < 0:
+        raise ValueError(f"drift_horizon_days must be >= 0 (got {drift_horizon_days!r})")
     names = list(subjects)
     states = [_SubjectState.build(subjects[name], start, end, engine, group_series, spark_min_rows)
               for name in names]
@@ -193,7 +201,7 @@ def evaluate_subjects(
         raw = [state.score(day, holiday_days, group_series, accept_after_days).assign(_subject=number)
                for number, state in enumerate(states)]
         decided = decide(raw, fdr_q, min_relative_effect, min_absolute_effect,
-                         [state.parents for state in states], wobble_z)
+                         [state.parents for state in states], wobble_z, drift_horizon_days)
         numbers = decided.pop("_subject").to_numpy() if "_subject" in decided else np.empty(0, dtype=np.int64)
         for number, (name, state) in enumerate(zip(names, states)):
             mine = decided.loc[numbers == number].reset_index(drop=True)
@@ -340,9 +348,15 @@ def _split(frame: pd.DataFrame, group_series: int) -> Iterator[pd.DataFrame]:
 
 
 def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs: float,
-           parents=None, wobble_z: float = 0.0) -> pd.DataFrame:
+           parents=None, wobble_z: float = 0.0, drift_horizon_days: int = DRIFT_HORIZON_DAYS) -> pd.DataFrame:
     """Benjamini-Hochberg per date over every test (series, detector spec and, with a `_subject`
     column, subject), then the anomaly decision.
+
+    The minimum effect compares a row's observed value with its expected one, except for a drift
+    finding (a row with `drift_level`): a drift that grows by a fraction of a percent a day is still
+    small on the day the evidence for it is conclusive, so it is material when its estimated level so
+    far, or that level carried forward at its estimated slope for `drift_horizon_days`, reaches the
+    minimum effect.
 
     `parents`: one subject's slice hierarchy, or with `_subject` a list of them by subject number."""
     frames = [f for f in raw if len(f)]
@@ -370,6 +384,10 @@ def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs
             q_value[lo:hi] = benjamini_hochberg(p_value[lo:hi])
     observed, expected = result["observed"].to_numpy(dtype=float), result["expected"].to_numpy(dtype=float)
     effect = np.abs(observed - expected)
+    if "drift_level" in result:
+        so_far = result["drift_level"].to_numpy(dtype=float)
+        ahead = so_far + drift_horizon_days * result["drift_slope"].to_numpy(dtype=float)
+        effect = np.where(np.isfinite(so_far), np.fmax(np.abs(so_far), np.abs(ahead)) * np.abs(expected), effect)
     with np.errstate(invalid="ignore"):
         big_enough = (effect >= min_abs) & (effect >= min_rel * np.abs(expected))
     tested = (result["status"] == "ok").to_numpy()

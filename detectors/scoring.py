@@ -35,7 +35,7 @@ PROVISIONAL_STATUSES = ("ok", "insufficient_history", "holiday", "missing")
 RAW_COLUMNS = [
     "series_id", "spec", "detector", "partition", "status", "observed", "expected", "lower", "upper",
     "score", "p_value", "direction", "wobble", "baseline_since", "accepted_today", "drift_start",
-    "cumulative_effect",
+    "cumulative_effect", "drift_level", "drift_slope",
 ]
 _DIRECTION = {1: "up", -1: "down"}
 
@@ -255,6 +255,8 @@ def _score_day(matrix: _Matrix, day, spec_index: int, det: Detector, holiday_day
             "drift_start": [None if not (np.isfinite(d) and s) else pd.Timestamp(day - np.timedelta64(int(d), "D")).date()
                             for d, s in zip(scores.drift_days, shown)],
             "cumulative_effect": np.where(shown, scores.cumulative_effect, np.nan),
+            "drift_level": np.where(shown, scores.drift_level, np.nan),
+            "drift_slope": np.where(shown, scores.drift_slope, np.nan),
         }
     )
 
@@ -304,7 +306,8 @@ def _score_rows(matrix, present, col, day, det: Detector, holiday_days, accept_a
         extra["accepted_start"][here] = clean.accepted_start
         extra["accepted_today"][here] = clean.accepted_today
         parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON, recent_values, recent_denominators)))
-    names = ("expected", "lower", "upper", "score", "p_value", "direction", "drift_days", "cumulative_effect")
+    names = ("expected", "lower", "upper", "score", "p_value", "direction", "drift_days", "cumulative_effect",
+             "drift_level", "drift_slope")
     joined = {k: np.concatenate([np.full(p.expected.shape, np.nan) if getattr(p, k) is None else getattr(p, k)
                                  for p in parts]) if parts else np.empty(0) for k in names}
     return observed, history_points, Scores(**joined), extra

@@ -31,7 +31,8 @@ from detectors.spec import DetectorSpec
 RAW_SCHEMA = (
     "series_id string, spec long, detector string, partition date, status string, observed double, "
     "expected double, lower double, upper double, score double, p_value double, direction string, "
-    "wobble double, baseline_since date, accepted_today boolean, drift_start date, cumulative_effect double"
+    "wobble double, baseline_since date, accepted_today boolean, drift_start date, cumulative_effect double, "
+    "drift_level double, drift_slope double"
 )
 _BUCKET = "_mq_bucket"
 

@@ -87,4 +87,6 @@ detections = sa.Table(
     sa.Column("score", sa.Float), sa.Column("p_value", sa.Float), sa.Column("q_value", sa.Float),
     sa.Column("direction", sa.String(8)),
     sa.Column("run_id", sa.String(64)),
+    # A drift finding's onset, level so far and slope (relative), cumulative effect; NULL otherwise.
+    sa.Column("drift", sa.JSON),
 )

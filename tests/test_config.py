@@ -58,6 +58,7 @@ def test_state_url_environment_override(tmp_path, monkeypatch):
     ("path: /data/events", "path: /data/events, table: db.events", "tables.events", None),
     ("version: 1", "version: 2", "version", "2"),
     ("file: alerts.jsonl", "slack: {}", "alerting.receivers.0", None),
+    ("alerting:\n", "alerting:\n  drift_horizon_days: -3\n", "alerting.drift_horizon_days", "-3"),
 ])
 def test_bad_config_names_file_key_and_value(tmp_path, old, new, key, value):
     path = write(tmp_path, BASE.replace(old, new))

@@ -162,7 +162,8 @@ def test_without_acceptance_a_lasting_change_keeps_firing_while_the_window_holds
 def _raw(rows):
     base = {"spec": 0, "detector": "ratio_binomial", "partition": START, "status": "ok", "lower": 0.0,
             "upper": 2.0, "score": 5.0, "p_value": 1e-9, "direction": "up", "baseline_since": None,
-            "accepted_today": False, "drift_start": None, "cumulative_effect": float("nan")}
+            "accepted_today": False, "drift_start": None, "cumulative_effect": float("nan"),
+            "drift_level": float("nan"), "drift_slope": float("nan")}
     return pd.DataFrame([{**base, **r} for r in rows])
 
 

@@ -228,7 +228,7 @@ def test_output_has_the_contract_columns_and_statuses():
     assert list(result.columns) == [
         "series_id", "detector", "partition", "status", "observed", "expected", "lower", "upper",
         "score", "p_value", "q_value", "direction", "baseline_since", "accepted_today",
-        "drift_start", "cumulative_effect",
+        "drift_start", "cumulative_effect", "drift_level", "drift_slope",
     ]
     assert set(result.status) <= {"anomaly", "ok", "within_wobble", "insufficient_history", "holiday", "missing"}
     assert (result.partition == last_day(days)).all()

@@ -95,6 +95,7 @@ def collect_findings(pipe, partition: dt.date) -> tuple[list[Alert], set[str]]:
                 kind, subject, dict(row.labels), partition, severity,
                 f"{subject} {what} on {slice_name} is {row.direction}: {_short(row.observed)} vs expected "
                 f"{_short(row.expected)} [{_short(row.lower)}, {_short(row.upper)}] ({row.detector})"
+                + drift_note(getattr(row, "drift", None), partition, cfg.alerting)
                 + acceptance_note(streaks.get(row.slice_key, 1), cfg.detection.accept_change_after_days),
                 observed=row.observed, expected=row.expected, lower=row.lower, upper=row.upper, team=team,
                 root_causes=causes, impact=impact))
@@ -146,6 +147,24 @@ def flagged_streaks(pipe, subject: str, partition: dt.date, keys: set[str]) -> d
             streak += 1
         out[key] = streak
     return out
+
+
+def drift_note(drift, partition: dt.date, alerting) -> str:
+    """Said in a drift alert: since when, how fast, how far so far and, when that is what makes it
+    material (`detectors.runner.decide`), how far at this rate by the end of the drift horizon."""
+    if not isinstance(drift, dict) or not drift.get("start"):
+        return ""
+    events = drift.get("cumulative_effect")
+    cost = f"; {abs(events):,.0f} events {'lost' if events < 0 else 'extra'} since then" if events else ""
+    if drift.get("slope") is None or drift.get("level") is None:
+        return f"; drifting since {drift['start']}{cost}"
+    level, slope, horizon = drift["level"], drift["slope"], alerting.drift_horizon_days
+    note = f"; {'falling' if slope < 0 else 'rising'} ~{abs(slope):.1%}/day since {drift['start']}: {level:+.1%} so far"
+    if abs(level) < alerting.min_relative_effect and horizon:
+        ahead = partition + dt.timedelta(days=horizon)
+        note += (f", {level + horizon * slope:+.1%} at this rate by {ahead.isoformat()} (alerted on that: "
+                 f"under the {alerting.min_relative_effect:.0%} minimum effect so far)")
+    return note + cost
 
 
 def acceptance_note(streak: int, accept_after_days: int) -> str:

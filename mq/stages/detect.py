@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,8 @@ from incidents.book import BASELINE_KIND
 from mq.run import LedgerEntry
 
 # Verdict facts the ledger records (not columns of mq_detections).
-BASELINE_COLUMNS = ("baseline_since", "accepted_today", "drift_start", "cumulative_effect")
+BASELINE_COLUMNS = ("baseline_since", "accepted_today", "drift_start", "cumulative_effect", "drift_level",
+                    "drift_slope")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class DetectSettings:
     fdr_q: float = 0.05
     min_relative_effect: float = 0.02
     min_absolute_effect: float = 0.0
+    drift_horizon_days: int = 7
     hierarchy_wobble_z: float = 3.0
     engine: str = "auto"
     group_series: int = 5_000
@@ -72,7 +75,8 @@ class DetectSettings:
         return cls(subjects=tuple(subjects),
                    groupings={m: tuple(monitored_groupings(config, m)) for m in config.metrics},
                    history_days=a.history_days, fdr_q=a.fdr_q, min_relative_effect=a.min_relative_effect,
-                   min_absolute_effect=a.min_absolute_effect, hierarchy_wobble_z=a.hierarchy_wobble_z,
+                   min_absolute_effect=a.min_absolute_effect, drift_horizon_days=a.drift_horizon_days,
+                   hierarchy_wobble_z=a.hierarchy_wobble_z,
                    engine=d.engine, group_series=d.group_series, spark_min_rows=d.spark_min_rows,
                    accept_change_after_days=d.accept_change_after_days,
                    holidays=frozenset(config.holidays))
@@ -149,7 +153,8 @@ def detect(settings: DetectSettings, store, ledger, partition: dt.date, run_id: 
         verdicts = scored[subject.name]
         accepted = verdicts.loc[verdicts.accepted_today.astype(bool)]
         found = [{**{k: _clean(v) for k, v in r.items() if k not in ("series_id", "partition", *BASELINE_COLUMNS)},
-                  "slice_key": r["series_id"], "run_id": run_id} for r in verdicts.to_dict("records")]
+                  "slice_key": r["series_id"], "run_id": run_id, "drift": drift_evidence(r)}
+                 for r in verdicts.to_dict("records")]
         labels = dict(zip(hist.slice_key, hist.labels))
         for r in found:
             r["labels"] = labels.get(r["slice_key"], {})
@@ -161,9 +166,8 @@ def detect(settings: DetectSettings, store, ledger, partition: dt.date, run_id: 
                    "status_counts": counts, "anomalies": anomalies, "controls": list(subject.controls)}
         drifts = verdicts.loc[(verdicts.status == "anomaly") & verdicts.drift_start.notna()]
         if len(drifts):   # a drift's start and cumulative effect (events) are part of the evidence
-            payload["drifts"] = [{"slice_key": r.series_id, "detector": r.detector, "start": str(r.drift_start),
-                                  "cumulative_effect": round(float(r.cumulative_effect), 1)}
-                                 for r in drifts.itertuples()]
+            payload["drifts"] = [{"slice_key": r["series_id"], "detector": r["detector"], **drift_evidence(r)}
+                                 for r in drifts.to_dict("records")]
         entries.append(LedgerEntry("detector", f"detect:{subject.name}:{partition.isoformat()}:{digest[:16]}",
                                    payload, partition))
         summary[subject.name] = {"status_counts": counts, "anomalies": len(anomalies)}
@@ -215,7 +219,7 @@ def score_subjects(settings: DetectSettings, partition: dt.date, subjects, *,
     return evaluate_subjects(prepared, partition, partition, holidays=set(settings.holidays),
                              fdr_q=settings.fdr_q, min_relative_effect=settings.min_relative_effect,
                              min_absolute_effect=settings.min_absolute_effect,
-                             engine=settings.engine, group_series=settings.group_series,
+                             drift_horizon_days=settings.drift_horizon_days, engine=settings.engine, group_series=settings.group_series,
                              spark_min_rows=settings.spark_min_rows,
                              accept_after_days=settings.accept_change_after_days or None,
                              wobble_z=settings.hierarchy_wobble_z)
@@ -261,6 +265,18 @@ def accepted_change_entry(settings: DetectSettings, subject: str, partition: dt.
     return LedgerEntry(BASELINE_KIND, f"baseline:{subject}:{partition.isoformat()}", {
         "subject": subject, "reason": f"flagged on {days} consecutive days: accepted as the new baseline",
         "accepted": [{"slice_key": k, "baseline_since": since} for k, since in changes]}, partition)
+
+
+def drift_evidence(row: dict) -> dict | None:
+    """A drift anomaly's onset, cumulative effect (events) and, from a ramp chart, its level so far and
+    slope per day (relative to the expected value); None for any other row."""
+    if row.get("status") != "anomaly" or row.get("drift_start") is None or pd.isna(row.get("drift_start")):
+        return None
+    out = {"start": str(row["drift_start"]), "cumulative_effect": round(float(row["cumulative_effect"]), 1)}
+    level, slope = row.get("drift_level"), row.get("drift_slope")
+    if level is not None and math.isfinite(level) and slope is not None and math.isfinite(slope):
+        out.update(level=round(float(level), 5), slope=round(float(slope), 6))
+    return out
 
 
 def _clean(value):
