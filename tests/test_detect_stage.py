@@ -156,3 +156,38 @@ def test_stored_flags_and_missing_days_stay_out_of_the_baseline(settings, stores
     warehouse = past_flags(settings, store, ledger, settings.subject("warehouse_events"),
                            pd.DataFrame({"slice_key": [], "labels": []}), DAY)
     assert warehouse["excluded_days"] == []
+
+
+def test_a_slow_drift_is_stored_with_its_onset_level_and_slope_and_its_alert_says_where_it_heads(tmp_path, stores):
+    # The android capture falls 0.5% a day over the last five days: 2.5% down, under the 3% minimum
+    # effect, but 6% at this rate a week on, so the drift chart's finding is an anomaly; the stored
+    # detection carries the evidence the alert text is made of.
+    path = tmp_path / "mq.yml"
+    path.write_text(textwrap.dedent(CONFIG).replace(
+        "client_vs_warehouse: {client: client_events, warehouse: warehouse_events}",
+        "client_vs_warehouse: {client: client_events, warehouse: warehouse_events, "
+        "detectors: [{name: ratio_drift}]}") + "alerting:\n  min_relative_effect: 0.03\n")
+    config = load_config(path)
+    store, ledger = stores
+    rng = np.random.default_rng(8)
+    for k in range(HISTORY + 14, -1, -1):
+        day = DAY - dt.timedelta(days=k)
+        warehouse = volumes(day, rng)
+        capture = {p: 0.97 * (1 - 0.005 * max(0, 5 - k)) for p in warehouse}
+        capture["ios"] = 0.97
+        pull(store, "warehouse", "warehouse_events", day, warehouse)
+        pull(store, "client", "client_events", day, {p: float(rng.binomial(int(v), capture[p]))
+                                                     for p, v in warehouse.items()})
+    write_detections(store, ledger, DAY, detect(DetectSettings.from_config(config), store, ledger, DAY))
+    rows = store.detections("client_vs_warehouse", DAY, DAY).set_index("slice_key")
+    android = rows.loc["platform=android"]
+    assert android.status == "anomaly" and rows.loc["platform=ios"].status != "anomaly"
+    drift = android.drift
+    assert abs(drift["level"]) < 0.03 and drift["slope"] < 0 and drift["cumulative_effect"] < 0
+    assert dt.date.fromisoformat(drift["start"]) >= DAY - dt.timedelta(days=8)
+    from mq.stages.alert import drift_note
+    note = drift_note(drift, DAY, config.alerting)
+    assert note.startswith(f"; falling ~") and f"since {drift['start']}" in note
+    assert f"at this rate by {DAY + dt.timedelta(days=7)}" in note and "under the 3% minimum effect" in note
+    entry = next(e for e in ledger.records("detector") if e.payload["subject"] == "client_vs_warehouse")
+    assert {"slice_key": "platform=android", "detector": "ratio_drift", **drift} in entry.payload["drifts"]
