@@ -96,8 +96,8 @@ class Pipeline:
 
     # ---- controls (SOX) -------------------------------------------------------------
     def controls_for_table(self, table: str) -> list[str]:
-        sox = [m for m, s in self.config.metrics.items() if s.table == table and s.sox]
-        return [f"pull:{table}"] + ([f"suite:{table}"] if self.config.tables[table].suite else []) if sox else []
+        from mq.stages import table_controls
+        return list(table_controls(self.config, table))
 
     def controls_for_subject(self, subject: str) -> list[str]:
         spec = self.config.metrics.get(subject) or self.config.pairs.get(subject)
