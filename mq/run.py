@@ -52,9 +52,9 @@ def _pull(pipe, ctx: RunContext):
 
 
 def _pulled(pipe, ctx: RunContext):
-    from mq.stages.pull import recorded_pulls
+    from mq.stages.pull import run_recorded_pulls
 
-    return recorded_pulls(pipe, ctx.partition)
+    return run_recorded_pulls(pipe, ctx.partition)
 
 
 def _validate(pipe, ctx: RunContext):
