@@ -26,6 +26,7 @@ from mq.history_note import history_note
 from mq.run import STAGES, RunContext, input_outcome, run_summary
 from mq.stages.alert import run_alerting
 from mq.stages.certify import run_certification
+from mq.stages.deliver import run_delivery
 from mq.stages.detect import run_detections
 from mq.stages.pull import run_pulls, run_range_pulls
 from mq.stages.validate import run_validations
@@ -120,7 +121,7 @@ class Pipeline:
         return run_certification(self, partition)
 
     def deliver(self):
-        return self.outbox.drain(self.receivers())
+        return run_delivery(self)
 
     def record_config(self) -> None:
         """Record the config and every control definition that changed (idempotent)."""

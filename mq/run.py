@@ -86,11 +86,13 @@ def _certify(pipe, ctx: RunContext):
 
 
 def _deliver(pipe, ctx: RunContext):
-    return pipe.deliver()
+    from mq.stages.deliver import run_delivery
+
+    return run_delivery(pipe)
 
 
-def _delivery(summary) -> dict:
-    return {k: getattr(summary, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
+def _delivery(done) -> dict:
+    return done.summary
 
 
 STAGES: tuple[Stage, ...] = (
