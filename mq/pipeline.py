@@ -26,6 +26,7 @@ from mq.history_note import history_note
 from mq.run import STAGES, RunContext, input_outcome, run_summary
 from mq.stages.alert import run_alerting
 from mq.stages.certify import run_certification
+from mq.stages.deliver import run_delivery
 from mq.stages.detect import run_detections
 from mq.stages.pull import run_pulls, run_range_pulls
 from mq.stages.validate import run_validations
@@ -96,8 +97,8 @@ class Pipeline:
 
     # ---- controls (SOX) -------------------------------------------------------------
     def controls_for_table(self, table: str) -> list[str]:
-        sox = [m for m, s in self.config.metrics.items() if s.table == table and s.sox]
-        return [f"pull:{table}"] + ([f"suite:{table}"] if self.config.tables[table].suite else []) if sox else []
+        from mq.stages import table_controls
+        return list(table_controls(self.config, table))
 
     def controls_for_subject(self, subject: str) -> list[str]:
         spec = self.config.metrics.get(subject) or self.config.pairs.get(subject)
@@ -120,7 +121,7 @@ class Pipeline:
         return run_certification(self, partition)
 
     def deliver(self):
-        return self.outbox.drain(self.receivers())
+        return run_delivery(self)
 
     def record_config(self) -> None:
         """Record the config and every control definition that changed (idempotent)."""

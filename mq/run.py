@@ -52,9 +52,9 @@ def _pull(pipe, ctx: RunContext):
 
 
 def _pulled(pipe, ctx: RunContext):
-    from mq.stages.pull import recorded_pulls
+    from mq.stages.pull import run_recorded_pulls
 
-    return recorded_pulls(pipe, ctx.partition)
+    return run_recorded_pulls(pipe, ctx.partition)
 
 
 def _validate(pipe, ctx: RunContext):
@@ -86,11 +86,13 @@ def _certify(pipe, ctx: RunContext):
 
 
 def _deliver(pipe, ctx: RunContext):
-    return pipe.deliver()
+    from mq.stages.deliver import run_delivery
+
+    return run_delivery(pipe)
 
 
-def _delivery(summary) -> dict:
-    return {k: getattr(summary, k) for k in ("delivered", "retried", "failed_permanent", "pending")}
+def _delivery(done) -> dict:
+    return done.summary
 
 
 STAGES: tuple[Stage, ...] = (

@@ -86,23 +86,43 @@ def subjects(config) -> dict[str, list[str]]:
     return out
 
 
-def facts(pipe, subject: str, tables: list[str], partition: dt.date, *, checks=None, alerts=None,
+@dataclass(frozen=True)
+class Subject:
+    """A metric or pair as certification sees it."""
+    name: str
+    tables: tuple[str, ...]                 # the tables its number is computed from
+    suites: frozenset[str] = frozenset()    # those of its tables with an expectation suite
+    detected: bool = True                   # whether it has detectors
+
+
+def certified_subjects(config) -> tuple[Subject, ...]:
+    """Every metric and pair of the config, with what its certification needs to know."""
+    out = []
+    for name, tables in subjects(config).items():
+        spec = config.metrics.get(name) or config.pairs.get(name)
+        out.append(Subject(name, tuple(tables), frozenset(t for t in tables if config.tables[t].suite),
+                           bool(spec.detectors)))
+    return tuple(out)
+
+
+def facts(store, subject: Subject, partition: dt.date, *, settle_hours: float, checks=None, alerts=None,
           false_positive: set[str] = frozenset()) -> Facts:
-    cfg = pipe.config
-    pulls = {t: pipe.store.latest_pull(t, partition) for t in tables}
-    checks = pipe.store.check_results(partition, partition) if checks is None else checks
+    """What the metric store (`store`, and the alert book and incidents in its database) says about one
+    subject's partition."""
+    tables = list(subject.tables)
+    pulls = {t: store.latest_pull(t, partition) for t in tables}
+    checks = store.check_results(partition, partition) if checks is None else checks
     suites = {}
     for t in tables:
-        if cfg.tables[t].suite:
+        if t in subject.suites:
             mine = checks[checks.table_name == t] if not checks.empty else checks
             suites[t] = None if mine.empty else bool(mine.sort_values("id").groupby("suite").tail(1).success.all())
-    spec = cfg.metrics.get(subject) or cfg.pairs.get(subject)
-    detected = _detection_state(pipe.engine, subject, partition) if spec.detectors else None
-    alerts = _covering(pipe, partition) if alerts is None else alerts
-    mine = [a for a in alerts if (a["subject"] == subject or a["table_name"] in tables or a["subject"] in tables)
+    detected = _detection_state(store.engine, subject.name, partition) if subject.detected else None
+    alerts = covering_alerts(store.engine, partition) if alerts is None else alerts
+    mine = [a for a in alerts if (a["subject"] == subject.name or a["table_name"] in tables or a["subject"] in tables)
             and not (a["thread_key"] and incident_id(a["thread_key"]) in false_positive)]
     settles_at = None
-    settle = dt.timedelta(hours=cfg.certification.settle_hours)
+    settle = dt.timedelta(hours=settle_hours)
     day_end = dt.datetime.combine(partition + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     pulled_at = [assume_utc(p["finished_at"]) for p in pulls.values() if p is not None and p["finished_at"]]
     if settle and pulled_at and min(pulled_at) < day_end + settle:
@@ -110,17 +130,25 @@ def facts(pipe, subject: str, tables: list[str], partition: dt.date, *, checks=N
     return Facts(pulls=pulls, suites=suites, detected=detected, alerts=mine, settles_at=settles_at)
 
 
-def statuses(pipe, partition: dt.date) -> list[PartitionStatus]:
-    """The certification status of every metric and pair for one partition."""
-    checks, alerts = pipe.store.check_results(partition, partition), _covering(pipe, partition)
-    fp = _false_positives(pipe)
+def partition_statuses(certified: tuple[Subject, ...], store, partition: dt.date, *,
+                       settle_hours: float) -> list[PartitionStatus]:
+    """The certification status of each of `certified` for one partition, from what `store` holds."""
+    checks, alerts = store.check_results(partition, partition), covering_alerts(store.engine, partition)
+    fp = false_positives(store.engine)
     out = []
-    for subject, tables in subjects(pipe.config).items():
-        f = facts(pipe, subject, tables, partition, checks=checks, alerts=alerts, false_positive=fp)
+    for subject in certified:
+        f = facts(store, subject, partition, settle_hours=settle_hours, checks=checks, alerts=alerts,
+                  false_positive=fp)
         status, reason = decide(f)
         incidents = tuple(sorted({incident_id(a["thread_key"]) for a in f.alerts if a["thread_key"]}))
-        out.append(PartitionStatus(subject, partition, status, reason, incidents, _versions(f.pulls)))
+        out.append(PartitionStatus(subject.name, partition, status, reason, incidents, _versions(f.pulls)))
     return out
+
+
+def statuses(pipe, partition: dt.date) -> list[PartitionStatus]:
+    """The certification status of every metric and pair for one partition."""
+    return partition_statuses(certified_subjects(pipe.config), pipe.store, partition,
+                              settle_hours=pipe.config.certification.settle_hours)
 
 
 def _detection_state(engine, subject: str, partition: dt.date) -> str:
@@ -138,17 +166,18 @@ def _versions(pulls: dict[str, dict | None]) -> str:
     return ",".join(f"{t}={p['version']}" for t, p in sorted(pulls.items()) if p is not None)
 
 
-def _covering(pipe, partition: dt.date) -> list[dict]:
+def covering_alerts(engine, partition: dt.date) -> list[dict]:
+    """The alerts whose partitions span `partition`."""
     a = alert_schema.alerts
-    with pipe.engine.connect() as conn:
+    with engine.connect() as conn:
         return [dict(r) for r in conn.execute(sa.select(a).where(
             a.c.first_partition <= partition, a.c.last_partition >= partition).order_by(a.c.id)).mappings()]
 
 
-def _false_positives(pipe) -> set[str]:
+def false_positives(engine) -> set[str]:
     """Incidents signed off as false positives: their alerts do not fail a certification."""
     t = incident_table
-    with pipe.engine.connect() as conn:
+    with engine.connect() as conn:
         return set(conn.execute(sa.select(t.c.id).where(t.c.status == "false_positive")).scalars())
 
 

@@ -186,7 +186,7 @@ def test_a_slow_drift_is_stored_with_its_onset_level_and_slope_and_its_alert_say
     assert abs(drift["level"]) < 0.03 and drift["slope"] < 0 and drift["cumulative_effect"] < 0
     assert dt.date.fromisoformat(drift["start"]) >= DAY - dt.timedelta(days=8)
     from mq.stages.alert import drift_note
-    note = drift_note(drift, DAY, config.alerting)
+    note = drift_note(drift, DAY, config.alerting.min_relative_effect, config.alerting.drift_horizon_days)
     assert note.startswith(f"; falling ~") and f"since {drift['start']}" in note
     assert f"at this rate by {DAY + dt.timedelta(days=7)}" in note and "under the 3% minimum effect" in note
     entry = next(e for e in ledger.records("detector") if e.payload["subject"] == "client_vs_warehouse")

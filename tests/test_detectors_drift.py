@@ -149,12 +149,13 @@ def test_a_drift_alert_says_since_when_how_fast_and_where_it_heads():
     from mq.stages.alert import drift_note
 
     alerting = AlertingSpec(min_relative_effect=0.03, drift_horizon_days=7)
+    effect, horizon = alerting.min_relative_effect, alerting.drift_horizon_days
     at = dt.date(2026, 3, 24)
     early = drift_note({"start": "2026-03-19", "level": -0.02, "slope": -0.004, "cumulative_effect": -812.4},
-                       at, alerting)
+                       at, effect, horizon)
     assert early == ("; falling ~0.4%/day since 2026-03-19: -2.0% so far, -4.8% at this rate by 2026-03-31 "
                      "(alerted on that: under the 3% minimum effect so far); 812 events lost since then")
     late = drift_note({"start": "2026-03-12", "level": -0.05, "slope": -0.004, "cumulative_effect": -2100.0},
-                      at, alerting)
+                      at, effect, horizon)
     assert late == "; falling ~0.4%/day since 2026-03-12: -5.0% so far; 2,100 events lost since then"
-    assert drift_note(None, at, alerting) == ""
+    assert drift_note(None, at, effect, horizon) == ""

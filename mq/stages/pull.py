@@ -1,58 +1,120 @@
-"""Stage 1: pull every configured table's partition in Spark and store the metric points."""
+"""Stage 1: pull every configured table's partition in Spark and store the metric points.
+
+`pull` is the stage: small typed inputs (`PullSettings`, the config's part it needs; the metric store
+and ledger it records in; `scan`, the Spark read of one table's partition) and the run-summary entry of
+each pull returned. What a pull means is a pure function (`pull_outcome`: the outcome, late data, the
+ledger entry, from the pull's result and what the store held before).
+
+Unlike the other stages, the pull stage writes as it goes, one partition at a time (`record_pull`):
+each partition's points and evidence are committed as soon as its scan finishes, so a run (or a
+backfill of many partitions) that crashes keeps what it pulled, and its re-run records nothing new for
+an unchanged partition (the store keeps a new version only when the content changed).
+"""
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
-from pulls import pull_partition
-from pulls.pull import pull_partitions
+from mq.run import LedgerEntry
+from mq.stages import table_controls
 
 log = logging.getLogger("mq.pull")
 
 
-def pulled_tables(pipe) -> list[str]:
-    return [t for t in pipe.config.tables if any(m.table == t for m in pipe.config.metrics.values())]
+@dataclass(frozen=True)
+class PullSettings:
+    """The part of the config the pull stage reads."""
+    tables: tuple[str, ...]                                  # tables with at least one metric, in config order
+    controls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # table -> its SOX controls
+
+    @classmethod
+    def from_config(cls, config) -> "PullSettings":
+        tables = tuple(pulled_tables(config))
+        return cls(tables, {t: table_controls(config, t) for t in tables})
 
 
-def run_pulls(pipe, partition: dt.date, run_id: str | None = None) -> list[dict]:
-    return [_record(pipe, pull_partition(pipe.spark, pipe.config, t, partition), run_id)
-            for t in pulled_tables(pipe)]
+@dataclass(frozen=True)
+class Pulled:
+    """What one recorded pull means: its run-summary entry and, when it changed, its ledger entry."""
+    outcome: dict
+    entry: LedgerEntry | None = None
 
 
-def run_range_pulls(pipe, start: dt.date, end: dt.date, run_id: str | None = None) -> None:
-    """A backfill's pulls: one Spark scan per table for the whole range, recorded per partition."""
-    for table in pulled_tables(pipe):
-        for result in pull_partitions(pipe.spark, pipe.config, table, start, end):
-            _record(pipe, result, run_id)
+def pulled_tables(config) -> list[str]:
+    return [t for t in config.tables if any(m.table == t for m in config.metrics.values())]
 
 
-def recorded_pulls(pipe, partition: dt.date) -> list[dict]:
-    """The pull outcomes of a partition already pulled (by a range pull), as run_pulls reports them."""
+def pull_outcome(result, before: dict | None, version: int, changed: bool,
+                 controls: tuple[str, ...] = ()) -> Pulled:
+    """The outcome of a pull (`pulls.PullResult`) the store recorded as `version` (`changed`: a new
+    version), `before` being the latest pull it held until then."""
+    table, partition = result.table, result.partition
+    outcome = {"table": table, "partition": partition.isoformat(), "status": result.status,
+               "row_count": result.row_count, "version": version, "changed": changed}
+    if changed and before is not None and result.row_count > (before["row_count"] or 0):
+        # Rows arrived after an earlier pull: the partition was late (or is still growing).
+        outcome["late"] = {"previous_version": before["version"], "previous_rows": before["row_count"]}
+    if not changed:
+        return Pulled(outcome)
+    ev = result.evidence
+    return Pulled(outcome, LedgerEntry("pull", f"pull:{table}:{partition.isoformat()}:v{version}", {
+        **outcome, "sql_hash": ev["sql_hash"], "content_hash": ev["content_hash"],
+        "input_files": ev["input_files"], "spark_app_id": ev["spark_app_id"],
+        "started_at": ev["started_at"].isoformat(), "finished_at": ev["finished_at"].isoformat(),
+        "controls": list(controls)}, partition))
+
+
+def record_pull(settings: PullSettings, store, ledger, result, run_id: str | None = None) -> dict:
+    """Store one pull's points and evidence, then its ledger entry when it changed; returns its outcome."""
+    before = store.latest_pull(result.table, result.partition)
+    _, version, changed = store.record_pull({**result.evidence, "run_id": run_id}, result.points)
+    found = pull_outcome(result, before, version, changed, settings.controls.get(result.table, ()))
+    if "late" in found.outcome:
+        log.warning("late data in %s %s", result.table, result.partition, extra={"mq": found.outcome["late"]})
+    if found.entry is not None:
+        e = found.entry
+        ledger.append(e.kind, e.key, e.payload, partition=e.partition)
+    log.info("pulled %s", result.table, extra={"mq": found.outcome})
+    return found.outcome
+
+
+def pull(settings: PullSettings, store, ledger, partition: dt.date, run_id: str | None = None, *,
+         scan: Callable[[str, dt.date], object]) -> list[dict]:
+    """Pull and record each table's `partition`; `scan(table, partition)` reads it (a `pulls.PullResult`)."""
+    return [record_pull(settings, store, ledger, scan(t, partition), run_id) for t in settings.tables]
+
+
+def recorded_pulls(settings: PullSettings, store, partition: dt.date) -> list[dict]:
+    """The pull outcomes of a partition already pulled (by a range pull), as `pull` reports them."""
     out = []
-    for table in pulled_tables(pipe):
-        p = pipe.store.latest_pull(table, partition)
+    for table in settings.tables:
+        p = store.latest_pull(table, partition)
         out.append({"table": table, "partition": partition.isoformat(), "status": p["status"],
                     "row_count": p["row_count"], "version": p["version"], "changed": False,
                     **({"error": p["error"]} if p["error"] else {})})
     return out
 
 
-def _record(pipe, result, run_id: str | None) -> dict:
-    table, partition = result.table, result.partition
-    before = pipe.store.latest_pull(table, partition)
-    pull_id, version, changed = pipe.store.record_pull({**result.evidence, "run_id": run_id}, result.points)
-    outcome = {"table": table, "partition": partition.isoformat(), "status": result.status,
-               "row_count": result.row_count, "version": version, "changed": changed}
-    if changed and before is not None and result.row_count > (before["row_count"] or 0):
-        # Rows arrived after an earlier pull: the partition was late (or is still growing).
-        outcome["late"] = {"previous_version": before["version"], "previous_rows": before["row_count"]}
-        log.warning("late data in %s %s", table, partition, extra={"mq": outcome["late"]})
-    if changed:
-        ev = result.evidence
-        pipe.ledger.append("pull", f"pull:{table}:{partition.isoformat()}:v{version}", {
-            **outcome, "sql_hash": ev["sql_hash"], "content_hash": ev["content_hash"],
-            "input_files": ev["input_files"], "spark_app_id": ev["spark_app_id"],
-            "started_at": ev["started_at"].isoformat(), "finished_at": ev["finished_at"].isoformat(),
-            "controls": pipe.controls_for_table(table)}, partition=partition)
-    log.info("pulled %s", table, extra={"mq": outcome})
-    return outcome
+# ---- the orchestrator's side: the stage on the pipeline's Spark session and stores ----------------
+
+def run_pulls(pipe, partition: dt.date, run_id: str | None = None) -> list[dict]:
+    from pulls import pull_partition
+
+    return pull(PullSettings.from_config(pipe.config), pipe.store, pipe.ledger, partition, run_id,
+                scan=lambda table, day: pull_partition(pipe.spark, pipe.config, table, day))
+
+
+def run_range_pulls(pipe, start: dt.date, end: dt.date, run_id: str | None = None) -> None:
+    """A backfill's pulls: one Spark scan per table for the whole range, recorded per partition."""
+    from pulls.pull import pull_partitions
+
+    settings = PullSettings.from_config(pipe.config)
+    for table in settings.tables:
+        for result in pull_partitions(pipe.spark, pipe.config, table, start, end):
+            record_pull(settings, pipe.store, pipe.ledger, result, run_id)
+
+
+def run_recorded_pulls(pipe, partition: dt.date) -> list[dict]:
+    return recorded_pulls(PullSettings.from_config(pipe.config), pipe.store, partition)
