@@ -116,6 +116,16 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
     if factor <= 0:
         return None
     beyond = _explain(index, real, predict * factor, forecast_share)
+    local_covers = np.zeros(len(real), dtype=bool)
+    for finding in local.found:
+        local_covers |= finding.mask
+    if (len(beyond.found) + 1 >= len(local.found) and not local_covers.all() and any(
+            (_factor(real, predict, f.mask) - 1.0) * (factor - 1.0) <= 0 for f in beyond.found)):
+        # "All slices moved" is contradicted by an element that did not move the table's way, and the
+        # slices that did move, leaving the rest of the table where it was forecast, say the same with
+        # no more elements: name them, not the table. (Elements that cover the whole table, e.g. every
+        # platform, are a table-wide move in another form and do not count against it.)
+        return None
     # Both models judged on one noise scale: the cleaner (smaller) of the two fits, per leaf.
     scale = np.minimum(local.scale, beyond.scale)
     cost_local = description_length(real, predict, scale, [f.mask for f in local.found], None, local.bound)
@@ -229,6 +239,11 @@ def _cover(found: list[Finding], deviation: np.ndarray, evidence: np.ndarray, mi
             kept.append(finding)
             covered |= finding.mask
     return kept
+
+
+def _factor(real: np.ndarray, predict: np.ndarray, mask: np.ndarray) -> float:
+    expected = float(predict[mask].sum())
+    return float(real[mask].sum()) / expected if expected > 0 else 1.0
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

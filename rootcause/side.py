@@ -13,6 +13,16 @@ whose residual standard deviation gives the interval. A side *moved* when today 
 * both did: both are wrong;
 * neither (or only the same way as traffic): the history cannot tell; the impact is stated on the
   ratio, in client events.
+
+A discrepancy that lasts (a drift since its onset, or a run of days flagged the same way) is judged on
+its days pooled: each side's count summed over the incident's days against the sum its history
+predicts for those days, the history being the clean days before the onset. A 10% move on a few
+hundred events a day is lost in one day's noise but not in ten days'. The pooled prediction error is
+that of a weighted mean of the days' log errors: the residual variance times w' R w, R the residuals'
+day-to-day correlation (AR(1), its lag-one coefficient estimated on the history's consecutive days, so
+a run of high-traffic days is not read as ten independent pieces of evidence), plus the coefficients'
+uncertainty at the incident's design rows (Hyndman & Athanasopoulos, sec. 7.4 and 9.3). One day is
+the special case: the interval is then the one-day prediction interval.
 """
 from __future__ import annotations
 
@@ -50,16 +60,18 @@ class SideVerdict:
     side: str               # "client", "warehouse", "both" or "undetermined"
     client: SideChange | None
     warehouse: SideChange | None
+    days: tuple[dt.date, ...] = ()      # the incident days the counts are summed over
 
     def evidence(self) -> str:
         """One line a reader can check: each side against its history."""
         parts = []
+        pooled = (f" over the {len(self.days)} days since {min(self.days)}" if len(self.days) > 1 else "")
         for name, change in (("client", self.client), ("warehouse", self.warehouse)):
             if change is None:
                 parts.append(f"{name}: too little history")
                 continue
             verdict = {1: "above", -1: "below", 0: "within"}[change.moved]
-            parts.append(f"{name} {change.observed:,.0f} vs its history's {change.expected:,.0f} "
+            parts.append(f"{name} {change.observed:,.0f}{pooled} vs its history's {change.expected:,.0f} "
                          f"[{change.lower:,.0f}, {change.upper:,.0f}] ({change.relative:+.1%}, {verdict})")
         return "; ".join(parts)
 
@@ -69,43 +81,81 @@ def seasonal_expectation(days: Sequence[dt.date], values: np.ndarray, today: dt.
     """(expected, lower, upper) for today from the history (`days`, `values`), with a weekday level
     and a trend; the interval is `interval_z` prediction standard errors. None with fewer than MIN_HISTORY_DAYS
     positive days (a zero day is a missing partition, not a count)."""
+    return pooled_expectation(days, values, [today], interval_z)
+
+
+def pooled_expectation(days: Sequence[dt.date], values: np.ndarray, targets: Sequence[dt.date],
+                       interval_z: float = INTERVAL_Z) -> tuple[float, float, float] | None:
+    """(expected, lower, upper) for the sum of the values on the `targets` days (see the module
+    docstring), from the history (`days`, `values`). None as `seasonal_expectation`."""
     days = list(days)
+    targets = sorted(set(targets))
+    if not targets:
+        raise ValueError("pooled_expectation: no target days")
     values = np.asarray(values, dtype=np.float64)
     keep = values > 0
     if keep.sum() < MIN_HISTORY_DAYS:
         return None
     days = [d for d, k in zip(days, keep) if k]
     y = np.log(values[keep])
-    design = _design(days, today)
-    weekday_columns = np.flatnonzero(design[:-1].any(axis=0))      # weekdays seen in the history
-    x, x_today = design[:-1][:, weekday_columns], design[-1, weekday_columns]
-    if not x_today.any() or len(y) <= x.shape[1]:
-        # Today's weekday never seen, or no residual degrees of freedom: drop the weekday levels.
-        x = np.column_stack([np.ones(len(y)), design[:-1, -1]])
-        x_today = np.array([1.0, design[-1, -1]])
+    k = len(targets)
+    design = _design(days + targets[:-1], targets[-1])
+    weekday_columns = np.flatnonzero(design[:len(y)].any(axis=0))      # weekdays seen in the history
+    x, x_target = design[:len(y)][:, weekday_columns], design[len(y):][:, weekday_columns]
+    if not x_target.any(axis=1).all() or len(y) <= x.shape[1]:
+        # A target weekday never seen, or no residual degrees of freedom: drop the weekday levels.
+        x = np.column_stack([np.ones(len(y)), design[:len(y), -1]])
+        x_target = np.column_stack([np.ones(k), design[len(y):, -1]])
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     residual = y - x @ coef
     dof = max(len(y) - x.shape[1], 1)
     sigma = float(np.sqrt(residual @ residual / dof))
-    # Prediction error: residual noise plus the coefficients' uncertainty at today's design row.
-    leverage = float(x_today @ np.linalg.pinv(x.T @ x) @ x_today)
-    spread = sigma * np.sqrt(1 + leverage)
-    centre = float(x_today @ coef)
-    return (float(np.exp(centre)), float(np.exp(centre - interval_z * spread)),
-            float(np.exp(centre + interval_z * spread)))
+    centre = x_target @ coef
+    predicted = np.exp(centre)
+    weights = predicted / predicted.sum()
+    # Prediction error of the weighted mean log error: correlated residual noise, plus the
+    # coefficients' uncertainty at the target rows.
+    phi = _lag_one_correlation(days, residual) if k > 1 else 0.0
+    ordinal = np.array([t.toordinal() for t in targets], dtype=np.float64)
+    correlation = phi ** np.abs(ordinal[:, None] - ordinal[None, :])
+    coefficient_cov = np.linalg.pinv(x.T @ x)
+    variance = float(weights @ correlation @ weights + weights @ x_target @ coefficient_cov @ x_target.T @ weights)
+    spread = sigma * np.sqrt(variance)
+    total = float(predicted.sum())
+    return total, total * float(np.exp(-interval_z * spread)), total * float(np.exp(interval_z * spread))
+
+
+def _lag_one_correlation(days: list[dt.date], residual: np.ndarray) -> float:
+    """Lag-one autocorrelation of the residuals over pairs of consecutive days, in [0, 0.95]; 0 with
+    fewer than five such pairs. Negative estimates are taken as 0: pooling never counts for more
+    than independent days."""
+    order = np.argsort([d.toordinal() for d in days])
+    ordinal = np.array([days[i].toordinal() for i in order])
+    r = residual[order]
+    consecutive = np.flatnonzero(np.diff(ordinal) == 1)
+    if consecutive.size < 5 or not (r @ r) > 0:
+        return 0.0
+    estimate = float((r[consecutive] * r[consecutive + 1]).sum() / (r @ r) * len(r) / consecutive.size)
+    return float(np.clip(estimate, 0.0, 0.95))
 
 
 def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehouse_history: np.ndarray,
-                   today: dt.date, client_today: float, warehouse_today: float) -> SideVerdict:
-    """Compare each side with its own history on the same slices (see the module docstring)."""
+                   incident_days: Sequence[dt.date], client_observed: float,
+                   warehouse_observed: float) -> SideVerdict:
+    """Compare each side with its own history on the same slices (see the module docstring).
+
+    `days`, `*_history`: the clean days before the incident and each side's count on them;
+    `incident_days`: the incident's days (today alone for a one-day incident); `*_observed`: each
+    side's count summed over those days."""
+    incident_days = tuple(sorted(set(incident_days)))
     changes = {}
-    for name, history, observed in (("client", client_history, client_today),
-                                    ("warehouse", warehouse_history, warehouse_today)):
-        expected = seasonal_expectation(days, history, today)
+    for name, history, observed in (("client", client_history, client_observed),
+                                    ("warehouse", warehouse_history, warehouse_observed)):
+        expected = pooled_expectation(days, history, incident_days)
         changes[name] = None if expected is None else SideChange(float(observed), *expected)
     client, warehouse = changes["client"], changes["warehouse"]
     if client is None or warehouse is None or min(client.expected, warehouse.expected) <= 0:
-        return SideVerdict("undetermined", client, warehouse)
+        return SideVerdict("undetermined", client, warehouse, incident_days)
     # The direction the ratio client / warehouse moved against what the two histories predict. A
     # side is to blame when it moved out of its interval in the direction that explains it: the
     # client with the ratio, the warehouse against it. Traffic moving both sides the same way is
@@ -116,7 +166,7 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
     warehouse_to_blame = ratio_moved != 0 and warehouse.moved == -ratio_moved
     side = ("both" if client_to_blame and warehouse_to_blame else "client" if client_to_blame
             else "warehouse" if warehouse_to_blame else "undetermined")
-    return SideVerdict(side, client, warehouse)
+    return SideVerdict(side, client, warehouse, incident_days)
 
 
 def _design(days: list[dt.date], today: dt.date) -> np.ndarray:

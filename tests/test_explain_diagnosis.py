@@ -137,9 +137,48 @@ def test_side_attribution_sees_a_client_drop_against_a_steady_warehouse():
     warehouse = np.array([10_000 * WEEKLY[d.weekday()] for d in days]) * rng.normal(1, 0.01, len(days))
     client = warehouse * 0.95
 
-    verdict = attribute_side(days, client, warehouse, TODAY, client_today=10_000 * WEEKLY[TODAY.weekday()] * 0.8,
-                             warehouse_today=10_000 * WEEKLY[TODAY.weekday()])
+    verdict = attribute_side(days, client, warehouse, [TODAY],
+                             client_observed=10_000 * WEEKLY[TODAY.weekday()] * 0.8,
+                             warehouse_observed=10_000 * WEEKLY[TODAY.weekday()])
 
     assert verdict.side == "client"
     assert verdict.client.moved == -1 and verdict.warehouse.moved == 0
     assert "client" in verdict.evidence() and "below" in verdict.evidence()
+
+
+def drifting_history(seed: int, drift_days: int = 10, depth: float = 0.10) -> tuple[pd.DataFrame, tuple]:
+    """56 clean days, then `drift_days` (TODAY the last) on which the client logs `depth` fewer of
+    country=GB's events (about 400 a day); the rest as `history`. Returns (frame, the drift's days)."""
+    rng = np.random.default_rng(seed)
+    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMS)
+    share = rng.dirichlet(np.full(len(leaves), 2.0))
+    gb = (leaves.country == "GB").to_numpy()
+    share = np.where(gb, 0.02 * share / share[gb].sum(), 0.98 * share / share[~gb].sum())
+    capture = leaves.platform.map(CAPTURE).to_numpy()
+    rows, drift = [], []
+    for back in range(56 + drift_days - 1, -1, -1):
+        day = TODAY - dt.timedelta(days=back)
+        warehouse = rng.poisson(20_000 * (1 - 0.0015 * back) * WEEKLY[day.weekday()] * share).astype(float)
+        rate = np.where(gb & (back < drift_days), capture * (1 - depth), capture)
+        if back < drift_days:
+            drift.append(day)
+        rows.append(leaves.assign(partition=day, warehouse=warehouse,
+                                  client=rng.binomial(warehouse.astype(int), rate).astype(float),
+                                  slice_key=leaves.platform + "|" + leaves.country + "|" + leaves.event_type))
+    return pd.concat(rows, ignore_index=True), tuple(drift)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_a_ten_day_client_drift_on_a_small_slice_is_the_client_judged_on_the_days_since_onset(seed):
+    frame, drift = drifting_history(seed)
+    gb_today = frame[(frame.partition == TODAY) & (frame.country == "GB")]
+    assert 300 < gb_today.warehouse.sum() < 500          # a slice of a few hundred events a day
+
+    today_only = diagnose(frame, DIMS, TODAY, set(), pair_name="p")
+    pooled = diagnose(frame, DIMS, TODAY, set(), pair_name="p", incident=drift)
+
+    assert pooled.causes[0]["label"] == "country=GB"
+    assert pooled.impact["side"] == "client" and pooled.impact["events"] < 0
+    assert f"over the 10 days since {drift[0]}" in pooled.impact["evidence"]
+    # One day of the drift alone leaves both sides within their history's interval.
+    assert today_only.impact is None or today_only.impact["side"] == "undetermined"

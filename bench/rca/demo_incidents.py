@@ -25,7 +25,12 @@ in DIR (its spec: 1,800 days, 12 incidents of each kind, no bot spikes), reading
 made in `--out`: nothing is written to DIR.
 
 The baseline days exclude holidays and the other incidents' days (ground truth here, where the
-production path excludes the days its detectors flagged). The detectors are not run: this measures
+production path excludes the days its detectors flagged). A lasting incident is judged on its days so
+far (`mq.stages.explain.diagnose(incident=...)`: baselines before its first day, each side pooled over
+its days), again from ground truth where production reads the detectors' flags and drift starts
+(`incident_days`): every day of a kind that moves the ratio one way on all its days (losses, drifts);
+a timezone shift's or shock's two days move it opposite ways and are judged one by one.
+`--one-day` judges every day alone, as before incidents were pooled. The detectors are not run: this measures
 the diagnosis given an alert, not recall (bench/incident_recall.py measures that).
 """
 from __future__ import annotations
@@ -65,6 +70,9 @@ from mq.stages.explain_metric import localize_count, metric_history  # noqa: E40
 from rootcause.model import TABLE_WIDE  # noqa: E402
 
 
+# Kinds whose days all move the ratio the same way (the rest last one day, or two opposite days).
+ONE_WAY_KINDS = ("client_logging_loss", "ratio_drift", "slice_loss", "repeat_first", "repeat_second",
+                 "post_shock_loss", "slow_drift")
 # Kinds whose truth is a slice on the client side (the rest of the discrepancies are the warehouse's,
 # table-wide: duplicate load, timezone shift, shock).
 SLICE_KINDS = ("client_logging_loss", "ratio_drift", "slice_loss", "repeat_first", "repeat_second",
@@ -117,6 +125,7 @@ def main() -> int:
                     help="diagnose the data bench/incident_recall.py cached in DIR (with its --days, "
                          "--daily-events, --per-kind and --seed) instead of generating")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--one-day", action="store_true", help="judge each day alone, not a lasting incident's days")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     os.environ["MQ_BENCH_DIR"] = str(out)
@@ -149,7 +158,8 @@ def main() -> int:
         for day in checked:
             bad = (incident_days | set(config.holidays)) - {day}
             start = time.perf_counter()
-            top, side, expected_side = _diagnose(pipe, pair, kind, incident, day, bad)
+            so_far = tuple(d for d in days if d <= day) if kind in ONE_WAY_KINDS and not args.one_day else (day,)
+            top, side, expected_side = _diagnose(pipe, pair, kind, incident, day, bad, so_far)
             seconds_per_case.append(time.perf_counter() - start)
             expected_top = label(incident["labels"]) if kind in SLICE_KINDS + ("bot_spike",) else TABLE_WIDE
             if kind == "missing_partition":
@@ -168,8 +178,10 @@ def main() -> int:
     return 0
 
 
-def _diagnose(pipe, pair: str, kind: str, incident: dict, day: dt.date, bad: set) -> tuple[str, str, str]:
-    """(top cause label, side, expected side) for one incident day."""
+def _diagnose(pipe, pair: str, kind: str, incident: dict, day: dt.date, bad: set,
+              so_far: tuple[dt.date, ...]) -> tuple[str, str, str]:
+    """(top cause label, side, expected side) for one incident day; `so_far`: the incident's days up
+    to `day`, judged together."""
     if kind == "bot_spike":
         tops = []
         for metric in ("client_events", "warehouse_events"):
@@ -186,8 +198,8 @@ def _diagnose(pipe, pair: str, kind: str, incident: dict, day: dt.date, bad: set
         leaves = failing_counts(df, [("expect_column_values_to_not_be_null", {"column": "user_id"})], dims)
         causes = concentration(leaves, dims, "failing_0")
         return (causes[0]["label"] if causes else "-"), "client", "client"
-    wide, dims, _ = pair_history(pipe, pair, day)
-    diagnosis = diagnose(wide, dims, day, bad, pair_name=pair)
+    wide, dims, _ = pair_history(pipe, pair, day, since=so_far[0])
+    diagnosis = diagnose(wide, dims, day, bad, pair_name=pair, incident=so_far)
     if kind == "missing_partition":
         top = "missing warehouse partition" if diagnosis.status == "missing" and "warehouse" in diagnosis.summary else diagnosis.status
         return top, ("warehouse" if "warehouse partition" in diagnosis.summary else "-"), "warehouse"

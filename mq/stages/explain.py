@@ -7,6 +7,11 @@ of the pair was anomalous are left out, so one incident does not hide the next).
 the fewest slices that explain the gap (or "all slices" when every leaf moved); `rootcause.side`
 compares each side with its own history on those slices; the impact is stated on the side that moved.
 
+A discrepancy that lasts is judged as one incident (`incident_days`): from its onset (the start a
+drift detector recorded, or the first of the run of consecutive days the pair was flagged the same
+way as today) to today. Baselines then hold only clean days before the onset, so a slow drift does
+not hide in its own first days, and the side is judged on the incident's days pooled.
+
 Said before any cause, in this order: a side with no data today is a missing partition (not a ratio
 of 0 or infinity); a day the detectors found normal, or a holiday, is "within normal variation" with
 its interval and no cause.
@@ -23,7 +28,11 @@ from rootcause import estimate_impact, forecast_share, localize
 from rootcause.model import leaves_in
 from rootcause.side import attribute_side
 
-BASELINE_DAYS = 28
+BASELINE_DAYS = 28          # clean days whose capture ratio per leaf is the baseline
+# Clean days each side is compared with (rootcause.side): more than the leaves' baseline, since a
+# lasting incident's days lie beyond the history's end and its trend is extrapolated to them.
+SIDE_HISTORY_DAYS = 56
+MAX_INCIDENT_DAYS = 28      # how far back the onset of a lasting discrepancy is looked for
 
 
 @dataclass(frozen=True)
@@ -38,12 +47,14 @@ class Diagnosis:
     totals: dict = field(default_factory=dict)
 
 
-def pair_history(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame, list[str], set]:
+def pair_history(pipe, pair_name: str, partition: dt.date, since: dt.date | None = None
+                 ) -> tuple[pd.DataFrame, list[str], set]:
     """(one row per leaf and day: slice_key, partition, client, warehouse, and the dimensions;
-    the dimensions; the days to leave out of baselines)."""
+    the dimensions; the days to leave out of baselines). `since`: the incident's onset (default
+    `partition`); the history reaches `SIDE_HISTORY_DAYS` before it."""
     pair = pipe.config.pairs[pair_name]
     dims = pipe.config.metric_dimensions(pair.client)
-    start = partition - dt.timedelta(days=BASELINE_DAYS)
+    start = (since or partition) - dt.timedelta(days=SIDE_HISTORY_DAYS)
     pts = pipe.store.points([pair.client, pair.warehouse], start, partition, groupings=[",".join(dims)])
     bad = set(pipe.config.holidays)
     det = pipe.store.detections(pair_name, start, partition - dt.timedelta(days=1))
@@ -63,10 +74,15 @@ def pair_history(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame
     return wide, dims, bad
 
 
-def leaves_of_day(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set) -> pd.DataFrame:
-    """One row per leaf: client, warehouse, baseline_client, baseline_warehouse, expected_client."""
+def leaves_of_day(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set,
+                  since: dt.date | None = None) -> pd.DataFrame:
+    """One row per leaf: client, warehouse, baseline_client, baseline_warehouse, expected_client.
+    The baseline is the clean days of the `BASELINE_DAYS` before `since` (the incident's onset;
+    default `partition`)."""
     today = wide[wide.partition == partition].set_index("slice_key")[["client", "warehouse"]]
-    past = wide[(wide.partition < partition) & ~wide.partition.isin(bad)]
+    onset = since or partition
+    past = wide[(wide.partition < onset) & (wide.partition >= onset - dt.timedelta(days=BASELINE_DAYS))
+                & ~wide.partition.isin(bad)]
     base = past.groupby("slice_key")[["client", "warehouse"]].sum().add_prefix("baseline_")
     leaves = today.join(base, how="left").fillna(0.0)
     pooled = base.baseline_client.sum() / max(base.baseline_warehouse.sum(), 1.0)
@@ -86,15 +102,50 @@ def pair_leaves(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame,
 
 
 def diagnose_pair(pipe, pair_name: str, partition: dt.date) -> Diagnosis:
-    wide, dims, bad = pair_history(pipe, pair_name, partition)
-    return diagnose(wide, dims, partition, bad, pair_name=pair_name,
+    days = incident_days(pipe, pair_name, partition)
+    wide, dims, bad = pair_history(pipe, pair_name, partition, since=days[0])
+    return diagnose(wide, dims, partition, bad, pair_name=pair_name, incident=days,
                     normal=lambda: _within_normal_variation(pipe, pair_name, partition))
 
 
+def incident_days(pipe, pair_name: str, partition: dt.date) -> tuple[dt.date, ...]:
+    """The days of the discrepancy `partition` belongs to, from what the detectors stored: `partition`
+    and the run of consecutive days before it on which the pair had an anomaly in one of today's
+    directions (a timezone shift's two days move the ratio opposite ways: two incidents, not one),
+    reaching back to the earliest drift start the detectors recorded on those days (a drift's first
+    days stay under the detector's limit). Holidays are skipped, neither breaking the run nor counted.
+    `partition` alone when it was not flagged."""
+    start = partition - dt.timedelta(days=MAX_INCIDENT_DAYS)
+    found = pipe.store.detections(pair_name, start, partition)
+    holidays = set(pipe.config.holidays)
+    flagged = found[found.status == "anomaly"] if not found.empty else found
+    if flagged.empty or not (flagged.partition == partition).any():
+        return (partition,)
+    directions = {p: set(g.direction.dropna()) for p, g in flagged.groupby("partition")}
+    today = directions[partition]
+    onset, day = partition, partition - dt.timedelta(days=1)
+    while day >= start:
+        if day not in holidays:
+            if not directions.get(day, set()) & today:
+                break
+            onset = day
+        day -= dt.timedelta(days=1)
+    for record in pipe.ledger.records("detector", onset, partition):
+        if record.key.startswith(f"detect:{pair_name}:"):
+            for drift in record.payload.get("drifts", ()):
+                began = dt.date.fromisoformat(str(drift["start"])[:10])
+                if start <= began < onset:
+                    onset = began
+    return tuple(onset + dt.timedelta(days=k) for k in range((partition - onset).days + 1)
+                 if onset + dt.timedelta(days=k) not in holidays)
+
+
 def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, *, pair_name: str,
-             normal=lambda: None) -> Diagnosis:
+             normal=lambda: None, incident: tuple[dt.date, ...] | None = None) -> Diagnosis:
     """The diagnosis from the pair's leaf history (`pair_history`); `normal()` returns the sentence
-    for a day the detectors found normal, else None."""
+    for a day the detectors found normal, else None. `incident`: the incident's days (`incident_days`;
+    default `partition` alone): baselines end before the first, the side is judged on all of them."""
+    incident = tuple(sorted(set(incident or ()) | {partition}))
     today = wide[wide.partition == partition] if not wide.empty else wide
     if today.empty:
         return Diagnosis("no_data", f"no data for {pair_name} on {partition} (was the partition pulled? "
@@ -105,7 +156,7 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
             return Diagnosis("missing", f"the {side} partition {partition} is missing or empty "
                                         f"({other} has {totals[other]:,.0f} events): there is no ratio to "
                                         f"explain until it lands", totals=totals)
-    leaves = leaves_of_day(wide, dims, partition, bad)
+    leaves = leaves_of_day(wide, dims, partition, bad, since=incident[0])
     if leaves.baseline_warehouse.sum() <= 0:
         return Diagnosis("no_history", f"no clean history before {partition} to compare with", totals=totals)
     totals["expected_client"] = float(leaves.expected_client.sum())
@@ -124,7 +175,7 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
                              baseline_numerator="baseline_client", baseline_denominator="baseline_warehouse")
     matched = _matched(leaves, causes)
     # The side is judged on the main cause's slices alone: a small second cause must not dilute it.
-    verdict = _side(wide, leaves, _matched(leaves, causes[:1]), partition, bad)
+    verdict = _side(wide, leaves, _matched(leaves, causes[:1]), incident, bad)
     impact_dict = _impact_on_side(impact, verdict, leaves, matched, causes)
     as_dicts = tuple({"label": c.label(), "elements": dict(c.elements), "share": round(float(c.share), 4),
                       "confidence": round(float(c.confidence), 4), "observed": float(c.observed),
@@ -160,13 +211,21 @@ def _matched(leaves: pd.DataFrame, causes) -> np.ndarray:
     return leaves_in(leaves, (c.elements for c in causes))
 
 
-def _side(wide: pd.DataFrame, leaves: pd.DataFrame, matched: np.ndarray, partition: dt.date, bad: set):
+def _side(wide: pd.DataFrame, leaves: pd.DataFrame, matched: np.ndarray, incident: tuple[dt.date, ...], bad: set):
+    """Each side on the matched slices, summed over the incident's days (those both sides reported),
+    against its clean history of the `SIDE_HISTORY_DAYS` before the onset."""
     keys = set(leaves.slice_key[matched])
-    past = wide[(wide.partition < partition) & ~wide.partition.isin(bad) & wide.slice_key.isin(keys)]
+    mine = wide[wide.slice_key.isin(keys)]
+    past = mine[(mine.partition < incident[0]) & ~mine.partition.isin(bad)
+                & (mine.partition >= incident[0] - dt.timedelta(days=SIDE_HISTORY_DAYS))]
     daily = past.groupby("partition")[["client", "warehouse"]].sum().sort_index()
     days = [pd.Timestamp(d).date() for d in daily.index]
-    return attribute_side(days, daily.client.to_numpy(), daily.warehouse.to_numpy(), partition,
-                          float(leaves.client[matched].sum()), float(leaves.warehouse[matched].sum()))
+    sides = wide[wide.partition.isin(incident)].groupby("partition")[["client", "warehouse"]].sum()
+    reported = {pd.Timestamp(d).date() for d, row in sides.iterrows() if row.client > 0 and row.warehouse > 0}
+    pooled = tuple(d for d in incident if d in reported) or incident[-1:]
+    now = mine[mine.partition.isin(pooled)]
+    return attribute_side(days, daily.client.to_numpy(), daily.warehouse.to_numpy(), pooled,
+                          float(now.client.sum()), float(now.warehouse.sum()))
 
 
 def _impact_on_side(impact, verdict, leaves: pd.DataFrame, matched: np.ndarray, causes) -> dict:

@@ -1,0 +1,96 @@
+"""Which days a lasting discrepancy spans, read from what the detectors stored (verdicts in the metric
+store, drift starts in the ledger; an in-memory SQLite): the days `mq explain` and the alert judge
+each side on."""
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
+
+from ledger import Ledger
+from metricstore import MetricStore
+from mq.config import load_config
+from mq.stages.explain import incident_days
+
+DAY = dt.date(2026, 9, 30)
+PAIR = "client_vs_warehouse"
+CONFIG = """
+version: 1
+calendar:
+  holidays:
+    - {date: 2026-09-28, name: "A holiday"}
+dimensions: [platform]
+tables:
+  client: {path: /data/client}
+  warehouse: {path: /data/warehouse}
+metrics:
+  client_events: {table: client, detectors: [{name: seasonal_mad}]}
+  warehouse_events: {table: warehouse, detectors: [{name: seasonal_mad}]}
+pairs:
+  client_vs_warehouse: {client: client_events, warehouse: warehouse_events}
+"""
+
+
+@pytest.fixture
+def pipe(tmp_path):
+    path = tmp_path / "mq.yml"
+    path.write_text(textwrap.dedent(CONFIG))
+    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    store, ledger = MetricStore(engine), Ledger(engine)
+    store.install()
+    ledger.install()
+    yield SimpleNamespace(config=load_config(path), store=store, ledger=ledger)
+    engine.dispose()
+
+
+def flag(pipe, day: dt.date, direction: str | None, status: str = "anomaly") -> None:
+    pipe.store.save_detections(PAIR, day, [{
+        "slice_key": "platform=ios", "detector": "ratio_binomial", "labels": {"platform": "ios"},
+        "status": status, "observed": 0.9, "expected": 0.95, "lower": 0.94, "upper": 0.96,
+        "score": 5.0, "p_value": 1e-6, "q_value": 1e-5, "direction": direction, "run_id": "r"}])
+
+
+def days_back(*offsets: int) -> tuple[dt.date, ...]:
+    return tuple(DAY - dt.timedelta(days=k) for k in offsets)
+
+
+def test_a_day_flagged_alone_is_a_one_day_incident(pipe):
+    flag(pipe, DAY - dt.timedelta(days=3), "down")
+    flag(pipe, DAY - dt.timedelta(days=1), "down", status="ok")
+    flag(pipe, DAY, "down")
+
+    assert incident_days(pipe, PAIR, DAY) == (DAY,)
+
+
+def test_a_run_of_days_flagged_the_same_way_is_one_incident_and_a_holiday_does_not_break_it(pipe):
+    for back in (4, 3, 1, 0):            # 2026-09-28 (two days back) is the holiday
+        flag(pipe, DAY - dt.timedelta(days=back), "down")
+    flag(pipe, DAY - dt.timedelta(days=5), "up")
+
+    assert incident_days(pipe, PAIR, DAY) == days_back(4, 3, 1, 0)
+
+
+def test_a_timezone_shift_moves_the_ratio_both_ways_and_is_two_incidents(pipe):
+    flag(pipe, DAY - dt.timedelta(days=1), "up")     # the warehouse partition cut short
+    flag(pipe, DAY, "down")                           # its last hours landed in today's
+
+    assert incident_days(pipe, PAIR, DAY) == (DAY,)
+
+
+def test_a_drift_reaches_back_to_the_start_its_detector_recorded(pipe):
+    flag(pipe, DAY - dt.timedelta(days=1), "down")
+    flag(pipe, DAY, "down")
+    start = DAY - dt.timedelta(days=9)
+    pipe.ledger.append("detector", f"detect:{PAIR}:{DAY.isoformat()}:abc", {
+        "subject": PAIR, "drifts": [{"slice_key": "platform=ios", "detector": "ratio_drift",
+                                     "start": start.isoformat(), "cumulative_effect": -812.0}]}, partition=DAY)
+    pipe.ledger.append("detector", f"detect:other_pair:{DAY.isoformat()}:abc", {
+        "subject": "other_pair", "drifts": [{"slice_key": "x", "detector": "ratio_drift",
+                                             "start": (DAY - dt.timedelta(days=20)).isoformat(),
+                                             "cumulative_effect": 1.0}]}, partition=DAY)
+
+    assert incident_days(pipe, PAIR, DAY) == days_back(9, 8, 7, 6, 5, 4, 3, 1, 0)
