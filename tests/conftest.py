@@ -138,34 +138,52 @@ def demo_config(demo_env):
     return load_config(DEMO_CONFIG)
 
 
+def _point(link: Path, folder: Path) -> Path:
+    """Make `link` a symlink to `folder` (replacing what it pointed at) and return `link`."""
+    tmp = link.with_name(link.name + ".new")
+    tmp.symlink_to(folder, target_is_directory=True)
+    os.replace(tmp, link)
+    return link
+
+
 @pytest.fixture(scope="session")
-def backfilled_demo(demo_warehouse, spark, tmp_path_factory):
-    """(ground truth, workdir, (start, end)) of the small demo after a full backfill into SQLite.
+def demo_home(tmp_path_factory) -> Path:
+    """The one $MQ_DEMO_DIR of the backfilled demo and of every module's copy of it: a symlink, pointed
+    at the folder in use. The config's paths are text (`${MQ_DEMO_DIR}/...`), so a copy has the effective
+    config (its content hash) of the backfill: to the pipeline it is the folder it ran in, not a moved one
+    whose config changed."""
+    return tmp_path_factory.mktemp("demo_home") / "demo"
+
+
+@pytest.fixture(scope="session")
+def backfilled_demo(demo_warehouse, demo_home, spark, tmp_path_factory):
+    """(ground truth, folder, (start, end)) of the small demo after a full backfill into SQLite.
 
     The backfill takes minutes, so it runs once per test run; tests use `worked_demo`, a copy of it."""
     from mq.config import load_config
     from mq.pipeline import Pipeline
 
-    work = tmp_path_factory.mktemp("backfilled_demo")
-    shutil.copytree(demo_warehouse[0], work / "warehouse")
+    built = tmp_path_factory.mktemp("backfilled_demo")
+    shutil.copytree(demo_warehouse[0], built / "warehouse")
     spec = demo_warehouse[1]["spec"]
     start, end = dt.date.fromisoformat(spec["start"]), dt.date.fromisoformat(spec["end"])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MQ_DEMO_DIR", str(work))
+        mp.setenv("MQ_DEMO_DIR", str(_point(demo_home, built)))
         mp.delenv("MQ_STATE_URL", raising=False)
         mp.delenv("MQ_RECEIVER", raising=False)
         pipe = Pipeline(load_config(DEMO_CONFIG), spark=spark)
         pipe.backfill(start, end)
         pipe.engine.dispose()   # every write is on disk before modules copy the folder
-    return demo_warehouse[1], work, (start, end)
+    return demo_warehouse[1], built, (start, end)
 
 
 @pytest.fixture(scope="module")
-def worked_demo(backfilled_demo, spark, tmp_path_factory):
+def worked_demo(backfilled_demo, demo_home, spark, tmp_path_factory):
     """(pipeline, ground truth, workdir, (start, end)): this module's own copy of the backfilled demo.
 
     A copy of the whole workdir (warehouse, state.db, ledger key, alert sink), so one module's acks,
-    sign-offs and late-arriving data never reach another module."""
+    sign-offs and late-arriving data never reach another module. `workdir` is `demo_home`, pointed at
+    the copy while the module runs (modules run one after another)."""
     from mq.config import load_config
     from mq.pipeline import Pipeline
 
@@ -173,7 +191,10 @@ def worked_demo(backfilled_demo, spark, tmp_path_factory):
     work = tmp_path_factory.mktemp("worked_demo")
     shutil.copytree(built, work, dirs_exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MQ_DEMO_DIR", str(work))
+        mp.setenv("MQ_DEMO_DIR", str(_point(demo_home, work)))
         mp.delenv("MQ_STATE_URL", raising=False)
         mp.delenv("MQ_RECEIVER", raising=False)
-        yield Pipeline(load_config(DEMO_CONFIG), spark=spark), truth, work, period
+        pipe = Pipeline(load_config(DEMO_CONFIG), spark=spark)
+        yield pipe, truth, demo_home, period
+        pipe.engine.dispose()
+

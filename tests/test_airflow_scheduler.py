@@ -5,8 +5,11 @@ as processes (api-server, scheduler, dag-processor, triggerer) with AIRFLOW_HOME
 The run's warehouse partition lands only after its sensor has deferred, so the triggerer's wait path
 runs too (`dag.test()` runs triggers inline instead). Every process is stopped by its id at the end.
 
-This is the slowest test of the suite (about two to three minutes on two cores). Skip it with
-MQ_SKIP_SCHEDULER_TEST=1.
+The deployment is what is under test, not the suites or the slices: the config is the demo's with one
+expectation per table and the table-wide slice only (`conftest.light_demo_config`), which keeps the two
+Spark tasks short. The dag-processor parses the DAG files once (no re-parse every 30 s while the run goes).
+
+This is the slowest test of the suite. Skip it with MQ_SKIP_SCHEDULER_TEST=1.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from conftest import light_demo_config
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -51,7 +56,7 @@ def _held_back_warehouse(shared: Path, work: Path, held: dt.date) -> Path:
     return wh / "warehouse_events" / f"ds={held.isoformat()}"
 
 
-def _environment(home: Path, work: Path, pg_url: str, port: int) -> dict[str, str]:
+def _environment(home: Path, work: Path, pg_url: str, port: int, config: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AIRFLOW", "MQ_"))}      # nothing from the in-process tests leaks in
     env.update({
@@ -65,6 +70,9 @@ def _environment(home: Path, work: Path, pg_url: str, port: int) -> dict[str, st
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180",
         # On a loaded machine parsing the DAG file takes longer than the processor's 50 s default.
         "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
+        # The files do not change during the test: parse them once, not every 30 s (each parse imports
+        # the library and costs seconds of CPU the run's tasks need).
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -79,6 +87,7 @@ def _environment(home: Path, work: Path, pg_url: str, port: int) -> dict[str, st
         # Only the run this test triggers: no scheduled runs of the latest interval.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "MQ_DEMO_DIR": str(work),
+        "MQ_CONFIG": str(config),
         "MQ_SPARK_MASTER": "local[1]",
         "MQ_SPARK_DRIVER_MEMORY": "1g",
         "MQ_PARTITION_DEADLINE_HOURS": "1000000",   # the held-back partition is late, not missing
@@ -114,7 +123,8 @@ def deployment(pg_url, demo_warehouse, tmp_path):
     for d in (home, work, logs):
         d.mkdir()
     held_back = _held_back_warehouse(shared, work, partition)
-    env = _environment(home, work, pg_url, _free_port())
+    config = light_demo_config(tmp_path, slices=[[]])
+    env = _environment(home, work, pg_url, _free_port(), config)
     _airflow(env, "db", "migrate")
     _airflow(env, "pools", "set", "metrics_quality_warehouse", "2", "Spark tasks of metrics-quality")
     procs = []

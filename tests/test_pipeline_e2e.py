@@ -7,28 +7,16 @@ import json
 
 import pytest
 
-from conftest import DEMO_CONFIG
 from mq.cli import main
-from mq.config import load_config
 from mq.pipeline import Pipeline
 from mq.scoreboard import format_scoreboard, messages, score_incidents
 
 
 @pytest.fixture(scope="module")
-def backfilled(demo_warehouse, spark, tmp_path_factory):
-    """A full backfill of the demo into a SQLite state store (the expensive part, done once)."""
-    work = tmp_path_factory.mktemp("e2e")
-    (work / "warehouse").symlink_to(demo_warehouse[0], target_is_directory=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MQ_DEMO_DIR", str(work))
-        mp.delenv("MQ_STATE_URL", raising=False)
-        mp.delenv("MQ_RECEIVER", raising=False)
-        config = load_config(DEMO_CONFIG)
-        pipe = Pipeline(config, spark=spark)
-        spec = demo_warehouse[1]["spec"]
-        start, end = dt.date.fromisoformat(spec["start"]), dt.date.fromisoformat(spec["end"])
-        pipe.backfill(start, end)
-        yield pipe, demo_warehouse[1], work, (start, end), mp
+def backfilled(worked_demo):
+    """(pipeline, truth, workdir, (start, end)): this module's copy of the run's one full backfill of the
+    demo into a SQLite state store (conftest `backfilled_demo`: the expensive part, done once per run)."""
+    return worked_demo
 
 
 def test_injected_incidents_alert_and_the_holiday_does_not(backfilled):
@@ -58,7 +46,7 @@ def test_logging_loss_impact_brackets_the_lost_events(backfilled, spark):
 
 
 def test_rerunning_the_backfill_changes_nothing(backfilled):
-    pipe, truth, work, (start, end), _ = backfilled
+    pipe, truth, work, (start, end) = backfilled
     alerts, records = pipe.alerts.alerts(), len(pipe.ledger.records())
     sent = (work / "alerts" / "notifications.jsonl").read_text()
     points = len(pipe.store.points(["client_events", "warehouse_events"], start, end))
@@ -111,7 +99,7 @@ def test_at_most_one_firing_message_per_incident_and_none_on_clean_days(backfill
 
 
 def test_cli_outputs(backfilled, capsys):
-    pipe, truth, work, (start, end), _ = backfilled
+    pipe, truth, work, (start, end) = backfilled
     out = work / "export.jsonl"
     assert main(["alerts", "export", "--format", "jsonl", "--out", str(out)]) == 0
     records = [json.loads(x) for x in out.read_text().splitlines()]
