@@ -57,6 +57,12 @@ def test_jvm_output_does_not_break_the_progress_bar(tmp_path):
     out = bytearray()
     try:
         saw_line = _read_until(master, JVM_LINE.encode(), out)
+        # The line is relayed to the terminal and the bar redrawn below it by another thread: wait for
+        # the redrawn bar (still at 1/2) before letting the child go on, or the next update can win.
+        if saw_line:
+            below = bytearray(out[out.index(JVM_LINE.encode()):])
+            _read_until(master, b"1/2", below, deadline_s=60)
+            out += below[len(out) - out.index(JVM_LINE.encode()):]
         os.write(master, b"\n")
         _read_until(master, b"2/2", out)
         _read_until(master, b"\x00", out, deadline_s=30)   # the rest, until the child exits
