@@ -40,6 +40,40 @@ def migrated(url_or_engine):
     return engine
 
 
+def config_from_yaml(folder: Path, text: str):
+    """A config loaded from YAML text, written to `<folder>/mq.yml` and read as a user's file is."""
+    import textwrap
+
+    from mq.config import load_config
+
+    path = folder / "mq.yml"
+    path.write_text(textwrap.dedent(text))
+    return load_config(path)
+
+
+@pytest.fixture
+def memory_engine():
+    """An in-memory SQLite database shared by every connection of the test (one StaticPool connection)."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import StaticPool
+
+    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def stores(memory_engine):
+    """(metric store, ledger) with their tables, on the in-memory database."""
+    from ledger import Ledger
+    from metricstore import MetricStore
+
+    store, ledger = MetricStore(memory_engine), Ledger(memory_engine)
+    store.install()
+    ledger.install()
+    return store, ledger
+
+
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"

@@ -4,17 +4,14 @@ queued notifications with the real alert book, ledger and outbox on that databas
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
 
 from alerting.lifecycle import AlertBook
 from alerting.outbox import Outbox
 from ledger import Ledger
 from metricstore import MetricStore
-from mq.config import load_config
+from conftest import config_from_yaml
 from mq.stages.alert import AlertSettings, alert, collect_findings
 
 DAY = dt.date(2026, 9, 30)
@@ -39,17 +36,13 @@ alerting:
 
 @pytest.fixture
 def settings(tmp_path) -> AlertSettings:
-    path = tmp_path / "mq.yml"
-    path.write_text(textwrap.dedent(CONFIG))
-    return AlertSettings.from_config(load_config(path))
+    return AlertSettings.from_config(config_from_yaml(tmp_path, CONFIG))
 
 
 @pytest.fixture
-def engine():
-    e = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    MetricStore(e).install()
-    yield e
-    e.dispose()
+def engine(memory_engine):
+    MetricStore(memory_engine).install()
+    return memory_engine
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ nothing is written. No Spark."""
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +12,7 @@ from sqlalchemy.pool import StaticPool
 from alerting.schema import alerts as alert_table
 from incidents import incident_id
 from metricstore import MetricStore
-from mq.config import load_config
+from conftest import config_from_yaml
 from mq.stages.certify import CertifySettings, certify
 
 DAY = dt.date(2026, 9, 30)
@@ -34,18 +33,14 @@ certification: {settle_hours: 6}
 
 @pytest.fixture
 def settings(tmp_path) -> CertifySettings:
-    path = tmp_path / "mq.yml"
-    path.write_text(textwrap.dedent(CONFIG))
-    return CertifySettings.from_config(load_config(path))
+    return CertifySettings.from_config(config_from_yaml(tmp_path, CONFIG))
 
 
 @pytest.fixture
-def store():
-    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    s = MetricStore(engine)
+def store(memory_engine):
+    s = MetricStore(memory_engine)
     s.install()
-    yield s
-    engine.dispose()
+    return s
 
 
 def pull(store, table: str, status: str = "ok", finished_at: dt.datetime = PULLED) -> None:

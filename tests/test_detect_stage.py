@@ -9,11 +9,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
 
-from ledger import Ledger
-from metricstore import MetricStore
+from conftest import config_from_yaml
 from mq.config import load_config
 from mq.stages.detect import DetectSettings, Detections, detect, past_flags, write_detections
 
@@ -36,19 +33,7 @@ pairs:
 
 @pytest.fixture
 def settings(tmp_path) -> DetectSettings:
-    path = tmp_path / "mq.yml"
-    path.write_text(textwrap.dedent(CONFIG))
-    return DetectSettings.from_config(load_config(path))
-
-
-@pytest.fixture
-def stores():
-    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    store, ledger = MetricStore(engine), Ledger(engine)
-    store.install()
-    ledger.install()
-    yield store, ledger
-    engine.dispose()
+    return DetectSettings.from_config(config_from_yaml(tmp_path, CONFIG))
 
 
 def volumes(day: dt.date, rng) -> dict[str, float]:

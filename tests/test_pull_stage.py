@@ -4,16 +4,12 @@ store and ledger on an in-memory SQLite. No Spark: `scan` hands the stage those 
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
 
-from ledger import Ledger
-from metricstore import MetricStore, utcnow
-from mq.config import load_config
+from metricstore import utcnow
+from conftest import config_from_yaml
 from mq.stages.pull import PullSettings, pull, pull_outcome, recorded_pulls
 from pulls.pull import _result as result_of_aggregate
 from pulls.sql import MetricColumn
@@ -35,19 +31,7 @@ metrics:
 
 @pytest.fixture
 def settings(tmp_path) -> PullSettings:
-    path = tmp_path / "mq.yml"
-    path.write_text(textwrap.dedent(CONFIG))
-    return PullSettings.from_config(load_config(path))
-
-
-@pytest.fixture
-def stores():
-    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    store, ledger = MetricStore(engine), Ledger(engine)
-    store.install()
-    ledger.install()
-    yield store, ledger
-    engine.dispose()
+    return PullSettings.from_config(config_from_yaml(tmp_path, CONFIG))
 
 
 def aggregate(table: str, metric: str, by_platform: dict[str, int] | None, *, files: int = 1):

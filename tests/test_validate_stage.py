@@ -5,15 +5,10 @@ row-ratio checks are computed from the pulls' row counts."""
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
 
-from ledger import Ledger
-from metricstore import MetricStore
-from mq.config import load_config
+from conftest import config_from_yaml
 from mq.stages.validate import ValidateSettings, Validations, validate, write_validations
 
 DAY = dt.date(2026, 9, 30)
@@ -32,19 +27,7 @@ pairs:
 
 @pytest.fixture
 def settings(tmp_path) -> ValidateSettings:
-    path = tmp_path / "mq.yml"
-    path.write_text(textwrap.dedent(CONFIG))
-    return ValidateSettings.from_config(load_config(path))
-
-
-@pytest.fixture
-def stores():
-    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    store, ledger = MetricStore(engine), Ledger(engine)
-    store.install()
-    ledger.install()
-    yield store, ledger
-    engine.dispose()
+    return ValidateSettings.from_config(config_from_yaml(tmp_path, CONFIG))
 
 
 def pull(store, table: str, rows: int | None, status: str | None = None) -> None:
