@@ -23,9 +23,6 @@ from incidents.schema import incidents as incident_table
 from metricstore import schema as store_schema
 from core.timeutil import assume_utc, utcnow
 
-STATUSES = ("certified", "provisional", "failed")
-
-
 @dataclass(frozen=True)
 class Facts:
     """What the stores say about one subject's partition (gathered by `facts`)."""
