@@ -1,5 +1,5 @@
 """Which days a lasting discrepancy spans, read from what the detectors stored (verdicts in the metric
-store, drift starts in the ledger; an in-memory SQLite): the days `mq explain` and the alert judge
+store, drift starts stored with the detections; an in-memory SQLite): the days `mq explain` and the alert judge
 each side on."""
 from __future__ import annotations
 
@@ -47,11 +47,14 @@ def pipe(tmp_path):
     engine.dispose()
 
 
-def flag(pipe, day: dt.date, direction: str | None, status: str = "anomaly") -> None:
-    pipe.store.save_detections(PAIR, day, [{
-        "slice_key": "platform=ios", "detector": "ratio_binomial", "labels": {"platform": "ios"},
+def flag(pipe, day: dt.date, direction: str | None, status: str = "anomaly", *, pair: str = PAIR,
+         drift: dict | None = None) -> None:
+    """A stored verdict of `pair` on `day`; with `drift`, a drift detector's, carrying its evidence."""
+    pipe.store.save_detections(pair, day, [{
+        "slice_key": "platform=ios", "detector": "ratio_drift" if drift else "ratio_binomial",
+        "labels": {"platform": "ios"},
         "status": status, "observed": 0.9, "expected": 0.95, "lower": 0.94, "upper": 0.96,
-        "score": 5.0, "p_value": 1e-6, "q_value": 1e-5, "direction": direction, "run_id": "r"}])
+        "score": 5.0, "p_value": 1e-6, "q_value": 1e-5, "direction": direction, "run_id": "r", "drift": drift}])
 
 
 def days_back(*offsets: int) -> tuple[dt.date, ...]:
@@ -83,14 +86,9 @@ def test_a_timezone_shift_moves_the_ratio_both_ways_and_is_two_incidents(pipe):
 
 def test_a_drift_reaches_back_to_the_start_its_detector_recorded(pipe):
     flag(pipe, DAY - dt.timedelta(days=1), "down")
-    flag(pipe, DAY, "down")
     start = DAY - dt.timedelta(days=9)
-    pipe.ledger.append("detector", f"detect:{PAIR}:{DAY.isoformat()}:abc", {
-        "subject": PAIR, "drifts": [{"slice_key": "platform=ios", "detector": "ratio_drift",
-                                     "start": start.isoformat(), "cumulative_effect": -812.0}]}, partition=DAY)
-    pipe.ledger.append("detector", f"detect:other_pair:{DAY.isoformat()}:abc", {
-        "subject": "other_pair", "drifts": [{"slice_key": "x", "detector": "ratio_drift",
-                                             "start": (DAY - dt.timedelta(days=20)).isoformat(),
-                                             "cumulative_effect": 1.0}]}, partition=DAY)
+    flag(pipe, DAY, "down", drift={"start": start.isoformat(), "cumulative_effect": -812.0})
+    flag(pipe, DAY, "down", pair="other_pair",
+         drift={"start": (DAY - dt.timedelta(days=20)).isoformat(), "cumulative_effect": 1.0})
 
     assert incident_days(pipe, PAIR, DAY) == days_back(9, 8, 7, 6, 5, 4, 3, 1, 0)

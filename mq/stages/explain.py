@@ -112,8 +112,8 @@ def incident_days(pipe, pair_name: str, partition: dt.date) -> tuple[dt.date, ..
     """The days of the discrepancy `partition` belongs to, from what the detectors stored: `partition`
     and the run of consecutive days before it on which the pair had an anomaly in one of today's
     directions (a timezone shift's two days move the ratio opposite ways: two incidents, not one),
-    reaching back to the earliest drift start the detectors recorded on those days (a drift's first
-    days stay under the detector's limit). Holidays are skipped, neither breaking the run nor counted.
+    reaching back to the earliest drift start the detectors stored with those days' anomalies (a
+    drift's first days stay under the detector's limit). Holidays are skipped, neither breaking the run nor counted.
     `partition` alone when it was not flagged."""
     start = partition - dt.timedelta(days=MAX_INCIDENT_DAYS)
     found = pipe.store.detections(pair_name, start, partition)
@@ -130,12 +130,13 @@ def incident_days(pipe, pair_name: str, partition: dt.date) -> tuple[dt.date, ..
                 break
             onset = day
         day -= dt.timedelta(days=1)
-    for record in pipe.ledger.records("detector", onset, partition):
-        if record.key.startswith(f"detect:{pair_name}:"):
-            for drift in record.payload.get("drifts", ()):
-                began = dt.date.fromisoformat(str(drift["start"])[:10])
-                if start <= began < onset:
-                    onset = began
+    # The drift starts the detectors stored with their anomalies (`mq_detections.drift`) on the run's days.
+    run = flagged[pd.to_datetime(flagged.partition).dt.date >= onset]
+    for drift in run.drift if "drift" in run else ():
+        if isinstance(drift, dict) and drift.get("start"):
+            began = dt.date.fromisoformat(str(drift["start"])[:10])
+            if start <= began < onset:
+                onset = began
     return tuple(onset + dt.timedelta(days=k) for k in range((partition - onset).days + 1)
                  if onset + dt.timedelta(days=k) not in holidays)
 
