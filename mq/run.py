@@ -167,3 +167,7 @@ class LedgerEntry:
     key: str
     payload: dict
     partition: dt.date | None = None
+
+    def append_to(self, ledger, conn=None):
+        """Append this entry to `ledger` (within `conn`'s transaction when given); returns the record."""
+        return ledger.append(self.kind, self.key, self.payload, partition=self.partition, conn=conn)

@@ -272,7 +272,7 @@ def alert(settings: AlertSettings, book, outbox, ledger, partition: dt.date, can
                                              inhibit_rules=settings.inhibit_rules)
         entries = decision_entries(decisions, partition)
         for e in entries:
-            ledger.append(e.kind, e.key, e.payload, partition=e.partition, conn=conn)
+            e.append_to(ledger, conn)
         queued = 0
         for receiver, notification in build_notifications(decisions, links=links, chart=chart):
             queued += outbox.enqueue(receiver, notification, conn=conn)

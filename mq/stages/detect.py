@@ -189,7 +189,7 @@ def write_detections(store, ledger, partition: dt.date, found: Detections) -> No
     for subject, rows in found.rows.items():
         store.save_detections(subject, partition, rows)
     for e in found.ledger:
-        ledger.append(e.kind, e.key, e.payload, partition=e.partition)
+        e.append_to(ledger)
 
 
 def score(settings: DetectSettings, hist: pd.DataFrame, partition: dt.date, detector_refs, *,

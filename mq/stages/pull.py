@@ -74,8 +74,7 @@ def record_pull(settings: PullSettings, store, ledger, result, run_id: str | Non
     if "late" in found.outcome:
         log.warning("late data in %s %s", result.table, result.partition, extra={"mq": found.outcome["late"]})
     if found.entry is not None:
-        e = found.entry
-        ledger.append(e.kind, e.key, e.payload, partition=e.partition)
+        found.entry.append_to(ledger)
     log.info("pulled %s", result.table, extra={"mq": found.outcome})
     return found.outcome
 

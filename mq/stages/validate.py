@@ -167,7 +167,7 @@ def write_validations(store, ledger, found: Validations, run_id: str | None = No
                                      suite_hash=r.suite_hash, result_hash=c.result_hash, success=r.success,
                                      result=c.body, run_id=run_id)
         if created:
-            ledger.append(c.entry.kind, c.entry.key, c.entry.payload, partition=c.entry.partition)
+            c.entry.append_to(ledger)
     return found.results
 
 
