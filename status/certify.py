@@ -6,9 +6,10 @@
                  day ended less than `certification.settle_hours` before its pull)
     failed       a control failed; names the incident (or why the alert was not notified)
 
-The decision is a pure function of the facts (`decide`). After every run, `certify_partition` records a
-certification per subject in the store and the ledger; a late-data restatement (a new pull version) of a
-certified partition revokes it, in the ledger and with a notification.
+The decision is a pure function of the facts (`decide`). After every run, the certify stage
+(`mq.stages.certify.run_certification`, with `status.records.record`) records a certification per
+subject in the store and the ledger; a late-data restatement (a new pull version) of a certified
+partition revokes it, in the ledger and with a notification.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from alerting import schema as alert_schema
 from incidents import incident_id
 from incidents.schema import incidents as incident_table
 from metricstore import schema as store_schema
-from core.timeutil import assume_utc, utcnow
+from core.timeutil import assume_utc
 
 @dataclass(frozen=True)
 class Facts:
@@ -176,14 +177,3 @@ def false_positives(engine) -> set[str]:
     t = incident_table
     with engine.connect() as conn:
         return set(conn.execute(sa.select(t.c.id).where(t.c.status == "false_positive")).scalars())
-
-
-def certify_partition(pipe, partition: dt.date, now: dt.datetime | None = None) -> dict[str, str]:
-    """Record the certifications (and revocations) of one partition; returns subject -> status.
-
-    Idempotent: a re-run over the same data records nothing new."""
-    from status.records import record
-
-    found = statuses(pipe, partition)
-    record(pipe, found, now or utcnow())
-    return {s.subject: s.status for s in found}
