@@ -2,7 +2,7 @@
 workflow; every move is written to the ledger first-class (kind "incident").
 
     book = IncidentBook(engine, ledger)
-    book.sync(pipe)                                   # after the alert stage: new groups -> incidents
+    book.sync(Ownership.from_config(config))         # after the alert stage: new groups -> incidents
     book.act("inc-...", "ack", by="ana")
     book.act("inc-...", "signoff", by="lead", disposition="remediated", note="reloaded the partition")
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -53,8 +54,12 @@ class IncidentBook:
         self.engine, self.ledger = engine, ledger
 
     # ---- opening ------------------------------------------------------------------------
-    def sync(self, pipe, now: dt.datetime | None = None) -> list[Incident]:
+    def sync(self, ownership: "Ownership", now: dt.datetime | None = None) -> list[Incident]:
         """Open an incident for every notified alert group that has none yet; returns the new ones."""
+        return [i for i in (self.open(n) for n in self.to_open(ownership, now)) if i is not None]
+
+    def to_open(self, ownership: "Ownership", now: dt.datetime | None = None) -> list["NewIncident"]:
+        """The incidents `sync` opens, as data: one per notified alert group that has none yet."""
         now = now or utcnow()
         a = alert_schema.alerts
         with self.engine.connect() as conn:
@@ -65,32 +70,17 @@ class IncidentBook:
         for r in rows:
             if r["thread_key"] not in known:
                 groups.setdefault(r["thread_key"], []).append(dict(r))
-        created = []
-        for thread_key, alerts in groups.items():
-            created.append(self._open(pipe, thread_key, alerts, now))
-        return [c for c in created if c is not None]
+        return [new_incident(ownership, thread_key, alerts, now) for thread_key, alerts in groups.items()]
 
-    def _open(self, pipe, thread_key: str, alerts: list[dict], now: dt.datetime) -> Incident | None:
-        iid = incident_id(thread_key)
-        worst = max(alerts, key=lambda r: _SEVERITY.get(r["severity"], 0))
-        first = min(r["first_partition"] for r in alerts)
-        kinds = sorted({r["kind"] for r in alerts})
-        subjects = sorted({r["subject"] for r in alerts})
-        title = (f"{len(alerts)} {'/'.join(kinds)} alert{'s' if len(alerts) > 1 else ''} on "
-                 f"{', '.join(subjects)} for {first}")
-        values = dict(id=iid, thread_key=thread_key, title=title, owner=_owner(pipe.config, alerts),
-                      receiver=worst["receiver"], severity=worst["severity"], status="open",
-                      first_partition=first, opened_at=now, version=0)
+    def open(self, new: "NewIncident") -> Incident | None:
+        """Insert `new` and append its ledger record; None when a concurrent run opened it first."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(_T.insert().values(**values))
+                conn.execute(_T.insert().values(**new.values))
         except sa.exc.IntegrityError:
             return None   # a concurrent run opened it
-        self.ledger.append(LEDGER_KIND, f"incident:{iid}:opened", {
-            "incident_id": iid, "action": "open", "to": "open", "title": title, "owner": values["owner"],
-            "severity": values["severity"], "alerts": [r["id"] for r in alerts], "at": now.isoformat()},
-            partition=first)
-        return self.get(iid)
+        self.ledger.append(LEDGER_KIND, new.key, new.payload, partition=new.first_partition)
+        return self.get(new.id)
 
     # ---- acting -------------------------------------------------------------------------
     def act(self, iid: str, action: str, *, by: str, note: str | None = None, assignee: str | None = None,
@@ -179,6 +169,52 @@ class IncidentBook:
                 if r.payload.get("incident_id") == iid]
 
 
+@dataclass(frozen=True)
+class Ownership:
+    """Who an incident belongs to when its alerts' routing named no team: the owner of each table, and
+    the table of each metric (the config's)."""
+    tables: Mapping[str, str | None] = field(default_factory=dict)    # table -> its owner
+    metrics: Mapping[str, str] = field(default_factory=dict)          # metric -> its table
+
+    @classmethod
+    def from_config(cls, config) -> "Ownership":
+        return cls({t: spec.owner for t, spec in config.tables.items()},
+                   {m: spec.table for m, spec in config.metrics.items()})
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    """An incident to open: its row (`values`) and its ledger record (kind "incident", `key`, `payload`)."""
+    values: dict
+    key: str
+    payload: dict
+
+    @property
+    def id(self) -> str:
+        return self.values["id"]
+
+    @property
+    def first_partition(self) -> dt.date:
+        return self.values["first_partition"]
+
+
+def new_incident(ownership: Ownership, thread_key: str, alerts: list[dict], now: dt.datetime) -> NewIncident:
+    """The incident of one notified alert group (`alerts`, rows of the alert book)."""
+    iid = incident_id(thread_key)
+    worst = max(alerts, key=lambda r: _SEVERITY.get(r["severity"], 0))
+    first = min(r["first_partition"] for r in alerts)
+    kinds = sorted({r["kind"] for r in alerts})
+    subjects = sorted({r["subject"] for r in alerts})
+    title = (f"{len(alerts)} {'/'.join(kinds)} alert{'s' if len(alerts) > 1 else ''} on "
+             f"{', '.join(subjects)} for {first}")
+    values = dict(id=iid, thread_key=thread_key, title=title, owner=_owner(ownership, alerts),
+                  receiver=worst["receiver"], severity=worst["severity"], status="open",
+                  first_partition=first, opened_at=now, version=0)
+    return NewIncident(values, f"incident:{iid}:opened", {
+        "incident_id": iid, "action": "open", "to": "open", "title": title, "owner": values["owner"],
+        "severity": values["severity"], "alerts": [r["id"] for r in alerts], "at": now.isoformat()})
+
+
 def _incident(row) -> Incident:
     row = {k: (assume_utc(v) if isinstance(v, dt.datetime) else v) for k, v in dict(row).items()}
     return Incident(id=row["id"], title=row["title"], owner=row["owner"], status=row["status"],
@@ -186,14 +222,14 @@ def _incident(row) -> Incident:
                     row=row)
 
 
-def _owner(config, alerts: list[dict]) -> str:
+def _owner(ownership: Ownership, alerts: list[dict]) -> str:
     """The team the routing labels named (most alerts first), else the owner of the table concerned,
     else the receiver the route chose."""
     teams = Counter(r["team"] for r in alerts if r["team"])
     if teams:
         return teams.most_common(1)[0][0]
     for r in alerts:
-        table = r["table_name"] or (config.metrics[r["subject"]].table if r["subject"] in config.metrics else None)
-        if table in config.tables:
-            return config.tables[table].owner
+        table = r["table_name"] or ownership.metrics.get(r["subject"])
+        if table in ownership.tables:
+            return ownership.tables[table]
     return alerts[0]["receiver"] or "unowned"

@@ -7,7 +7,7 @@
     failed       a control failed; names the incident (or why the alert was not notified)
 
 The decision is a pure function of the facts (`decide`). After every run, the certify stage
-(`mq.stages.certify.run_certification`, with `status.records.record`) records a certification per
+(`mq.stages.certify`, with `status.records.changes` and `write`) records a certification per
 subject in the store and the ledger; a late-data restatement (a new pull version) of a certified
 partition revokes it, in the ledger and with a notification.
 """
