@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from mq.stages.explain import diagnose_pair
+from mq.stages.explain import pipeline_diagnosis
 
 # Exit codes of `mq explain`: 0 a diagnosis (a cause, "within normal variation" or a missing side),
 # 1 nothing to explain (no data pulled for the day, or no history to compare with).
@@ -13,7 +13,7 @@ NOTHING_TO_EXPLAIN = 1
 
 def explain(pipe, pair: str, partition: dt.date, chart: Path | None = None) -> tuple[str, int]:
     """(the text `mq explain` prints, its exit code)."""
-    diagnosis = diagnose_pair(pipe, pair, partition)
+    diagnosis = pipeline_diagnosis(pipe, pair, partition)
     if diagnosis.status in ("no_data", "no_history"):
         return f"{pair} on {partition}: {diagnosis.summary}", NOTHING_TO_EXPLAIN
     totals = diagnosis.totals

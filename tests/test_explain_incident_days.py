@@ -4,17 +4,11 @@ each side on."""
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
-from types import SimpleNamespace
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
 
-from ledger import Ledger
-from metricstore import MetricStore
-from mq.config import load_config
-from mq.stages.explain import incident_days
+from conftest import config_from_yaml
+from mq.stages.explain import ExplainSettings, incident_days
 
 DAY = dt.date(2026, 9, 30)
 PAIR = "client_vs_warehouse"
@@ -36,21 +30,19 @@ pairs:
 
 
 @pytest.fixture
-def pipe(tmp_path):
-    path = tmp_path / "mq.yml"
-    path.write_text(textwrap.dedent(CONFIG))
-    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    store, ledger = MetricStore(engine), Ledger(engine)
-    store.install()
-    ledger.install()
-    yield SimpleNamespace(config=load_config(path), store=store, ledger=ledger)
-    engine.dispose()
+def settings(tmp_path) -> ExplainSettings:
+    return ExplainSettings.from_config(config_from_yaml(tmp_path, CONFIG))
 
 
-def flag(pipe, day: dt.date, direction: str | None, status: str = "anomaly", *, pair: str = PAIR,
+@pytest.fixture
+def store(stores):
+    return stores[0]
+
+
+def flag(store, day: dt.date, direction: str | None, status: str = "anomaly", *, pair: str = PAIR,
          drift: dict | None = None) -> None:
     """A stored verdict of `pair` on `day`; with `drift`, a drift detector's, carrying its evidence."""
-    pipe.store.save_detections(pair, day, [{
+    store.save_detections(pair, day, [{
         "slice_key": "platform=ios", "detector": "ratio_drift" if drift else "ratio_binomial",
         "labels": {"platform": "ios"},
         "status": status, "observed": 0.9, "expected": 0.95, "lower": 0.94, "upper": 0.96,
@@ -61,34 +53,34 @@ def days_back(*offsets: int) -> tuple[dt.date, ...]:
     return tuple(DAY - dt.timedelta(days=k) for k in offsets)
 
 
-def test_a_day_flagged_alone_is_a_one_day_incident(pipe):
-    flag(pipe, DAY - dt.timedelta(days=3), "down")
-    flag(pipe, DAY - dt.timedelta(days=1), "down", status="ok")
-    flag(pipe, DAY, "down")
+def test_a_day_flagged_alone_is_a_one_day_incident(settings, store):
+    flag(store, DAY - dt.timedelta(days=3), "down")
+    flag(store, DAY - dt.timedelta(days=1), "down", status="ok")
+    flag(store, DAY, "down")
 
-    assert incident_days(pipe, PAIR, DAY) == (DAY,)
+    assert incident_days(settings, store, PAIR, DAY) == (DAY,)
 
 
-def test_a_run_of_days_flagged_the_same_way_is_one_incident_and_a_holiday_does_not_break_it(pipe):
+def test_a_run_of_days_flagged_the_same_way_is_one_incident_and_a_holiday_does_not_break_it(settings, store):
     for back in (4, 3, 1, 0):            # 2026-09-28 (two days back) is the holiday
-        flag(pipe, DAY - dt.timedelta(days=back), "down")
-    flag(pipe, DAY - dt.timedelta(days=5), "up")
+        flag(store, DAY - dt.timedelta(days=back), "down")
+    flag(store, DAY - dt.timedelta(days=5), "up")
 
-    assert incident_days(pipe, PAIR, DAY) == days_back(4, 3, 1, 0)
-
-
-def test_a_timezone_shift_moves_the_ratio_both_ways_and_is_two_incidents(pipe):
-    flag(pipe, DAY - dt.timedelta(days=1), "up")     # the warehouse partition cut short
-    flag(pipe, DAY, "down")                           # its last hours landed in today's
-
-    assert incident_days(pipe, PAIR, DAY) == (DAY,)
+    assert incident_days(settings, store, PAIR, DAY) == days_back(4, 3, 1, 0)
 
 
-def test_a_drift_reaches_back_to_the_start_its_detector_recorded(pipe):
-    flag(pipe, DAY - dt.timedelta(days=1), "down")
+def test_a_timezone_shift_moves_the_ratio_both_ways_and_is_two_incidents(settings, store):
+    flag(store, DAY - dt.timedelta(days=1), "up")     # the warehouse partition cut short
+    flag(store, DAY, "down")                           # its last hours landed in today's
+
+    assert incident_days(settings, store, PAIR, DAY) == (DAY,)
+
+
+def test_a_drift_reaches_back_to_the_start_its_detector_recorded(settings, store):
+    flag(store, DAY - dt.timedelta(days=1), "down")
     start = DAY - dt.timedelta(days=9)
-    flag(pipe, DAY, "down", drift={"start": start.isoformat(), "cumulative_effect": -812.0})
-    flag(pipe, DAY, "down", pair="other_pair",
+    flag(store, DAY, "down", drift={"start": start.isoformat(), "cumulative_effect": -812.0})
+    flag(store, DAY, "down", pair="other_pair",
          drift={"start": (DAY - dt.timedelta(days=20)).isoformat(), "cumulative_effect": 1.0})
 
-    assert incident_days(pipe, PAIR, DAY) == days_back(9, 8, 7, 6, 5, 4, 3, 1, 0)
+    assert incident_days(settings, store, PAIR, DAY) == days_back(9, 8, 7, 6, 5, 4, 3, 1, 0)

@@ -65,7 +65,7 @@ CONFIG, cached_generate, cached_pull, check_matches_demo = (
 from checks.concentration import concentration, failing_counts  # noqa: E402
 from mq.config import CalendarSpec, Holiday, load_config  # noqa: E402
 from mq.demo import DemoSpec  # noqa: E402
-from mq.stages.explain import diagnose, pair_history  # noqa: E402
+from mq.stages.explain import ExplainSettings, diagnose, pair_history  # noqa: E402
 from mq.stages.explain_metric import localize_count, metric_history  # noqa: E402
 from rootcause.model import TABLE_WIDE  # noqa: E402
 
@@ -185,7 +185,7 @@ def _diagnose(pipe, pair: str, kind: str, incident: dict, day: dt.date, bad: set
     if kind == "bot_spike":
         tops = []
         for metric in ("client_events", "warehouse_events"):
-            frame, dims, _ = metric_history(pipe, metric, day)
+            frame, dims, _ = metric_history(ExplainSettings.from_config(pipe.config), pipe.store, metric, day)
             causes, _ = localize_count(frame, dims, day, bad, metric=metric)
             tops.append(causes[0]["label"] if causes else "-")
         side = "both" if tops[0] == tops[1] == label(incident["labels"]) else "one side" if label(
@@ -198,7 +198,7 @@ def _diagnose(pipe, pair: str, kind: str, incident: dict, day: dt.date, bad: set
         leaves = failing_counts(df, [("expect_column_values_to_not_be_null", {"column": "user_id"})], dims)
         causes = concentration(leaves, dims, "failing_0")
         return (causes[0]["label"] if causes else "-"), "client", "client"
-    wide, dims, _ = pair_history(pipe, pair, day, since=so_far[0])
+    wide, dims, _ = pair_history(ExplainSettings.from_config(pipe.config), pipe.store, pair, day, since=so_far[0])
     diagnosis = diagnose(wide, dims, day, bad, pair_name=pair, incident=so_far)
     if kind == "missing_partition":
         top = "missing warehouse partition" if diagnosis.status == "missing" and "warehouse" in diagnosis.summary else diagnosis.status

@@ -297,13 +297,15 @@ def run_alerting(pipe, partition: dt.date, run_id: str | None = None, *, run_url
 def pipeline_explain(pipe) -> Explain:
     """Root causes on the pipeline's metric store: a pair's leaves against their expected client
     count (`explain_pair`), a metric's against its own history (`explain_metric`)."""
-    from mq.stages.explain import explain_pair
+    from mq.stages.explain import ExplainSettings, explain_pair
     from mq.stages.explain_metric import explain_metric
+
+    settings = ExplainSettings.from_config(pipe.config)
 
     def explain(kind: str, subject: str, partition: dt.date):
         if kind == "discrepancy":
-            return explain_pair(pipe, subject, partition)
-        return explain_metric(pipe, subject, partition)
+            return explain_pair(settings, pipe.store, subject, partition)
+        return explain_metric(settings, pipe.store, subject, partition)
     return explain
 
 

@@ -15,10 +15,16 @@ not hide in its own first days, and the side is judged on the incident's days po
 Said before any cause, in this order: a side with no data today is a missing partition (not a ratio
 of 0 or infinity); a day the detectors found normal, or a holiday, is "within normal variation" with
 its interval and no cause.
+
+Every function here takes small typed inputs: `ExplainSettings` (the config's part it reads) and the
+metric store whose points and detections it reads; nothing is written. `pipeline_diagnosis` is
+`diagnose_pair` on a pipeline's config and store (`mq explain`); the alert stage's root causes
+(`mq.stages.alert.pipeline_explain`) call `explain_pair` the same way.
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +42,20 @@ MAX_INCIDENT_DAYS = 28      # how far back the onset of a lasting discrepancy is
 
 
 @dataclass(frozen=True)
+class ExplainSettings:
+    """The part of the config root causes read."""
+    pairs: Mapping[str, tuple[str, str]] = field(default_factory=dict)    # pair -> (client, warehouse) metric
+    dimensions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # metric -> its leaves' dimensions
+    holidays: Mapping[dt.date, str] = field(default_factory=dict)         # day -> the holiday's name
+
+    @classmethod
+    def from_config(cls, config) -> "ExplainSettings":
+        return cls({name: (p.client, p.warehouse) for name, p in config.pairs.items()},
+                   {m: tuple(config.metric_dimensions(m)) for m in config.metrics},
+                   {h.date: h.name for h in config.calendar.holidays})
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """`status`: "explained", "normal" (nothing abnormal: no cause), "missing" (a side has no data),
     "no_data" (nothing pulled for the day) or "no_history" (nothing to compare with)."""
@@ -47,23 +67,23 @@ class Diagnosis:
     totals: dict = field(default_factory=dict)
 
 
-def pair_history(pipe, pair_name: str, partition: dt.date, since: dt.date | None = None
-                 ) -> tuple[pd.DataFrame, list[str], set]:
+def pair_history(settings: ExplainSettings, store, pair_name: str, partition: dt.date,
+                 since: dt.date | None = None) -> tuple[pd.DataFrame, list[str], set]:
     """(one row per leaf and day: slice_key, partition, client, warehouse, and the dimensions;
     the dimensions; the days to leave out of baselines). `since`: the incident's onset (default
     `partition`); the history reaches `SIDE_HISTORY_DAYS` before it."""
-    pair = pipe.config.pairs[pair_name]
-    dims = pipe.config.metric_dimensions(pair.client)
+    client, warehouse = settings.pairs[pair_name]
+    dims = list(settings.dimensions[client])
     start = (since or partition) - dt.timedelta(days=SIDE_HISTORY_DAYS)
-    pts = pipe.store.points([pair.client, pair.warehouse], start, partition, groupings=[",".join(dims)])
-    bad = set(pipe.config.holidays)
-    det = pipe.store.detections(pair_name, start, partition - dt.timedelta(days=1))
+    pts = store.points([client, warehouse], start, partition, groupings=[",".join(dims)])
+    bad = set(settings.holidays)
+    det = store.detections(pair_name, start, partition - dt.timedelta(days=1))
     if not det.empty:   # days of earlier discrepancies would drag the baseline towards the incident
         bad |= set(det[det.status == "anomaly"].partition)
     if pts.empty:
         return pd.DataFrame(), dims, bad
     wide = pts.pivot_table(index=["slice_key", "partition"], columns="metric", values="value").reset_index()
-    wide = wide.rename(columns={pair.client: "client", pair.warehouse: "warehouse"})
+    wide = wide.rename(columns={client: "client", warehouse: "warehouse"})
     for side in ("client", "warehouse"):
         if side not in wide:
             wide[side] = 0.0
@@ -94,21 +114,28 @@ def leaves_of_day(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: 
     return leaves.reset_index()
 
 
-def pair_leaves(pipe, pair_name: str, partition: dt.date) -> tuple[pd.DataFrame, list[str]]:
-    wide, dims, bad = pair_history(pipe, pair_name, partition)
+def pair_leaves(settings: ExplainSettings, store, pair_name: str, partition: dt.date
+                ) -> tuple[pd.DataFrame, list[str]]:
+    wide, dims, bad = pair_history(settings, store, pair_name, partition)
     if wide.empty:
         return pd.DataFrame(), dims
     return leaves_of_day(wide, dims, partition, bad), dims
 
 
-def diagnose_pair(pipe, pair_name: str, partition: dt.date) -> Diagnosis:
-    days = incident_days(pipe, pair_name, partition)
-    wide, dims, bad = pair_history(pipe, pair_name, partition, since=days[0])
+def diagnose_pair(settings: ExplainSettings, store, pair_name: str, partition: dt.date) -> Diagnosis:
+    """The diagnosis of `pair_name` on `partition` from the points and detections in `store`."""
+    days = incident_days(settings, store, pair_name, partition)
+    wide, dims, bad = pair_history(settings, store, pair_name, partition, since=days[0])
     return diagnose(wide, dims, partition, bad, pair_name=pair_name, incident=days,
-                    normal=lambda: _within_normal_variation(pipe, pair_name, partition))
+                    normal=lambda: _within_normal_variation(settings, store, pair_name, partition))
 
 
-def incident_days(pipe, pair_name: str, partition: dt.date) -> tuple[dt.date, ...]:
+def pipeline_diagnosis(pipe, pair_name: str, partition: dt.date) -> Diagnosis:
+    """`diagnose_pair` on the pipeline's config and metric store (`mq explain`)."""
+    return diagnose_pair(ExplainSettings.from_config(pipe.config), pipe.store, pair_name, partition)
+
+
+def incident_days(settings: ExplainSettings, store, pair_name: str, partition: dt.date) -> tuple[dt.date, ...]:
     """The days of the discrepancy `partition` belongs to, from what the detectors stored: `partition`
     and the run of consecutive days before it on which the pair had an anomaly in one of today's
     directions (a timezone shift's two days move the ratio opposite ways: two incidents, not one),
@@ -116,8 +143,8 @@ def incident_days(pipe, pair_name: str, partition: dt.date) -> tuple[dt.date, ..
     drift's first days stay under the detector's limit). Holidays are skipped, neither breaking the run nor counted.
     `partition` alone when it was not flagged."""
     start = partition - dt.timedelta(days=MAX_INCIDENT_DAYS)
-    found = pipe.store.detections(pair_name, start, partition)
-    holidays = set(pipe.config.holidays)
+    found = store.detections(pair_name, start, partition)
+    holidays = set(settings.holidays)
     flagged = found[found.status == "anomaly"] if not found.empty else found
     if flagged.empty or not (flagged.partition == partition).any():
         return (partition,)
@@ -184,16 +211,16 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
     return Diagnosis("explained", impact_dict["summary"], as_dicts, impact_dict, totals)
 
 
-def explain_pair(pipe, pair_name: str, partition: dt.date):
+def explain_pair(settings: ExplainSettings, store, pair_name: str, partition: dt.date):
     """(root causes as dicts, impact as a dict) or ((), None) when there is nothing to explain."""
-    diagnosis = diagnose_pair(pipe, pair_name, partition)
+    diagnosis = diagnose_pair(settings, store, pair_name, partition)
     return diagnosis.causes, diagnosis.impact
 
 
-def _within_normal_variation(pipe, pair_name: str, partition: dt.date) -> str | None:
+def _within_normal_variation(settings: ExplainSettings, store, pair_name: str, partition: dt.date) -> str | None:
     """The sentence for a day with nothing abnormal (holiday, or no slice flagged), else None."""
-    names = {h.date: h.name for h in pipe.config.calendar.holidays}
-    found = pipe.store.detections(pair_name, partition, partition)
+    names = settings.holidays
+    found = store.detections(pair_name, partition, partition)
     total = found[found.labels.map(lambda labels: not labels)] if not found.empty else found
     interval = ""
     if not total.empty:

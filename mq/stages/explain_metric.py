@@ -5,6 +5,8 @@ times the metric's total predicted for today by its own history (weekday levels 
 `rootcause.side.seasonal_expectation`). The localiser then finds the fewest slices that explain
 the difference ("all slices" when the whole table moved), and the impact is today's value on those
 slices minus what their own history predicts, with that prediction's interval.
+
+Of small typed inputs like `mq.stages.explain` (its `ExplainSettings`, the metric store).
 """
 from __future__ import annotations
 
@@ -12,20 +14,21 @@ import datetime as dt
 
 import pandas as pd
 
-from mq.stages.explain import BASELINE_DAYS, _about
+from mq.stages.explain import BASELINE_DAYS, ExplainSettings, _about
 from rootcause import localize
 from rootcause.model import leaves_in
 from rootcause.side import seasonal_expectation
 
 
-def metric_history(pipe, metric: str, partition: dt.date) -> tuple[pd.DataFrame, list[str], set]:
+def metric_history(settings: ExplainSettings, store, metric: str, partition: dt.date
+                   ) -> tuple[pd.DataFrame, list[str], set]:
     """(one row per leaf and day: slice_key, partition, value, dimensions; the dimensions; the days
     to leave out of the history: holidays and earlier anomalies of this metric)."""
-    dims = pipe.config.metric_dimensions(metric)
+    dims = list(settings.dimensions[metric])
     start = partition - dt.timedelta(days=BASELINE_DAYS)
-    pts = pipe.store.points([metric], start, partition, groupings=[",".join(dims)])
-    bad = set(pipe.config.holidays)
-    det = pipe.store.detections(metric, start, partition - dt.timedelta(days=1))
+    pts = store.points([metric], start, partition, groupings=[",".join(dims)])
+    bad = set(settings.holidays)
+    det = store.detections(metric, start, partition - dt.timedelta(days=1))
     if not det.empty:
         bad |= set(det[det.status == "anomaly"].partition)
     if pts.empty:
@@ -84,6 +87,9 @@ def localize_count(frame: pd.DataFrame, dims: list[str], partition: dt.date, bad
     return as_dicts, impact
 
 
-def explain_metric(pipe, metric: str, partition: dt.date):
-    frame, dims, bad = metric_history(pipe, metric, partition)
+def explain_metric(settings: ExplainSettings, store, metric: str, partition: dt.date):
+    """(root causes as dicts, impact as a dict) of `metric`'s count on `partition` against its own
+    history in `store`; ((), None) when there is no history or nothing stands out."""
+    frame, dims, bad = metric_history(settings, store, metric, partition)
     return localize_count(frame, dims, partition, bad, metric=metric)
+
