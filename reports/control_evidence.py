@@ -32,10 +32,11 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def controls_frame(pipe) -> pd.DataFrame:
-    recorded = latest_definitions(pipe.ledger)
+def controls_frame(config, ledger) -> pd.DataFrame:
+    """The registry the config declares, with the definition version `ledger` holds of each control."""
+    recorded = latest_definitions(ledger)
     rows = []
-    for c in build_registry(pipe.config):
+    for c in build_registry(config):
         rec = recorded.get(c.id)
         current = rec is not None and rec.payload["definition_hash"] == c.definition_hash
         rows.append({"control_id": c.id, "kind": c.kind, "subject": c.subject, "owner": c.owner,
@@ -71,9 +72,9 @@ def exceptions_frame(found) -> pd.DataFrame:
     return _frame(rows, EXCEPTION_COLUMNS)
 
 
-def control_changes_frame(pipe) -> pd.DataFrame:
+def control_changes_frame(ledger) -> pd.DataFrame:
     rows = []
-    for c in change_log(pipe.ledger):
+    for c in change_log(ledger):
         shown = [f"{f['field']}: {json.dumps(f['before'])} -> {json.dumps(f['after'])}" for f in c.fields]
         rows.append({"seq": c.record.seq, "recorded_at": _iso(c.record.recorded_at), "control_id": c.control_id,
                      "change": c.change, "version": c.version, "definition_hash": c.definition_hash or "",
@@ -84,12 +85,14 @@ def control_changes_frame(pipe) -> pd.DataFrame:
                          "previous_hash", "changed_fields", "git_commit", "config_hash"])
 
 
-def silences_frame(pipe, start: dt.date, end: dt.date) -> pd.DataFrame:
+def silences_frame(ledger, silences, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Every silence of `silences` (the alert book's), with its ledger records and the decisions of
+    [start, end] it muted."""
     recorded: dict[tuple[int, str], int] = {}
-    for r in pipe.ledger.records(kind="silence"):
+    for r in ledger.records(kind="silence"):
         recorded.setdefault((r.payload.get("id"), r.key.rsplit(":", 1)[-1]), r.seq)
     muted: dict[int, int] = {}
-    for r in pipe.ledger.records(kind="alert_decision", start=start, end=end):
+    for r in ledger.records(kind="alert_decision", start=start, end=end):
         reason = r.payload.get("reason") or ""
         if r.payload.get("decision") == "silenced" and reason.startswith("silence #"):
             sid = reason[len("silence #"):].split(" ", 1)[0]
@@ -100,7 +103,7 @@ def silences_frame(pipe, start: dt.date, end: dt.date) -> pd.DataFrame:
              "expired_at": _iso(s.expired_at), "expired_by": s.expired_by or "",
              "ledger_seq_created": recorded.get((s.id, "created"), ""),
              "ledger_seq_expired": recorded.get((s.id, "expired"), ""),
-             "decisions_silenced_in_period": muted.get(s.id, 0)} for s in pipe.alerts.silences.all()]
+             "decisions_silenced_in_period": muted.get(s.id, 0)} for s in silences.all()]
     return _frame(rows, ["silence_id", "matchers", "author", "reason", "created_at", "expires_at", "expired_at",
                          "expired_by", "ledger_seq_created", "ledger_seq_expired", "decisions_silenced_in_period"])
 
@@ -108,6 +111,6 @@ def silences_frame(pipe, start: dt.date, end: dt.date) -> pd.DataFrame:
 def collect_controls(pipe, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
     rows = run_list(pipe, start, end)
     found = derive_exceptions(pipe, start, end, rows=rows)
-    return {"controls": controls_frame(pipe), "control_runs": control_runs_frame(rows),
-            "exceptions": exceptions_frame(found), "control_changes": control_changes_frame(pipe),
-            "silences": silences_frame(pipe, start, end)}
+    return {"controls": controls_frame(pipe.config, pipe.ledger), "control_runs": control_runs_frame(rows),
+            "exceptions": exceptions_frame(found), "control_changes": control_changes_frame(pipe.ledger),
+            "silences": silences_frame(pipe.ledger, pipe.alerts.silences, start, end)}

@@ -33,7 +33,7 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
         raise MqError(f"report sox: --end {end} is before --start {start}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frames = {**collect_controls(pipe, start, end), **collect_store(pipe, start, end),
+    frames = {**collect_controls(pipe, start, end), **collect_store(pipe.store, pipe.alerts, start, end),
               **collect_incidents(pipe.ledger, start, end)}
     for name in CONTROL_CSVS + STORE_CSVS + INCIDENT_CSVS:
         frames[name].to_csv(out / f"{name}.csv", index=False)

@@ -6,8 +6,8 @@ import datetime as dt
 import pandas as pd
 
 
-def _alerts_frame(pipe, start: dt.date, end: dt.date) -> pd.DataFrame:
-    rows = [a for a in pipe.alerts.alerts() if start <= a["first_partition"] <= end]
+def _alerts_frame(alerts, start: dt.date, end: dt.date) -> pd.DataFrame:
+    rows = [a for a in alerts.alerts() if start <= a["first_partition"] <= end]
     cols = ["id", "kind", "subject", "labels", "severity", "status", "first_partition", "last_partition",
             "resolved_partition", "suppressed", "message"]
     frame = pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
@@ -15,19 +15,20 @@ def _alerts_frame(pipe, start: dt.date, end: dt.date) -> pd.DataFrame:
     return frame
 
 
-def collect_store(pipe, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
-    runs = pipe.store.runs(start, end)
+def collect_store(store, alerts, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
+    """The operational tables of [start, end]: from the metric store (`store`) and the alert book (`alerts`)."""
+    runs = store.runs(start, end)
     runs = runs[["run_id", "partition", "trigger", "status", "config_hash", "started_at", "finished_at"]]
-    pulls = pipe.store.pulls(start, end)
+    pulls = store.pulls(start, end)
     pulls = pulls.assign(files=pulls.input_files.map(lambda f: len(f or [])))[
         ["table_name", "partition", "version", "status", "row_count", "files", "sql_hash", "content_hash",
          "spark_app_id", "started_at", "finished_at"]]
-    checks = pipe.store.check_results(start, end)
+    checks = store.check_results(start, end)
     checks = checks.assign(failed=checks.result.map(
         lambda r: ";".join(e["expectation"] for e in (r or {}).get("expectations", []) if not e["success"])))[
         ["suite", "table_name", "partition", "success", "failed", "suite_hash", "recorded_at"]]
-    decisions = pd.DataFrame(pipe.alerts.decisions(start, end),
+    decisions = pd.DataFrame(alerts.decisions(start, end),
                              columns=["partition", "fingerprint", "alert_id", "decision", "reason", "receiver",
                                       "decided_at"])
-    return {"runs": runs, "pulls": pulls, "checks": checks, "alerts": _alerts_frame(pipe, start, end),
+    return {"runs": runs, "pulls": pulls, "checks": checks, "alerts": _alerts_frame(alerts, start, end),
             "alert_decisions": decisions}

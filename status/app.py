@@ -45,7 +45,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
                 return dt.date.fromisoformat(date)
             except ValueError:
                 raise HTTPException(400, f"date: expected YYYY-MM-DD, got {date!r}") from None
-        return latest_partition(pipe) or dt.date.today()
+        return latest_partition(pipe.store) or dt.date.today()
 
     @app.get("/", response_class=HTMLResponse)
     def page(date: str | None = None, msg: str | None = None, err: str | None = None) -> str:
@@ -53,7 +53,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
         open_incidents = pipe.incidents.list(open_only=True)
         allowed = {i.id: [a for a in ACTIONS if _allows(i.status, a)] for i in open_incidents}
         charts = {}
-        for subject in grid_rows(pipe):
+        for subject in grid_rows(pipe.config):
             series, marked = history(pipe, subject, day)
             charts[subject] = Markup(history_svg(subject, series, marked))
         return _ENV.get_template("page.html").render(
@@ -105,10 +105,11 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
     return app
 
 
-def grid_rows(pipe) -> list[str]:
+def grid_rows(config) -> list[str]:
+    """The status page's rows: every metric and pair of the config."""
     from status.certify import subjects
 
-    return list(subjects(pipe.config))
+    return list(subjects(config))
 
 
 def _allows(status: str, action: str) -> bool:

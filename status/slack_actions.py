@@ -60,7 +60,7 @@ def handle(pipe, payload: dict, client, now: dt.datetime | None = None) -> list[
             "action_id": action_id, "incident_id": iid, "user": who, "user_id": user.get("id"),
             "channel": channel, "message_ts": ts, "at": now.isoformat()})
         if action_id == "mq_ack":
-            done.append(_ack(pipe, iid, who))
+            done.append(_ack(pipe.incidents, iid, who))
         else:
             done.append(_silence(pipe, iid, who, now))
     if done and client is not None and channel and ts:
@@ -68,9 +68,9 @@ def handle(pipe, payload: dict, client, now: dt.datetime | None = None) -> list[
     return done
 
 
-def _ack(pipe, iid: str, who: str) -> str:
+def _ack(book, iid: str, who: str) -> str:
     try:
-        pipe.incidents.act(iid, "ack", by=who, via="slack")
+        book.act(iid, "ack", by=who, via="slack")
         return f"Acknowledged by {who}"
     except IncidentError as exc:
         return f"{who} tried to acknowledge: {exc}"

@@ -14,8 +14,9 @@ PERIOD_DAYS = 14
 HISTORY_DAYS = 42
 
 
-def latest_partition(pipe) -> dt.date | None:
-    runs = pipe.store.runs()
+def latest_partition(store) -> dt.date | None:
+    """The newest partition the metric store has a run of."""
+    runs = store.runs()
     return None if runs.empty else max(runs.partition)
 
 
