@@ -54,11 +54,11 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
         allowed = {i.id: [a for a in ACTIONS if _allows(i.status, a)] for i in open_incidents}
         charts = {}
         for subject in grid_rows(pipe.config):
-            series, marked = history(pipe, subject, day)
+            series, marked = history(pipe.config, pipe.store, subject, day)
             charts[subject] = Markup(history_svg(subject, series, marked))
         return _ENV.get_template("page.html").render(
             # The explain output re-localises each discrepancy: it is on the incident's own page.
-            day=day, grid=grid(pipe, day),
+            day=day, grid=grid(pipe.config, pipe.store, day),
             incidents=[(i, gather(pipe, i.id)) for i in open_incidents],
             allowed=allowed, actions=list(LABELS.items()), dispositions=DISPOSITIONS, charts=charts,
             writable=bool(token), message=msg, error=err)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from alerting import schema as alert_schema
 from incidents import incident_id
-from status.certify import statuses, subjects
+from status.certify import certified_subjects, partition_statuses, subjects
 
 PERIOD_DAYS = 14
 HISTORY_DAYS = 42
@@ -20,28 +20,29 @@ def latest_partition(store) -> dt.date | None:
     return None if runs.empty else max(runs.partition)
 
 
-def grid(pipe, day: dt.date, days: int = PERIOD_DAYS) -> dict:
-    """{"days": [...], "rows": {subject: [PartitionStatus per day]}}, oldest day first."""
+def grid(config, store, day: dt.date, days: int = PERIOD_DAYS) -> dict:
+    """{"days": [...], "rows": {subject: [PartitionStatus per day]}}, oldest day first, from what the
+    metric store (`store`) holds."""
     period = [day - dt.timedelta(days=k) for k in range(days - 1, -1, -1)]
-    rows: dict[str, list] = {s: [] for s in subjects(pipe.config)}
+    rows: dict[str, list] = {s: [] for s in subjects(config)}
+    certified, settle = certified_subjects(config), config.certification.settle_hours
     for d in period:
-        for s in statuses(pipe, d):
+        for s in partition_statuses(certified, store, d, settle_hours=settle):
             rows[s.subject].append(s)
     return {"days": period, "rows": rows}
 
 
-def history(pipe, subject: str, day: dt.date, days: int = HISTORY_DAYS):
+def history(cfg, store, subject: str, day: dt.date, days: int = HISTORY_DAYS):
     """(series of (partition, value), partition -> incident id) for the total of a metric or a pair's
-    client/warehouse ratio."""
+    client/warehouse ratio, from the metric store (`store`) and the alerts in its database."""
     start = day - dt.timedelta(days=days - 1)
     period = [start + dt.timedelta(days=k) for k in range(days)]
-    cfg = pipe.config
     if subject in cfg.pairs:
         p = cfg.pairs[subject]
         names = [p.client, p.warehouse]
     else:
         names = [subject]
-    pts = pipe.store.points(names, start, day, groupings=[""])
+    pts = store.points(names, start, day, groupings=[""])
     values: dict[dt.date, float | None] = {d: None for d in period}
     if not pts.empty:
         wide = pts.pivot_table(index="partition", columns="metric", values="value")
@@ -52,7 +53,7 @@ def history(pipe, subject: str, day: dt.date, days: int = HISTORY_DAYS):
             else:
                 values[d] = float(row[names[0]])
     a = alert_schema.alerts
-    with pipe.engine.connect() as conn:
+    with store.engine.connect() as conn:
         rows = conn.execute(sa.select(a).where(a.c.last_partition >= start, a.c.first_partition <= day,
                                                a.c.thread_key.is_not(None))).mappings().all()
     tables = set(_tables(cfg, subject))
