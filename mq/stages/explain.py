@@ -10,7 +10,8 @@ compares each side with its own history on those slices; the impact is stated on
 A discrepancy that lasts is judged as one incident (`incident_days`): from its onset (the start a
 drift detector recorded, or the first of the run of consecutive days the pair was flagged the same
 way as today) to today. Baselines then hold only clean days before the onset, so a slow drift does
-not hide in its own first days, and the side is judged on the incident's days pooled.
+not hide in its own first days, and the side is judged on the incident's days pooled. The impact is
+stated for today and, for an incident of several days, over all of them (`incident_impact`).
 
 Said before any cause, in this order: a side with no data today is a missing partition (not a ratio
 of 0 or infinity); a day the detectors found normal, or a holiday, is "within normal variation" with
