@@ -148,24 +148,29 @@ def test_side_attribution_sees_a_client_drop_against_a_steady_warehouse():
 
 def drifting_history(seed: int, drift_days: int = 10, depth: float = 0.10) -> tuple[pd.DataFrame, tuple]:
     """56 clean days, then `drift_days` (TODAY the last) on which the client logs `depth` fewer of
-    country=GB's events (about 400 a day); the rest as `history`. Returns (frame, the drift's days)."""
+    country=GB's events (about 400 a day); the rest as `history`. Returns (frame, the drift's days);
+    `frame.attrs["lost"]`: the client events the drift lost over its days."""
     rng = np.random.default_rng(seed)
     leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMS)
     share = rng.dirichlet(np.full(len(leaves), 2.0))
     gb = (leaves.country == "GB").to_numpy()
     share = np.where(gb, 0.02 * share / share[gb].sum(), 0.98 * share / share[~gb].sum())
     capture = leaves.platform.map(CAPTURE).to_numpy()
-    rows, drift = [], []
+    rows, drift, lost = [], [], 0.0
     for back in range(56 + drift_days - 1, -1, -1):
         day = TODAY - dt.timedelta(days=back)
         warehouse = rng.poisson(20_000 * (1 - 0.0015 * back) * WEEKLY[day.weekday()] * share).astype(float)
-        rate = np.where(gb & (back < drift_days), capture * (1 - depth), capture)
+        client = rng.binomial(warehouse.astype(int), capture).astype(float)
         if back < drift_days:
             drift.append(day)
-        rows.append(leaves.assign(partition=day, warehouse=warehouse,
-                                  client=rng.binomial(warehouse.astype(int), rate).astype(float),
+            missing = rng.binomial(client.astype(int), depth) * gb
+            client -= missing
+            lost += float(missing.sum())
+        rows.append(leaves.assign(partition=day, warehouse=warehouse, client=client,
                                   slice_key=leaves.platform + "|" + leaves.country + "|" + leaves.event_type))
-    return pd.concat(rows, ignore_index=True), tuple(drift)
+    frame = pd.concat(rows, ignore_index=True)
+    frame.attrs["lost"] = lost          # the client events the drift lost
+    return frame, tuple(drift)
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
@@ -182,3 +187,24 @@ def test_a_ten_day_client_drift_on_a_small_slice_is_the_client_judged_on_the_day
     assert f"over the 10 days since {drift[0]}" in pooled.impact["evidence"]
     # One day of the drift alone leaves both sides within their history's interval.
     assert today_only.impact is None or today_only.impact["side"] == "undetermined"
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_a_lasting_drift_states_the_events_lost_over_the_incident_with_its_interval(seed):
+    frame, drift = drifting_history(seed)
+
+    pooled = diagnose(frame, DIMS, TODAY, set(), pair_name="p", incident=drift)
+    one_day = diagnose(frame, DIMS, TODAY, set(), pair_name="p")
+
+    impact = pooled.impact
+    assert impact["side"] == "client"
+    assert impact["incident_days"] == 10 and impact["incident_since"] == drift[0].isoformat()
+    lost = frame.attrs["lost"]
+    assert 300 < lost < 500                      # 10 days of a 10% loss on about 400 events a day
+    assert impact["incident_lower"] <= -lost <= impact["incident_upper"]     # a 90% interval
+    # Today's impact is still one day's, about a tenth of the incident's.
+    assert impact["events"] == pytest.approx(impact["incident_events"] / 10, rel=0.6)
+    assert f"over the 10 days since {drift[0]}" in pooled.summary
+    assert pooled.summary.startswith("client lost about") and " today; lost about " in pooled.summary
+    # A discrepancy judged on one day states one day's impact and nothing over an incident.
+    assert one_day.impact is None or "incident_events" not in one_day.impact

@@ -82,3 +82,50 @@ def test_a_leaf_that_rose_beyond_a_noisy_forecast_is_named_alone(seed):
 
     assert [c.elements for c in causes] == [leaves.loc[big, DIMENSIONS].to_dict()]
     assert causes[0].observed > causes[0].expected
+
+
+class _Element:
+    def __init__(self, mask):
+        self.mask = mask
+
+
+def _prune_by_definition(found, real, predict, unexplained, scale, bound):
+    """Backward elimination as `parsimony.prune` defines it: every element re-evaluated after each drop."""
+    from rootcause.parsimony import MIN_SHARE, unique_deviations
+    kept = list(found)
+    while kept:
+        unique = unique_deviations(kept, real, predict, scale, bound)
+        covered = np.logical_or.reduce([f.mask for f in kept])
+        total = sum(unique) + float(np.abs((real - predict)[unexplained & ~covered]).sum())
+        weakest = int(np.argmin(unique))
+        if total > 0 and unique[weakest] >= MIN_SHARE * total:
+            return kept, unique, total
+        kept.pop(weakest)
+    return [], [], 0.0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_dozens_of_leaves_found_inside_a_moved_slice_are_pruned_to_the_slice(seed):
+    from rootcause.parsimony import prune
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    predict = rng.weibull(0.7, n) * 100
+    slice_mask = np.arange(n) < 400
+    factor = np.where(slice_mask, rng.normal(0.6, 0.08, n), 1.0)     # each leaf its own factor
+    real = np.where(slice_mask, predict * factor, predict * rng.normal(1, 0.05, n))
+    scale = 0.05 * predict + 1.0
+    # The slice, a second slice elsewhere, and every eighth leaf of the slice found leaf by leaf.
+    other = (np.arange(n) >= 1_000) & (np.arange(n) < 1_100)
+    real[other] *= 1.5
+    leaves = [np.arange(n) == i for i in range(0, 400, 8)]
+    found = [_Element(slice_mask), _Element(other)] + [_Element(m) for m in leaves]
+    unexplained = slice_mask | other
+    bound = 25.0
+
+    kept, unique, total = prune(found, real, predict, unexplained, scale, bound)
+    expected = _prune_by_definition(found, real, predict, unexplained, scale, bound)
+
+    assert [id(f) for f in kept] == [id(f) for f in expected[0]]
+    assert unique == expected[1] and total == expected[2]
+    assert kept[0] is found[0] and kept[1] is found[1]       # both slices named
+    assert len(kept) < len(found) / 2                        # most leaves explain nothing of their own

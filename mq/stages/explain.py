@@ -10,7 +10,8 @@ compares each side with its own history on those slices; the impact is stated on
 A discrepancy that lasts is judged as one incident (`incident_days`): from its onset (the start a
 drift detector recorded, or the first of the run of consecutive days the pair was flagged the same
 way as today) to today. Baselines then hold only clean days before the onset, so a slow drift does
-not hide in its own first days, and the side is judged on the incident's days pooled.
+not hide in its own first days, and the side is judged on the incident's days pooled. The impact is
+stated for today and, for an incident of several days, over all of them (`incident_impact`).
 
 Said before any cause, in this order: a side with no data today is a missing partition (not a ratio
 of 0 or infinity); a day the detectors found normal, or a holiday, is "within normal variation" with
@@ -205,6 +206,7 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
     # The side is judged on the main cause's slices alone: a small second cause must not dilute it.
     verdict = _side(wide, leaves, _matched(leaves, causes[:1]), incident, bad)
     impact_dict = _impact_on_side(impact, verdict, leaves, matched, causes)
+    impact_dict.update(incident_impact(wide, dims, bad, causes, verdict, impact_dict["summary"]))
     as_dicts = tuple({"label": c.label(), "elements": dict(c.elements), "share": round(float(c.share), 4),
                       "confidence": round(float(c.confidence), 4), "observed": float(c.observed),
                       "expected": round(float(c.expected), 2)} for c in causes)
@@ -261,10 +263,8 @@ def _impact_on_side(impact, verdict, leaves: pd.DataFrame, matched: np.ndarray, 
     warehouse moved (client events / baseline ratio), client events otherwise."""
     where = "" if any(c.table_wide for c in causes) else " on " + ", ".join(c.label() for c in causes)
     scope = " (all slices)" if not where else where
-    events, lower, upper = impact.events, impact.lower, impact.upper
+    events, lower, upper = _events_on_side(impact, verdict, leaves, matched)
     if verdict.side == "warehouse":
-        ratio = float(leaves.expected_client[matched].sum()) / max(float(leaves.warehouse[matched].sum()), 1.0)
-        events, lower, upper = -events / ratio, -upper / ratio, -lower / ratio
         subject = "warehouse"
     elif verdict.side == "client":
         subject = "client"
@@ -279,6 +279,52 @@ def _impact_on_side(impact, verdict, leaves: pd.DataFrame, matched: np.ndarray, 
             "upper": round(float(max(lower, upper)), 1), "share_of_total": round(float(impact.share_of_total), 6),
             "direction": "over" if events > 0 else "under", "side": verdict.side,
             "summary": summary, "evidence": verdict.evidence()}
+
+
+def _events_on_side(impact, verdict, leaves: pd.DataFrame, matched: np.ndarray) -> tuple[float, float, float]:
+    """(events, lower, upper) of `impact` (client events) in the moving side's events: warehouse
+    events (client events / baseline ratio, the sign turned) when the warehouse moved."""
+    events, lower, upper = impact.events, impact.lower, impact.upper
+    if verdict.side != "warehouse":
+        return events, lower, upper
+    ratio = float(leaves.expected_client[matched].sum()) / max(float(leaves.warehouse[matched].sum()), 1.0)
+    return -events / ratio, -upper / ratio, -lower / ratio
+
+
+def incident_leaves(wide: pd.DataFrame, dims: list[str], days: tuple[dt.date, ...], bad: set) -> pd.DataFrame:
+    """`leaves_of_day` for a lasting incident: each leaf's client and warehouse counts summed over
+    `days`, against the baselines of the clean days before the first."""
+    during = wide.partition.isin(days)
+    summed = wide[during].groupby("slice_key", as_index=False)[["client", "warehouse"]].sum()
+    labels = wide.drop_duplicates("slice_key").set_index("slice_key")[dims]
+    summed = summed.join(labels, on="slice_key").assign(partition=days[-1])
+    return leaves_of_day(pd.concat([wide[~during], summed], ignore_index=True), dims, days[-1], bad,
+                         since=days[0])
+
+
+def incident_impact(wide: pd.DataFrame, dims: list[str], bad: set, causes, verdict, summary: str) -> dict:
+    """For a discrepancy judged on several days (`verdict.days`): the events under- or over-counted
+    on the causes' slices over all of them, with its interval, as the `incident_*` fields of the
+    impact and its `summary` extended with them; {} for one day.
+
+    The leaves' counts are summed over the days and the impact estimated on the sums
+    (`rootcause.estimate_impact`): the counting noise adds up day by day, while a leaf's baseline
+    rate, the same on every day, is one uncertainty scaled by the incident's whole count, not
+    independent evidence each day."""
+    days = tuple(sorted(verdict.days))
+    if len(days) < 2:
+        return {}
+    leaves = incident_leaves(wide, dims, days, bad)
+    impact = estimate_impact(leaves, causes, observed="client", denominator="warehouse",
+                             baseline_numerator="baseline_client", baseline_denominator="baseline_warehouse")
+    events, lower, upper = _events_on_side(impact, verdict, leaves, _matched(leaves, causes))
+    verb = "over-counted" if events > 0 else "lost" if verdict.side == "client" else "under-counted"
+    low, high = sorted((abs(lower), abs(upper)))
+    return {"incident_days": len(days), "incident_since": days[0].isoformat(),
+            "incident_events": round(float(events), 1), "incident_lower": round(float(min(lower, upper)), 1),
+            "incident_upper": round(float(max(lower, upper)), 1),
+            "summary": f"{summary} today; {verb} about {_about(abs(events))} over the {len(days)} days since "
+                       f"{days[0]} ({_about(low)} to {_about(high)})"}
 
 
 def _about(value: float) -> str:
