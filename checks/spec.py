@@ -6,6 +6,8 @@ bad file fails at load time with the file, the key path, the line and the offend
 """
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -70,6 +72,14 @@ def load_suite(path: str | Path) -> SuiteSpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, "<file>", f"cannot read suite file: {exc.strerror or exc}") from None
+    # Every run reads each table's suite (the validate stage, the controls registry); checking its
+    # arguments builds GX's models, so the parse of a file's content is kept (the file is still read
+    # each time: an edited suite is parsed anew). A copy: callers never share one spec's arguments.
+    return copy.deepcopy(_parse_cached(text, str(path)))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(text: str, path: str) -> SuiteSpec:
     return parse_suite(text, path)
 
 
