@@ -115,7 +115,7 @@ def pull_range(spark, config: Config, table: str, start: dt.date, end: dt.date) 
     frame = _run(spark, config, query, columns, args)
     finished, app_id, pc = utcnow(), _app_id(spark), spec.partition_column
     # Post-process the whole range at once, then split by day: per-day pandas work on a 56-day
-    # backfill cost more than Spark's second aggregation stage (see bench/pulls.py).
+    # backfill cost more than Spark's second aggregation stage (see bench/pull_plans.py).
     days = pd.to_datetime(frame[pc]).dt.date if len(frame) else pd.Series([], dtype=object)
     frames = {day: part.drop(columns=[pc]) for day, part in frame.groupby(days.to_numpy(), sort=False)}
     points = _to_points(frame, dims, [c.name for c in columns])

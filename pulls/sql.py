@@ -3,7 +3,7 @@
 All metrics of a table, for the total and every declared slice, come from a single scan: the rows are
 first aggregated to the leaves (the full dimension combination), then the small leaf result is
 re-aggregated over GROUPING SETS. For additive metrics this returns exactly what a plain
-`GROUPING SETS` over the raw rows returns, several times faster (see bench/pulls.py). Non-additive
+`GROUPING SETS` over the raw rows returns, several times faster (see bench/pull_plans.py). Non-additive
 metrics (distinct counts) are computed with GROUPING SETS over the raw rows.
 
 The partition value is always a bound parameter (`:ds`), never pasted into the text. Identifiers

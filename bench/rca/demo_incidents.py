@@ -48,8 +48,7 @@ sys.path.insert(0, str(REPO))
 
 
 def _incident_recall():
-    """bench/incident_recall.py as a module (bench/ itself is not put on the path: its pulls.py
-    would shadow the `pulls` package)."""
+    """bench/incident_recall.py as a module."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("incident_recall", REPO / "bench" / "incident_recall.py")

@@ -1,6 +1,6 @@
 """Benchmark: the all-slices pull against two baselines, on demo tables of 10M and 50M rows a side.
 
-    .venv/bin/python bench/pulls.py [--sizes 10 50] [--out bench/out/pulls]
+    .venv/bin/python bench/pull_plans.py [--sizes 10 50] [--out bench/out/pull_plans]
 
 For each size it generates the demo warehouse at scale (one file per day), then times, in the same
 Spark session and the same run:
