@@ -56,7 +56,7 @@ def timed(fn) -> tuple[float, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="millions of warehouse rows")
-    ap.add_argument("--out", default=str(REPO / "bench" / "out" / "pulls"))
+    ap.add_argument("--out", default=str(REPO / "bench" / "out" / "pull_plans"))
     ap.add_argument("--repeat", type=int, default=3, help="timed repetitions (best is reported)")
     args = ap.parse_args()
     spark = get_spark(conf={"spark.sql.shuffle.partitions": "8"})
