@@ -46,6 +46,20 @@ def migrated(url_or_engine):
     return engine
 
 
+# One client and one warehouse table, a count metric on each, and the pair between them: the smallest
+# config the pair-level tests need (prefix it with `version: 1` and any other section).
+PAIR_CONFIG = """
+tables:
+  client: {path: /data/client}
+  warehouse: {path: /data/warehouse}
+metrics:
+  client_events: {table: client, detectors: [{name: seasonal_mad}]}
+  warehouse_events: {table: warehouse, detectors: [{name: seasonal_mad}]}
+pairs:
+  client_vs_warehouse: {client: client_events, warehouse: warehouse_events}
+"""
+
+
 def config_from_yaml(folder: Path, text: str):
     """A config loaded from YAML text, written to `<folder>/mq.yml` and read as a user's file is."""
     import textwrap

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import config_from_yaml
+from conftest import PAIR_CONFIG, config_from_yaml
 from mq.stages.explain import ExplainSettings, incident_days
 
 DAY = dt.date(2026, 9, 30)
@@ -18,15 +18,7 @@ calendar:
   holidays:
     - {date: 2026-09-28, name: "A holiday"}
 dimensions: [platform]
-tables:
-  client: {path: /data/client}
-  warehouse: {path: /data/warehouse}
-metrics:
-  client_events: {table: client, detectors: [{name: seasonal_mad}]}
-  warehouse_events: {table: warehouse, detectors: [{name: seasonal_mad}]}
-pairs:
-  client_vs_warehouse: {client: client_events, warehouse: warehouse_events}
-"""
+""" + PAIR_CONFIG
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import config_from_yaml
+from conftest import PAIR_CONFIG, config_from_yaml
 from mq.stages.explain import ExplainSettings, diagnose_pair, explain_pair
 from mq.stages.explain_metric import explain_metric
 
@@ -22,15 +22,7 @@ PAIR = "client_vs_warehouse"
 CONFIG = """
 version: 1
 dimensions: [platform, country]
-tables:
-  client: {path: /data/client}
-  warehouse: {path: /data/warehouse}
-metrics:
-  client_events: {table: client, detectors: [{name: seasonal_mad}]}
-  warehouse_events: {table: warehouse, detectors: [{name: seasonal_mad}]}
-pairs:
-  client_vs_warehouse: {client: client_events, warehouse: warehouse_events}
-"""
+""" + PAIR_CONFIG
 PLATFORMS, COUNTRIES = ("android", "ios", "web"), ("US", "IN", "BR")
 LEAVES = list(itertools.product(PLATFORMS, COUNTRIES))
 SHARE = dict(zip(LEAVES, (0.22, 0.08, 0.06, 0.18, 0.07, 0.05, 0.20, 0.09, 0.05)))

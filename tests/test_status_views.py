@@ -8,22 +8,14 @@ import pandas as pd
 import pytest
 
 from alerting.schema import alerts as alert_table
-from conftest import config_from_yaml
+from conftest import PAIR_CONFIG, config_from_yaml
 from incidents import incident_id
 from status.views import grid, history, latest_partition
 
 DAY = dt.date(2026, 9, 30)
 CONFIG = """
 version: 1
-tables:
-  client: {path: /data/client}
-  warehouse: {path: /data/warehouse}
-metrics:
-  client_events: {table: client, detectors: [{name: seasonal_mad}]}
-  warehouse_events: {table: warehouse, detectors: [{name: seasonal_mad}]}
-pairs:
-  client_vs_warehouse: {client: client_events, warehouse: warehouse_events}
-"""
+""" + PAIR_CONFIG
 
 
 @pytest.fixture
