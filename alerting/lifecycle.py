@@ -248,16 +248,20 @@ class _OneConnection:
 
 def combine_impacts(a: dict | None, b: dict | None) -> dict | None:
     """The impact of an incident over all its partitions: events and interval ends add up; the share
-    is of the summed reported totals (each day's total is events / share)."""
+    is of the summed reported totals (each day's total is events / share).
+
+    The `incident_*` fields are already a statement over the whole incident since its onset (made by the
+    root-cause stage on the later day's data), so the later one is kept as it is, not added up."""
     if not a or not b:
         return a or b
     events = a["events"] + b["events"]
     totals = sum(x["events"] / x["share_of_total"] for x in (a, b) if x.get("share_of_total"))
+    since_onset = {k: v for k, v in (b if "incident_events" in b else a).items() if k.startswith("incident_")}
     return {"events": round(events, 1), "lower": round(a["lower"] + b["lower"], 1),
             "upper": round(a["upper"] + b["upper"], 1),
             "share_of_total": round(events / totals, 6) if totals else 0.0,
             "direction": "under" if events < 0 else "over", "partitions": a.get("partitions", 1) + 1,
-            "side": a.get("side") if a.get("side") == b.get("side") else "mixed"}
+            "side": a.get("side") if a.get("side") == b.get("side") else "mixed", **since_onset}
 
 
 def incident_id(fp: str, first_partition: dt.date, extra_receiver: str | None = None) -> str:

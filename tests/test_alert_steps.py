@@ -266,3 +266,21 @@ def test_readme_documents_every_decision():
     section = README.read_text().split("### Alert decisions", 1)[1].split("\n#", 1)[0]
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
     assert documented == {o.value for o in Outcome}
+
+
+def test_an_incident_keeps_the_latest_since_onset_impact_while_its_daily_impacts_add_up():
+    from alerting.lifecycle import combine_impacts
+
+    day1 = {"events": -100.0, "lower": -120.0, "upper": -80.0, "share_of_total": -0.01, "side": "client",
+            "incident_days": 1, "incident_since": "2026-03-01", "incident_events": -100.0,
+            "incident_lower": -120.0, "incident_upper": -80.0}
+    day2 = {"events": -150.0, "lower": -170.0, "upper": -130.0, "share_of_total": -0.015, "side": "client",
+            "incident_days": 2, "incident_since": "2026-03-01", "incident_events": -250.0,
+            "incident_lower": -280.0, "incident_upper": -225.0}
+    both = combine_impacts(day1, day2)
+    assert both["events"] == -250.0 and both["partitions"] == 2 and both["side"] == "client"
+    # the since-onset statement is the later day's, not a sum of the two statements
+    assert (both["incident_days"], both["incident_events"], both["incident_lower"]) == (2, -250.0, -280.0)
+    # a day without a since-onset statement leaves the earlier one in place
+    assert combine_impacts(day2, {k: v for k, v in day1.items() if not k.startswith("incident_")}
+                           )["incident_events"] == -250.0
