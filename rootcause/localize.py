@@ -183,36 +183,36 @@ def _leaf_level_causes(index: CuboidIndex, states: LeafStates, real: np.ndarray,
                        predict: np.ndarray) -> list[Finding]:
     """Maximal pure elements kept by greedy cover (see `_cover`)."""
     votes = leaf_votes(states, real, predict)
+    deviation, variance = real - predict, states.scale**2
     found: list[Finding] = []
     for candidate in maximal_pure_elements(index, states, real, predict):
-        mask = index.element_mask(candidate.cuboid, candidate.code)
-        deviation = float(real[mask].sum() - predict[mask].sum())
-        if np.sign(deviation) == candidate.direction:
-            cuboid, code = _sharpest(index, states, real, predict, candidate.cuboid, candidate.code,
+        leaves = index.element_leaves(candidate.cuboid, candidate.code)
+        if np.sign(float(real[leaves].sum() - predict[leaves].sum())) == candidate.direction:
+            cuboid, code = _sharpest(index, states, deviation, variance, candidate.cuboid, candidate.code,
                                      candidate.direction)
-            mask = index.element_mask(cuboid, code)
-            hits, total = purity_votes(states, votes, candidate.direction, mask)
-            found.append(Finding(cuboid, code, mask, (hits + 0.5) / (total + 1.0), in_aggregate=False))
+            hits, total = purity_votes(states, votes, candidate.direction, index.element_leaves(cuboid, code))
+            found.append(Finding(cuboid, code, index.element_mask(cuboid, code), (hits + 0.5) / (total + 1.0),
+                                 in_aggregate=False))
     abnormal = states.abnormal_low | states.abnormal_high
-    return _cover(found, real - predict, np.where(abnormal, states.z**2, 0.0),
+    return _cover(found, deviation, np.where(abnormal, states.z**2, 0.0),
                   MIN_EVIDENCE_LEAVES * states.threshold**2)
 
 
-def _sharpest(index: CuboidIndex, states: LeafStates, real: np.ndarray, predict: np.ndarray,
+def _sharpest(index: CuboidIndex, states: LeafStates, deviation: np.ndarray, variance: np.ndarray,
               cuboid: Cuboid, code: int, direction: int) -> tuple[Cuboid, int]:
     """The element, among this one and its descendants that hold all of its abnormal leaves, whose
-    deviation stands out most from its noise (z^2 of the summed raw deviation); ties to the most
-    general. A pure element can be pure only because its other leaves are too small to show
-    anything (uninformative): then the one leaf that moved, not its whole dimension value, is what
-    the data shows, and it is the layer that explains the deviation with as few elements."""
-    mask = index.element_mask(cuboid, code)
-    hit = np.flatnonzero(mask & (states.abnormal_low if direction < 0 else states.abnormal_high))
-    deviation, variance = real - predict, states.scale**2
+    deviation stands out most from its noise (z^2 of the summed raw deviation, `deviation` = real -
+    predict over `variance` = scale^2); ties to the most general. A pure element can be pure only
+    because its other leaves are too small to show anything (uninformative): then the one leaf that
+    moved, not its whole dimension value, is what the data shows, and it is the layer that explains
+    the deviation with as few elements."""
+    leaves = index.element_leaves(cuboid, code)
+    hit = leaves[(states.abnormal_low if direction < 0 else states.abnormal_high)[leaves]]
 
     def strength(leaves: np.ndarray) -> float:
         return float(deviation[leaves].sum()) ** 2 / max(float(variance[leaves].sum()), 1e-300)
 
-    best, best_strength = (cuboid, code), strength(mask)
+    best, best_strength = (cuboid, code), strength(leaves)
     for layer in index.layers():
         for finer in layer:
             if len(finer) <= len(cuboid) or not set(cuboid) <= set(finer):
@@ -220,7 +220,7 @@ def _sharpest(index: CuboidIndex, states: LeafStates, real: np.ndarray, predict:
             codes = np.unique(index.codes(finer)[hit])
             if len(codes) != 1:
                 continue
-            candidate = strength(index.element_mask(finer, int(codes[0])))
+            candidate = strength(index.element_leaves(finer, int(codes[0])))
             if candidate > best_strength * (1 + 1e-9):
                 best, best_strength = (finer, int(codes[0])), candidate
     return best
