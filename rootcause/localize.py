@@ -184,18 +184,29 @@ def _leaf_level_causes(index: CuboidIndex, states: LeafStates, real: np.ndarray,
     """Maximal pure elements kept by greedy cover (see `_cover`)."""
     votes = leaf_votes(states, real, predict)
     deviation, variance = real - predict, states.scale**2
-    found: list[Finding] = []
+    found: list[_LeafLevel] = []
     for candidate in maximal_pure_elements(index, states, real, predict):
         leaves = index.element_leaves(candidate.cuboid, candidate.code)
         if np.sign(float(real[leaves].sum() - predict[leaves].sum())) == candidate.direction:
             cuboid, code = _sharpest(index, states, deviation, variance, candidate.cuboid, candidate.code,
                                      candidate.direction)
-            hits, total = purity_votes(states, votes, candidate.direction, index.element_leaves(cuboid, code))
-            found.append(Finding(cuboid, code, index.element_mask(cuboid, code), (hits + 0.5) / (total + 1.0),
-                                 in_aggregate=False))
+            leaves = index.element_leaves(cuboid, code)
+            hits, total = purity_votes(states, votes, candidate.direction, leaves)
+            found.append(_LeafLevel(cuboid, code, leaves, (hits + 0.5) / (total + 1.0)))
     abnormal = states.abnormal_low | states.abnormal_high
-    return _cover(found, deviation, np.where(abnormal, states.z**2, 0.0),
-                  MIN_EVIDENCE_LEAVES * states.threshold**2)
+    kept = _cover(found, deviation, np.where(abnormal, states.z**2, 0.0), MIN_EVIDENCE_LEAVES * states.threshold**2)
+    return [Finding(f.cuboid, f.code, index.element_mask(f.cuboid, f.code), f.confidence, in_aggregate=False)
+            for f in kept]
+
+
+@dataclass
+class _LeafLevel:
+    """An element found leaf by leaf, with its leaves as indices: thousands of them are weighed by the
+    cover, and only the few it keeps become `Finding`s with a mask over every leaf."""
+    cuboid: Cuboid
+    code: int
+    leaves: np.ndarray      # ascending leaf indices (`CuboidIndex.element_leaves`)
+    confidence: float
 
 
 def _sharpest(index: CuboidIndex, states: LeafStates, deviation: np.ndarray, variance: np.ndarray,
@@ -226,18 +237,19 @@ def _sharpest(index: CuboidIndex, states: LeafStates, deviation: np.ndarray, var
     return best
 
 
-def _cover(found: list[Finding], deviation: np.ndarray, evidence: np.ndarray, min_gain: float) -> list[Finding]:
+def _cover(found: list[_LeafLevel], deviation: np.ndarray, evidence: np.ndarray,
+           min_gain: float) -> list[_LeafLevel]:
     """Greedy set cover (Chvatal 1979): elements by absolute deviation, largest first, each kept only
     if it adds at least `min_gain` of evidence (squared standardised errors of abnormal leaves) not
-    already covered by those kept; causes found in aggregate passed their own test and are kept.
+    already covered by those kept.
     This drops elements whose abnormal leaves lie inside a larger cause, e.g. a sparse slice with
     data only where the real cause is, and lone noise leaves."""
     covered = np.zeros(len(deviation), dtype=bool)
-    kept: list[Finding] = []
-    for finding in sorted(found, key=lambda f: -abs(float(deviation[f.mask].sum()))):
-        if finding.in_aggregate or float(evidence[finding.mask & ~covered].sum()) >= min_gain:
+    kept: list[_LeafLevel] = []
+    for finding in sorted(found, key=lambda f: -abs(float(deviation[f.leaves].sum()))):
+        if float(evidence[finding.leaves[~covered[finding.leaves]]].sum()) >= min_gain:
             kept.append(finding)
-            covered |= finding.mask
+            covered[finding.leaves] = True
     return kept
 
 
