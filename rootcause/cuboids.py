@@ -26,11 +26,20 @@ class CuboidIndex:
         self._sizes: dict[Cuboid, int] = {}
         self._first_leaf: dict[Cuboid, np.ndarray] = {}
         self._by_element: dict[Cuboid, tuple[np.ndarray, np.ndarray]] = {}
+        self._descendants: dict[Cuboid, list[Cuboid]] = {}
 
     def layers(self) -> Iterator[list[Cuboid]]:
         dims = range(len(self.leaves.dimensions))
         for layer in range(1, self.max_layer + 1):
             yield [tuple(c) for c in combinations(dims, layer)]
+
+    def descendants(self, cuboid: Cuboid) -> list[Cuboid]:
+        """The cuboids of more dimensions that include all of `cuboid`'s, layer by layer in the order
+        of `layers`; kept, since the leaf-level search asks for them once per candidate."""
+        if cuboid not in self._descendants:
+            self._descendants[cuboid] = [finer for layer in self.layers() for finer in layer
+                                         if len(finer) > len(cuboid) and set(cuboid) <= set(finer)]
+        return self._descendants[cuboid]
 
     def codes(self, cuboid: Cuboid) -> np.ndarray:
         """Compact element code (0..size-1) of every leaf in `cuboid`."""

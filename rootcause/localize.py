@@ -224,16 +224,15 @@ def _sharpest(index: CuboidIndex, states: LeafStates, deviation: np.ndarray, var
         return float(deviation[leaves].sum()) ** 2 / max(float(variance[leaves].sum()), 1e-300)
 
     best, best_strength = (cuboid, code), strength(leaves)
-    for layer in index.layers():
-        for finer in layer:
-            if len(finer) <= len(cuboid) or not set(cuboid) <= set(finer):
-                continue
-            codes = np.unique(index.codes(finer)[hit])
-            if len(codes) != 1:
-                continue
-            candidate = strength(index.element_leaves(finer, int(codes[0])))
-            if candidate > best_strength * (1 + 1e-9):
-                best, best_strength = (finer, int(codes[0])), candidate
+    if len(hit) == 0:
+        return best
+    for finer in index.descendants(cuboid):
+        codes = index.codes(finer)[hit]
+        if (codes != codes[0]).any():
+            continue
+        candidate = strength(index.element_leaves(finer, int(codes[0])))
+        if candidate > best_strength * (1 + 1e-9):
+            best, best_strength = (finer, int(codes[0])), candidate
     return best
 
 
