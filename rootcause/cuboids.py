@@ -25,11 +25,21 @@ class CuboidIndex:
         self._codes: dict[Cuboid, np.ndarray] = {}
         self._sizes: dict[Cuboid, int] = {}
         self._first_leaf: dict[Cuboid, np.ndarray] = {}
+        self._by_element: dict[Cuboid, tuple[np.ndarray, np.ndarray]] = {}
+        self._descendants: dict[Cuboid, list[Cuboid]] = {}
 
     def layers(self) -> Iterator[list[Cuboid]]:
         dims = range(len(self.leaves.dimensions))
         for layer in range(1, self.max_layer + 1):
             yield [tuple(c) for c in combinations(dims, layer)]
+
+    def descendants(self, cuboid: Cuboid) -> list[Cuboid]:
+        """The cuboids of more dimensions that include all of `cuboid`'s, layer by layer in the order
+        of `layers`; kept, since the leaf-level search asks for them once per candidate."""
+        if cuboid not in self._descendants:
+            self._descendants[cuboid] = [finer for layer in self.layers() for finer in layer
+                                         if len(finer) > len(cuboid) and set(cuboid) <= set(finer)]
+        return self._descendants[cuboid]
 
     def codes(self, cuboid: Cuboid) -> np.ndarray:
         """Compact element code (0..size-1) of every leaf in `cuboid`."""
@@ -66,6 +76,18 @@ class CuboidIndex:
 
     def element_mask(self, cuboid: Cuboid, code: int) -> np.ndarray:
         return self.codes(cuboid) == code
+
+    def element_leaves(self, cuboid: Cuboid, code: int) -> np.ndarray:
+        """Indices of the element's leaves, ascending: the leaves `element_mask` selects, in the same
+        order, so sums over them are the same floats. Found by one stable sort of the cuboid's codes,
+        so an element costs its own size instead of a pass over every leaf of the cube."""
+        if cuboid not in self._by_element:
+            codes = self.codes(cuboid)
+            order = np.argsort(codes, kind="stable")
+            starts = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=self.size(cuboid)))))
+            self._by_element[cuboid] = order, starts
+        order, starts = self._by_element[cuboid]
+        return order[starts[code]:starts[code + 1]]
 
 
 def parents(cuboid: Cuboid) -> Iterator[Cuboid]:

@@ -183,61 +183,72 @@ def _leaf_level_causes(index: CuboidIndex, states: LeafStates, real: np.ndarray,
                        predict: np.ndarray) -> list[Finding]:
     """Maximal pure elements kept by greedy cover (see `_cover`)."""
     votes = leaf_votes(states, real, predict)
-    found: list[Finding] = []
+    deviation, variance = real - predict, states.scale**2
+    found: list[_LeafLevel] = []
     for candidate in maximal_pure_elements(index, states, real, predict):
-        mask = index.element_mask(candidate.cuboid, candidate.code)
-        deviation = float(real[mask].sum() - predict[mask].sum())
-        if np.sign(deviation) == candidate.direction:
-            cuboid, code = _sharpest(index, states, real, predict, candidate.cuboid, candidate.code,
+        leaves = index.element_leaves(candidate.cuboid, candidate.code)
+        if np.sign(float(real[leaves].sum() - predict[leaves].sum())) == candidate.direction:
+            cuboid, code = _sharpest(index, states, deviation, variance, candidate.cuboid, candidate.code,
                                      candidate.direction)
-            mask = index.element_mask(cuboid, code)
-            hits, total = purity_votes(states, votes, candidate.direction, mask)
-            found.append(Finding(cuboid, code, mask, (hits + 0.5) / (total + 1.0), in_aggregate=False))
+            leaves = index.element_leaves(cuboid, code)
+            hits, total = purity_votes(states, votes, candidate.direction, leaves)
+            found.append(_LeafLevel(cuboid, code, leaves, (hits + 0.5) / (total + 1.0)))
     abnormal = states.abnormal_low | states.abnormal_high
-    return _cover(found, real - predict, np.where(abnormal, states.z**2, 0.0),
-                  MIN_EVIDENCE_LEAVES * states.threshold**2)
+    kept = _cover(found, deviation, np.where(abnormal, states.z**2, 0.0), MIN_EVIDENCE_LEAVES * states.threshold**2)
+    return [Finding(f.cuboid, f.code, index.element_mask(f.cuboid, f.code), f.confidence, in_aggregate=False)
+            for f in kept]
 
 
-def _sharpest(index: CuboidIndex, states: LeafStates, real: np.ndarray, predict: np.ndarray,
+@dataclass
+class _LeafLevel:
+    """An element found leaf by leaf, with its leaves as indices: thousands of them are weighed by the
+    cover, and only the few it keeps become `Finding`s with a mask over every leaf."""
+    cuboid: Cuboid
+    code: int
+    leaves: np.ndarray      # ascending leaf indices (`CuboidIndex.element_leaves`)
+    confidence: float
+
+
+def _sharpest(index: CuboidIndex, states: LeafStates, deviation: np.ndarray, variance: np.ndarray,
               cuboid: Cuboid, code: int, direction: int) -> tuple[Cuboid, int]:
     """The element, among this one and its descendants that hold all of its abnormal leaves, whose
-    deviation stands out most from its noise (z^2 of the summed raw deviation); ties to the most
-    general. A pure element can be pure only because its other leaves are too small to show
-    anything (uninformative): then the one leaf that moved, not its whole dimension value, is what
-    the data shows, and it is the layer that explains the deviation with as few elements."""
-    mask = index.element_mask(cuboid, code)
-    hit = np.flatnonzero(mask & (states.abnormal_low if direction < 0 else states.abnormal_high))
-    deviation, variance = real - predict, states.scale**2
+    deviation stands out most from its noise (z^2 of the summed raw deviation, `deviation` = real -
+    predict over `variance` = scale^2); ties to the most general. A pure element can be pure only
+    because its other leaves are too small to show anything (uninformative): then the one leaf that
+    moved, not its whole dimension value, is what the data shows, and it is the layer that explains
+    the deviation with as few elements."""
+    leaves = index.element_leaves(cuboid, code)
+    hit = leaves[(states.abnormal_low if direction < 0 else states.abnormal_high)[leaves]]
 
     def strength(leaves: np.ndarray) -> float:
         return float(deviation[leaves].sum()) ** 2 / max(float(variance[leaves].sum()), 1e-300)
 
-    best, best_strength = (cuboid, code), strength(mask)
-    for layer in index.layers():
-        for finer in layer:
-            if len(finer) <= len(cuboid) or not set(cuboid) <= set(finer):
-                continue
-            codes = np.unique(index.codes(finer)[hit])
-            if len(codes) != 1:
-                continue
-            candidate = strength(index.element_mask(finer, int(codes[0])))
-            if candidate > best_strength * (1 + 1e-9):
-                best, best_strength = (finer, int(codes[0])), candidate
+    best, best_strength = (cuboid, code), strength(leaves)
+    if len(hit) == 0:
+        return best
+    for finer in index.descendants(cuboid):
+        codes = index.codes(finer)[hit]
+        if (codes != codes[0]).any():
+            continue
+        candidate = strength(index.element_leaves(finer, int(codes[0])))
+        if candidate > best_strength * (1 + 1e-9):
+            best, best_strength = (finer, int(codes[0])), candidate
     return best
 
 
-def _cover(found: list[Finding], deviation: np.ndarray, evidence: np.ndarray, min_gain: float) -> list[Finding]:
+def _cover(found: list[_LeafLevel], deviation: np.ndarray, evidence: np.ndarray,
+           min_gain: float) -> list[_LeafLevel]:
     """Greedy set cover (Chvatal 1979): elements by absolute deviation, largest first, each kept only
     if it adds at least `min_gain` of evidence (squared standardised errors of abnormal leaves) not
-    already covered by those kept; causes found in aggregate passed their own test and are kept.
+    already covered by those kept.
     This drops elements whose abnormal leaves lie inside a larger cause, e.g. a sparse slice with
     data only where the real cause is, and lone noise leaves."""
     covered = np.zeros(len(deviation), dtype=bool)
-    kept: list[Finding] = []
-    for finding in sorted(found, key=lambda f: -abs(float(deviation[f.mask].sum()))):
-        if finding.in_aggregate or float(evidence[finding.mask & ~covered].sum()) >= min_gain:
+    kept: list[_LeafLevel] = []
+    for finding in sorted(found, key=lambda f: -abs(float(deviation[f.leaves].sum()))):
+        if float(evidence[finding.leaves[~covered[finding.leaves]]].sum()) >= min_gain:
             kept.append(finding)
-            covered |= finding.mask
+            covered[finding.leaves] = True
     return kept
 
 

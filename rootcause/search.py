@@ -45,10 +45,11 @@ def leaf_votes(states: LeafStates, real: np.ndarray, predict: np.ndarray) -> np.
     return np.sqrt(np.maximum(real, predict)) * states.informative
 
 
-def purity_votes(states: LeafStates, votes: np.ndarray, direction: int, mask: np.ndarray) -> tuple[float, float]:
-    """(votes of leaves abnormal in `direction`, all votes) within `mask`; `votes` from `leaf_votes`."""
-    vote = votes[mask]
-    abnormal = (states.abnormal_low if direction < 0 else states.abnormal_high)[mask]
+def purity_votes(states: LeafStates, votes: np.ndarray, direction: int, leaves: np.ndarray) -> tuple[float, float]:
+    """(votes of leaves abnormal in `direction`, all votes) within `leaves` (a mask or leaf indices);
+    `votes` from `leaf_votes`."""
+    vote = votes[leaves]
+    abnormal = (states.abnormal_low if direction < 0 else states.abnormal_high)[leaves]
     return float(vote[abnormal].sum()), float(vote.sum())
 
 
