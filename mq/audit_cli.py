@@ -42,11 +42,11 @@ def run(args) -> int:
 
 
 def _controls(pipe, args) -> int:
-    from controls import build_registry, sync_controls
+    from controls import ControlSettings, build_registry, sync_controls
     from controls.changes import latest_definitions
 
     if args.sync:
-        changes = sync_controls(pipe)
+        changes = sync_controls(ControlSettings.from_config(pipe.config), pipe.ledger)
         print(f"recorded {len(changes)} control definition change(s)")
     recorded = latest_definitions(pipe.ledger)
     for c in build_registry(pipe.config):
@@ -58,12 +58,13 @@ def _controls(pipe, args) -> int:
 
 
 def _exceptions(pipe, args) -> int:
-    from controls import derive_exceptions
+    from controls import ControlSettings, derive_exceptions
     from mq.errors import MqError
 
     if args.end < args.start:
         raise MqError(f"exceptions: --end {args.end} is before --start {args.start}")
-    found = derive_exceptions(pipe, args.start, args.end, open_only=args.open)
+    found = derive_exceptions(ControlSettings.from_config(pipe.config), pipe.ledger, args.start, args.end,
+                              open_only=args.open)
     for e in found:
         who = f" by {e.latest.by}" if e.latest else ""
         print(f"{e.id}  {e.status}  {e.disposition or '-'}{who}  owner={e.owner}  {e.detail}")
@@ -72,9 +73,9 @@ def _exceptions(pipe, args) -> int:
 
 
 def _signoff(pipe, args) -> int:
-    from controls import sign_off
+    from controls import ControlSettings, sign_off
 
-    s = sign_off(pipe, args.exception_id, by=args.by, disposition=args.disposition, note=args.note)
+    s = sign_off(ControlSettings.from_config(pipe.config), pipe.ledger, args.exception_id, by=args.by, disposition=args.disposition, note=args.note)
     print(f"{s.exception_id}: {s.disposition} by {s.by} at {s.signed_at.isoformat()} "
           f"(ledger seq {s.record.seq})")
     return 0

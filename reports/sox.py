@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from controls import ControlSettings
 from controls.executions import days
 from core.errors import MqError
 from reports import charts
@@ -33,7 +34,8 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
         raise MqError(f"report sox: --end {end} is before --start {start}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frames = {**collect_controls(pipe, start, end), **collect_store(pipe.store, pipe.alerts, start, end),
+    frames = {**collect_controls(ControlSettings.from_config(pipe.config), pipe.ledger, pipe.alerts.silences,
+                                  start, end), **collect_store(pipe.store, pipe.alerts, start, end),
               **collect_incidents(pipe.ledger, start, end)}
     for name in CONTROL_CSVS + STORE_CSVS + INCIDENT_CSVS:
         frames[name].to_csv(out / f"{name}.csv", index=False)
