@@ -18,6 +18,7 @@ from markupsafe import Markup
 from incidents import DISPOSITIONS, IncidentError
 from incidents.evidence import gather
 from incidents.workflow import ACTIONS, next_status
+from mq.stages.certify import CertifySettings
 from status.certify import statuses
 from status.svg import history_svg
 from status.views import grid, history, latest_partition
@@ -31,6 +32,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
     """`explain(pipe, pair, partition)`: the `mq explain` text an incident's page shows (None: none)."""
     app = FastAPI(title="metrics-quality status", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.writable = bool(token)
+    certify = CertifySettings.from_config(pipe.config)
 
     def authorised(request: Request, form_token: str | None) -> None:
         if not token:
@@ -74,7 +76,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
 
     @app.get("/api/status")
     def api_status(date: str | None = None) -> JSONResponse:
-        return JSONResponse([s.to_json() for s in statuses(pipe, day_of(date))])
+        return JSONResponse([s.to_json() for s in statuses(certify, pipe.store, day_of(date))])
 
     @app.get("/api/incidents")
     def api_incidents() -> JSONResponse:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -23,6 +24,9 @@ from incidents import incident_id
 from incidents.schema import incidents as incident_table
 from metricstore import schema as store_schema
 from core.timeutil import assume_utc
+
+if TYPE_CHECKING:   # the stage's settings are built from this module's `certified_subjects`
+    from mq.stages.certify import CertifySettings
 
 @dataclass(frozen=True)
 class Facts:
@@ -143,10 +147,9 @@ def partition_statuses(certified: tuple[Subject, ...], store, partition: dt.date
     return out
 
 
-def statuses(pipe, partition: dt.date) -> list[PartitionStatus]:
-    """The certification status of every metric and pair for one partition."""
-    return partition_statuses(certified_subjects(pipe.config), pipe.store, partition,
-                              settle_hours=pipe.config.certification.settle_hours)
+def statuses(settings: CertifySettings, store, partition: dt.date) -> list[PartitionStatus]:
+    """The certification status of every subject `settings` certifies, for one partition."""
+    return partition_statuses(settings.subjects, store, partition, settle_hours=settings.settle_hours)
 
 
 def _detection_state(engine, subject: str, partition: dt.date) -> str:

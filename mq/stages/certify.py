@@ -23,7 +23,7 @@ from typing import Any
 from incidents import IncidentBook, NewIncident, Ownership
 from incidents.book import LEDGER_KIND as INCIDENT_KIND
 from mq.run import LedgerEntry
-from status.certify import PartitionStatus, Subject, certified_subjects, partition_statuses
+from status.certify import PartitionStatus, Subject, certified_subjects, statuses
 from status.records import Change, changes
 
 
@@ -67,7 +67,7 @@ class Certifications:
 
 def verdict(settings: CertifySettings, store, partition: dt.date) -> tuple[PartitionStatus, ...]:
     """Each subject's status for `partition` from its pulls, checks, detections and covering alerts."""
-    return tuple(partition_statuses(settings.subjects, store, partition, settle_hours=settings.settle_hours))
+    return tuple(statuses(settings, store, partition))
 
 
 def certify(settings: CertifySettings, store, ledger, partition: dt.date, *, now: dt.datetime,
