@@ -13,6 +13,7 @@ import pytest
 
 from controls import (ControlError, ControlSettings, UnknownExceptionError, build_registry, derive_exceptions,
                       run_list, sign_off, sync_controls)
+from conftest import config_from_yaml
 from mq.cli import main
 from mq.config import load_config
 from mq.pipeline import Pipeline
@@ -216,3 +217,26 @@ def test_a_signed_off_missed_run_stays_in_sight_after_a_late_run(period):
     assert late.id == f"schedule:daily@{MISSED}:missed" and late.status == "closed"
     assert late.detail.startswith("superseded by a later execution")
     assert late.raised_at is not None and late.disposition == "accepted"
+
+
+def test_exceptions_come_from_the_ledger_alone_without_a_pipeline(tmp_path, stores):
+    """The settings of a config and an in-memory ledger are all `run_list`, `derive_exceptions` and
+    `sign_off` need: a failed run, then a day with no run at all."""
+    _, ledger = stores
+    config = config_from_yaml(tmp_path, CONFIG.format(work=tmp_path, url="sqlite://", repo=REPO, low=0.85))
+    settings = ControlSettings.from_config(config)
+    failed, silent = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
+    ledger.append("run", f"run:{failed}:failed", {"partition": failed.isoformat(), "status": "failed",
+                                                  "error": "PullError: boom", "trigger": "cli"}, partition=failed)
+    rows = {(r.control_id, r.partition): r for r in run_list(settings.controls, ledger, failed, silent)}
+    assert len(rows) == 2 * len(settings.controls)
+    assert rows[("schedule:daily", failed)].status == "exception"
+    assert rows[(f"reconcile:{PAIR}", silent)].status == "missed"
+    found = {e.id: e for e in derive_exceptions(settings, ledger, failed, silent)}
+    assert sorted(found) == [f"schedule:daily@{failed}:failed", f"schedule:daily@{silent}:missed"]
+    assert found[f"schedule:daily@{failed}:failed"].detail == "run failed: PullError: boom"
+    assert found[f"schedule:daily@{silent}:missed"].raised_at is None   # nothing ran after it yet
+    sign_off(settings, ledger, f"schedule:daily@{failed}:failed", by="ana", disposition="remediated",
+             note="rerun after the fix")
+    assert [e.id for e in derive_exceptions(settings, ledger, failed, silent, open_only=True)] == [
+        f"schedule:daily@{silent}:missed"]
