@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from markupsafe import Markup
 
 from incidents import DISPOSITIONS, IncidentError
-from incidents.evidence import gather
+from incidents.evidence import pipeline_evidence
 from incidents.workflow import ACTIONS, next_status
 from mq.stages.certify import CertifySettings
 from status.certify import statuses
@@ -61,7 +61,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
         return _ENV.get_template("page.html").render(
             # The explain output re-localises each discrepancy: it is on the incident's own page.
             day=day, grid=grid(pipe.config, pipe.store, day),
-            incidents=[(i, gather(pipe, i.id)) for i in open_incidents],
+            incidents=[(i, pipeline_evidence(pipe, i.id)) for i in open_incidents],
             allowed=allowed, actions=list(LABELS.items()), dispositions=DISPOSITIONS, charts=charts,
             writable=bool(token), message=msg, error=err)
 
@@ -72,7 +72,8 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
         except IncidentError as exc:
             raise HTTPException(404, str(exc)) from None
         return _ENV.get_template("incident.html").render(
-            i=inc, evidence=gather(pipe, iid, explain=explain).lines(), timeline=pipe.incidents.timeline(iid))
+            i=inc, evidence=pipeline_evidence(pipe, iid, explain=explain).lines(),
+            timeline=pipe.incidents.timeline(iid))
 
     @app.get("/api/status")
     def api_status(date: str | None = None) -> JSONResponse:
