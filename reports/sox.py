@@ -47,7 +47,7 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
     if _signed_off(frames["exceptions"]):   # else an empty chart box would say nothing the text cannot
         figures["disposition"] = charts.disposition_chart(frames["exceptions"])
     csv_files = [f"{name}.csv" for name in CONTROL_CSVS + STORE_CSVS + INCIDENT_CSVS + ("ledger_verification",)]
-    (out / "index.html").write_text(render(frames, figures, ledger, pipe=pipe, start=start, end=end,
+    (out / "index.html").write_text(render(frames, figures, ledger, config=pipe.config, start=start, end=end,
                                            csv_files=csv_files), encoding="utf-8")
     write_pdf(out / "report.pdf", frames, figures, ledger, start=start, end=end,
               config_source=pipe.config.source_path)
