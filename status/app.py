@@ -18,8 +18,7 @@ from markupsafe import Markup
 from incidents import DISPOSITIONS, IncidentError
 from incidents.evidence import pipeline_evidence
 from incidents.workflow import ACTIONS, next_status
-from mq.stages.certify import CertifySettings
-from status.certify import statuses
+from status.certify import CertifySettings, statuses
 from status.svg import history_svg
 from status.views import grid, history, latest_partition
 

@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 import sqlalchemy as sa
 
 from alerting import schema as alert_schema
-from incidents import incident_id
+from incidents import Ownership, incident_id
 from incidents.schema import incidents as incident_table
 from metricstore import schema as store_schema
 from core.timeutil import assume_utc
-
-if TYPE_CHECKING:   # the stage's settings are built from this module's `certified_subjects`
-    from mq.stages.certify import CertifySettings
 
 @dataclass(frozen=True)
 class Facts:
@@ -145,6 +142,20 @@ def partition_statuses(certified: tuple[Subject, ...], store, partition: dt.date
         incidents = tuple(sorted({incident_id(a["thread_key"]) for a in f.alerts if a["thread_key"]}))
         out.append(PartitionStatus(subject.name, partition, status, reason, incidents, _versions(f.pulls)))
     return out
+
+
+@dataclass(frozen=True)
+class CertifySettings:
+    """The part of the config certification reads (`statuses`, and the certify stage)."""
+    subjects: tuple[Subject, ...]
+    settle_hours: float = 0.0     # late data is expected until this long after the partition's day ends
+    route: Any = None             # the routing tree a revocation's notice follows (core.config.RouteSpec)
+    ownership: Ownership = field(default_factory=Ownership)   # who an incident belongs to
+
+    @classmethod
+    def from_config(cls, config) -> "CertifySettings":
+        return cls(certified_subjects(config), float(config.certification.settle_hours),
+                   config.alerting.route, Ownership.from_config(config))
 
 
 def statuses(settings: CertifySettings, store, partition: dt.date) -> list[PartitionStatus]:

@@ -30,8 +30,7 @@ def add_commands(sub, date_type) -> None:
 def run(args, pipe, explain) -> int:
     """`pipe`: the application's pipeline for `args`; `explain(pipe, pair, partition)`: the `mq explain` text."""
     if args.command == "status":
-        from mq.stages.certify import CertifySettings
-        from status.certify import statuses
+        from status.certify import CertifySettings, statuses
 
         found = statuses(CertifySettings.from_config(pipe.config), pipe.store, args.date)
         if args.json:

@@ -18,8 +18,7 @@ from mq.airflow.testing import use_temporary_airflow_home
 use_temporary_airflow_home()   # before anything imports airflow
 
 from conftest import light_demo_config  # noqa: E402
-from mq.stages.certify import CertifySettings  # noqa: E402
-from status.certify import statuses  # noqa: E402
+from status.certify import CertifySettings, statuses  # noqa: E402
 
 HISTORY_DAYS = 35   # five same-weekday seasons: a flagged day left out of a baseline still leaves the three it needs
 METRIC = "warehouse_events"

@@ -9,8 +9,7 @@ import pytest
 
 from incidents import IncidentError, next_status
 from mq.cli import main
-from mq.stages.certify import CertifySettings
-from status.certify import statuses
+from status.certify import CertifySettings, statuses
 
 
 def statuses_of(pipe, day):

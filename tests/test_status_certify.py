@@ -10,8 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mq.cli import main
-from mq.stages.certify import CertifySettings
-from status.certify import Facts, decide, statuses
+from status.certify import CertifySettings, Facts, decide, statuses
 
 OK_PULL = {"status": "ok", "version": 1}
 SETTLE = dt.datetime(2026, 9, 18, 6, tzinfo=dt.timezone.utc)

@@ -1,7 +1,7 @@
 """Stage 5: open incidents for the partition's new notified alert groups, then certify (or revoke) each
 metric's partition (`status.certify`).
 
-`certify` is the stage: small typed inputs (`CertifySettings`, the config's part it needs; the metric
+`certify` is the stage: small typed inputs (`status.certify.CertifySettings`, the config's part it needs; the metric
 store, whose database also holds the alert book, the incidents and the certifications; the ledger,
 whose revocations number the records) and what it would write returned as data (`Certifications`):
 the verdict on each subject, the incidents to open (`incidents.NewIncident`) and what recording the
@@ -17,28 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from incidents import IncidentBook, NewIncident, Ownership
+from incidents import IncidentBook, NewIncident
 from incidents.book import LEDGER_KIND as INCIDENT_KIND
 from mq.run import LedgerEntry
-from status.certify import PartitionStatus, Subject, certified_subjects, statuses
+from status.certify import CertifySettings, PartitionStatus, statuses
 from status.records import Change, changes
-
-
-@dataclass(frozen=True)
-class CertifySettings:
-    """The part of the config the certify stage reads."""
-    subjects: tuple[Subject, ...]
-    settle_hours: float = 0.0     # late data is expected until this long after the partition's day ends
-    route: Any = None             # the routing tree a revocation's notice follows (core.config.RouteSpec)
-    ownership: Ownership = field(default_factory=Ownership)   # who an incident belongs to
-
-    @classmethod
-    def from_config(cls, config) -> "CertifySettings":
-        return cls(certified_subjects(config), float(config.certification.settle_hours),
-                   config.alerting.route, Ownership.from_config(config))
 
 
 @dataclass(frozen=True)
