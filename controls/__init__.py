@@ -15,12 +15,13 @@ from controls.dispositions import DISPOSITIONS, Signoff
 from controls.errors import ControlError, UnknownExceptionError
 from controls.exceptions import ControlException, derive_exceptions, parse_exception_id
 from controls.executions import ControlDay, Execution, exception_id, run_list
-from controls.registry import SCHEDULE_CONTROL, Control, ControlSettings, build_registry, registry_by_id
+from controls.registry import SCHEDULE_CONTROL, Control, ControlSettings, build_registry
 from controls.signoff import sign_off
 
 __all__ = [
     "DISPOSITIONS", "SCHEDULE_CONTROL", "Control", "ControlChange", "ControlDay", "ControlError",
-    "ControlException", "ControlSettings", "Execution", "Signoff", "UnknownExceptionError", "build_registry", "change_log",
-    "derive_exceptions", "exception_id", "parse_exception_id", "registry_by_id", "run_list", "sign_off",
+    "ControlException", "ControlSettings", "Execution", "Signoff", "UnknownExceptionError", "build_registry",
+    "change_log",
+    "derive_exceptions", "exception_id", "parse_exception_id", "run_list", "sign_off",
     "sync_controls",
 ]

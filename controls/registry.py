@@ -85,10 +85,6 @@ def build_registry(config: Config) -> list[Control]:
     return sorted(controls, key=lambda c: c.id)
 
 
-def registry_by_id(config: Config) -> dict[str, Control]:
-    return {c.id: c for c in build_registry(config)}
-
-
 @dataclasses.dataclass(frozen=True)
 class ControlSettings:
     """The part of the config the control functions read: the registry, and what a definition change
