@@ -1,6 +1,6 @@
 """Control definition changes, recorded in the ledger (kind "control_change").
 
-`sync_controls(pipe)` compares the registry built from the current config with the latest definition
+`sync_controls(settings, ledger)` compares the registry built from the current config with the latest definition
 the ledger holds for each control and appends one record per difference: a new control ("added"), a
 new version ("changed", with the fields that differ, before and after) or a control that left the
 registry ("retired"). Unchanged definitions add nothing, so the pipeline can call it at the start of
@@ -13,7 +13,7 @@ import dataclasses
 import subprocess
 from typing import Any
 
-from controls.registry import build_registry
+from controls.registry import ControlSettings
 from ledger import LedgerRecord
 from core.timeutil import utcnow
 
@@ -39,13 +39,13 @@ def latest_definitions(ledger) -> dict[str, LedgerRecord]:
     return latest
 
 
-def sync_controls(pipe, *, git_commit: str | None = None) -> list[ControlChange]:
-    """Record every control definition that differs from the ledger's latest; returns what was recorded."""
-    config = pipe.config
-    latest = latest_definitions(pipe.ledger)
-    current = {c.id: c for c in build_registry(config)}
-    commit = git_commit if git_commit is not None else _git_commit(config.base_dir)
-    context = {"config_hash": config.content_hash, "git_commit": commit,
+def sync_controls(settings: ControlSettings, ledger, *, git_commit: str | None = None) -> list[ControlChange]:
+    """Record every control definition that differs from the ledger's latest; returns what was recorded.
+    `git_commit`: the commit to record; by default, the one checked out in the config's folder."""
+    latest = latest_definitions(ledger)
+    current = settings.by_id
+    commit = git_commit if git_commit is not None else _git_commit(settings.base_dir)
+    context = {"config_hash": settings.config_hash, "git_commit": commit,
                "changed_at": utcnow().isoformat()}
     changes = []
     for control_id, control in current.items():
@@ -55,11 +55,11 @@ def sync_controls(pipe, *, git_commit: str | None = None) -> list[ControlChange]
             continue
         change = "changed" if live else "added"
         old = before.payload["definition"] if live else None
-        changes.append(_append(pipe.ledger, control_id, change, before, control.definition_hash,
+        changes.append(_append(ledger, control_id, change, before, control.definition_hash,
                                control.definition(), diff(old, control.definition()) if old else (), context))
     for control_id, before in latest.items():
         if control_id not in current and before.payload["change"] != "retired":
-            changes.append(_append(pipe.ledger, control_id, "retired", before, None, None, (), context))
+            changes.append(_append(ledger, control_id, "retired", before, None, None, (), context))
     return [c for c in changes if c.record.created]
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 from controls.dispositions import Signoff, signoffs
 from controls.errors import ControlError
 from controls.executions import ControlDay, run_list
-from controls.registry import SCHEDULE_CONTROL, build_registry
+from controls.registry import SCHEDULE_CONTROL, ControlSettings
 
 TYPES = ("failed", "anomaly", "missed")
 
@@ -65,14 +65,14 @@ def parse_exception_id(text: str) -> tuple[str, dt.date, str]:
     return control_id, partition, kind
 
 
-def derive_exceptions(pipe, start: dt.date, end: dt.date, *, rows: list[ControlDay] | None = None,
-                      open_only: bool = False) -> list[ControlException]:
-    """Exceptions of partitions in [start, end], by partition then id, with their sign-offs."""
-    controls = build_registry(pipe.config)
-    owners = {c.id: c.owner for c in controls}
-    rows = run_list(pipe, start, end, controls) if rows is None else rows
-    decided = signoffs(pipe.ledger, start, end)
-    later_runs = _first_later_run(pipe.ledger, [r.partition for r in rows
+def derive_exceptions(settings: ControlSettings, ledger, start: dt.date, end: dt.date, *,
+                      rows: list[ControlDay] | None = None, open_only: bool = False) -> list[ControlException]:
+    """Exceptions of partitions in [start, end], by partition then id, with their sign-offs; `rows`:
+    the run list of the period when the caller already has it."""
+    owners = {c.id: c.owner for c in settings.controls}
+    rows = run_list(settings.controls, ledger, start, end) if rows is None else rows
+    decided = signoffs(ledger, start, end)
+    later_runs = _first_later_run(ledger, [r.partition for r in rows
                                                 if r.control_id == SCHEDULE_CONTROL and r.status == "missed"])
     out = []
     for row in rows:
@@ -81,7 +81,7 @@ def derive_exceptions(pipe, start: dt.date, end: dt.date, *, rows: list[ControlD
         evidence = row.failures or row.executions
         if row.exception_type == "missed":
             raised = (later_runs.get(row.partition) if row.control_id == SCHEDULE_CONTROL
-                      else _run_time(pipe.ledger, row.partition))
+                      else _run_time(ledger, row.partition))
             detail = row.note
         else:
             raised = min(e.record.recorded_at for e in row.failures)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 
-from controls.registry import SCHEDULE_CONTROL, Control, build_registry, ratio_check_name
+from controls.registry import SCHEDULE_CONTROL, Control, ratio_check_name
 from ledger import LedgerRecord
 
 EXECUTION_KINDS = ("pull", "check", "detector", "run")
@@ -68,7 +69,7 @@ def days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def executions(ledger, controls: list[Control], start: dt.date, end: dt.date) -> list[Execution]:
+def executions(ledger, controls: Sequence[Control], start: dt.date, end: dt.date) -> list[Execution]:
     """Executions of `controls` on partitions in [start, end], in ledger order."""
     known = {c.id for c in controls}
     ratio_checks = {ratio_check_name(c.subject): c.id for c in controls if c.kind == "reconcile"}
@@ -81,11 +82,11 @@ def executions(ledger, controls: list[Control], start: dt.date, end: dt.date) ->
     return sorted(out, key=lambda e: e.record.seq)
 
 
-def run_list(pipe, start: dt.date, end: dt.date, controls: list[Control] | None = None) -> list[ControlDay]:
-    """One row per control and partition of [start, end], controls in id order within each day."""
-    controls = build_registry(pipe.config) if controls is None else controls
+def run_list(controls: Sequence[Control], ledger, start: dt.date, end: dt.date) -> list[ControlDay]:
+    """One row per control and partition of [start, end], from the executions `ledger` records;
+    within each day the rows follow the order of `controls` (the registry's, by id)."""
     by_key: dict[tuple[str, dt.date], list[Execution]] = {}
-    for e in executions(pipe.ledger, controls, start, end):
+    for e in executions(ledger, controls, start, end):
         by_key.setdefault((e.control_id, e.partition), []).append(e)
     rows = []
     for day in days(start, end):

@@ -85,8 +85,21 @@ def build_registry(config: Config) -> list[Control]:
     return sorted(controls, key=lambda c: c.id)
 
 
-def registry_by_id(config: Config) -> dict[str, Control]:
-    return {c.id: c for c in build_registry(config)}
+@dataclasses.dataclass(frozen=True)
+class ControlSettings:
+    """The part of the config the control functions read: the registry, and what a definition change
+    records about where it came from (the config's hash, the folder whose git commit is recorded)."""
+    controls: tuple[Control, ...]
+    config_hash: str = ""
+    base_dir: Path | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> "ControlSettings":
+        return cls(tuple(build_registry(config)), config.content_hash, config.base_dir)
+
+    @property
+    def by_id(self) -> dict[str, Control]:
+        return {c.id: c for c in self.controls}
 
 
 def ratio_check_name(pair: str) -> str:

@@ -12,11 +12,11 @@ import datetime as dt
 from controls.dispositions import DISPOSITIONS, KIND, Signoff, signoffs
 from controls.errors import ControlError, UnknownExceptionError
 from controls.exceptions import derive_exceptions, parse_exception_id
-from controls.registry import registry_by_id
+from controls.registry import ControlSettings
 from core.timeutil import utcnow
 
 
-def sign_off(pipe, exception_id: str, *, by: str, disposition: str, note: str,
+def sign_off(settings: ControlSettings, ledger, exception_id: str, *, by: str, disposition: str, note: str,
              now: dt.datetime | None = None) -> Signoff:
     """Record a disposition of one exception; raises ControlError for an unknown id or bad arguments."""
     if disposition not in DISPOSITIONS:
@@ -26,7 +26,7 @@ def sign_off(pipe, exception_id: str, *, by: str, disposition: str, note: str,
             raise ControlError(f"sign-off: --{field} must be a non-empty text (got {value!r})")
     by, note = by.strip(), note.strip()
     control_id, partition, kind = parse_exception_id(exception_id)
-    found = {e.id: e for e in derive_exceptions(pipe, partition, partition)}
+    found = {e.id: e for e in derive_exceptions(settings, ledger, partition, partition)}
     if exception_id not in found:
         raise UnknownExceptionError(exception_id, sorted(found))
     exc = found[exception_id]
@@ -36,9 +36,9 @@ def sign_off(pipe, exception_id: str, *, by: str, disposition: str, note: str,
     if disposition == "reopened" and exc.status == "open":
         raise ControlError(f"sign-off: {exception_id} is already open; nothing to reopen")
     signed_at = (now or utcnow()).astimezone(dt.timezone.utc)
-    control = registry_by_id(pipe.config).get(control_id)
+    control = settings.by_id.get(control_id)
     version = len(exc.signoffs) + 1
-    pipe.ledger.append(KIND, f"signoff:{exception_id}:v{version}", {
+    ledger.append(KIND, f"signoff:{exception_id}:v{version}", {
         "exception_id": exception_id, "control_id": control_id, "type": kind, "version": version,
         "by": by, "disposition": disposition, "note": note, "signed_at": signed_at.isoformat(),
         "checked": {
@@ -48,4 +48,4 @@ def sign_off(pipe, exception_id: str, *, by: str, disposition: str, note: str,
             "control_definition_hash": control.definition_hash if control else None,
             "previous_disposition": exc.disposition,
         }}, partition=partition)
-    return signoffs(pipe.ledger, partition, partition)[exception_id][-1]
+    return signoffs(ledger, partition, partition)[exception_id][-1]

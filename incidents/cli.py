@@ -67,7 +67,7 @@ def run(args, pipe, explain) -> int:
 
 
 def _show(pipe, iid: str, explain) -> None:
-    from incidents.evidence import gather
+    from incidents.evidence import pipeline_evidence
 
     inc = pipe.incidents.get(iid)
     r = inc.row
@@ -76,7 +76,7 @@ def _show(pipe, iid: str, explain) -> None:
     if r["disposition"]:
         print(f"sign-off: {r['disposition']} by {r['signed_off_by']} at {r['signed_off_at']:%Y-%m-%d %H:%M}: "
               f"{r['signoff_note']}")
-    print("\n".join(gather(pipe, iid, explain=explain).lines()))
+    print("\n".join(pipeline_evidence(pipe, iid, explain=explain).lines()))
     print("timeline:")
     for e in pipe.incidents.timeline(iid):
         who = f" by {e['by']}" if e.get("by") else ""

@@ -2,8 +2,10 @@
 root causes and impact, and the `mq explain` output of every pair discrepancy in it."""
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Callable
+from functools import partial
 
 from alerting.lifecycle import combine_impacts
 
@@ -34,9 +36,11 @@ class Evidence:
         return out
 
 
-def gather(pipe, iid: str, *, explain: Callable | None = None) -> Evidence:
-    """`explain(pipe, pair, partition)` gives the `mq explain` text of a pair (None: leave it out)."""
-    alerts = pipe.incidents.alerts(iid)
+def gather(book, iid: str, *, pairs: Collection[str] = (),
+           explain: Callable[[str, dt.date], str] | None = None) -> Evidence:
+    """The evidence of incident `iid` from the incident book's alerts. `explain(pair, partition)` gives
+    the `mq explain` text of a discrepancy of one of `pairs` (None: leave it out)."""
+    alerts = book.alerts(iid)
     explained = [a for a in alerts if a["root_causes"]]
     # The broadest explained slice speaks for the incident (its causes cover the narrower ones).
     explained.sort(key=lambda a: len(a["labels"]))
@@ -49,7 +53,14 @@ def gather(pipe, iid: str, *, explain: Callable | None = None) -> Evidence:
     texts = {}
     if explain is not None:
         for a in alerts:
-            if a["kind"] == "discrepancy" and not a["labels"] and a["subject"] in pipe.config.pairs:
-                texts[f"{a['subject']} on {a['first_partition']}"] = explain(pipe, a["subject"], a["first_partition"])
+            if a["kind"] == "discrepancy" and not a["labels"] and a["subject"] in pairs:
+                texts[f"{a['subject']} on {a['first_partition']}"] = explain(a["subject"], a["first_partition"])
     return Evidence(alerts=alerts, root_causes=list(explained[0]["root_causes"]) if explained else [],
                     impact=impact, explain=texts, subjects=sorted({a["subject"] for a in alerts}))
+
+
+def pipeline_evidence(pipe, iid: str, *, explain: Callable | None = None) -> Evidence:
+    """`gather` on the pipeline's incident book and pairs; `explain(pipe, pair, partition)`: the
+    `mq explain` text (None: leave it out)."""
+    return gather(pipe.incidents, iid, pairs=tuple(pipe.config.pairs),
+                  explain=partial(explain, pipe) if explain is not None else None)

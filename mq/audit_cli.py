@@ -35,21 +35,25 @@ def add_commands(sub, date_type) -> None:
 
 
 def run(args) -> int:
+    """The pipeline of `args` gives the control settings of its config and its ledger; the commands
+    read and write nothing else."""
+    from controls import ControlSettings
     from mq.commands import _pipeline
 
     pipe = _pipeline(args)
-    return {"controls": _controls, "exceptions": _exceptions, "signoff": _signoff}[args.command](pipe, args)
+    command = {"controls": _controls, "exceptions": _exceptions, "signoff": _signoff}[args.command]
+    return command(ControlSettings.from_config(pipe.config), pipe.ledger, args)
 
 
-def _controls(pipe, args) -> int:
-    from controls import build_registry, sync_controls
+def _controls(settings, ledger, args) -> int:
+    from controls import sync_controls
     from controls.changes import latest_definitions
 
     if args.sync:
-        changes = sync_controls(pipe)
+        changes = sync_controls(settings, ledger)
         print(f"recorded {len(changes)} control definition change(s)")
-    recorded = latest_definitions(pipe.ledger)
-    for c in build_registry(pipe.config):
+    recorded = latest_definitions(ledger)
+    for c in settings.controls:
         rec = recorded.get(c.id)
         version = (f"v{rec.payload['version']}" if rec and rec.payload["definition_hash"] == c.definition_hash
                    else "unrecorded")
@@ -57,13 +61,13 @@ def _controls(pipe, args) -> int:
     return 0
 
 
-def _exceptions(pipe, args) -> int:
+def _exceptions(settings, ledger, args) -> int:
     from controls import derive_exceptions
     from mq.errors import MqError
 
     if args.end < args.start:
         raise MqError(f"exceptions: --end {args.end} is before --start {args.start}")
-    found = derive_exceptions(pipe, args.start, args.end, open_only=args.open)
+    found = derive_exceptions(settings, ledger, args.start, args.end, open_only=args.open)
     for e in found:
         who = f" by {e.latest.by}" if e.latest else ""
         print(f"{e.id}  {e.status}  {e.disposition or '-'}{who}  owner={e.owner}  {e.detail}")
@@ -71,10 +75,10 @@ def _exceptions(pipe, args) -> int:
     return 0
 
 
-def _signoff(pipe, args) -> int:
+def _signoff(settings, ledger, args) -> int:
     from controls import sign_off
 
-    s = sign_off(pipe, args.exception_id, by=args.by, disposition=args.disposition, note=args.note)
+    s = sign_off(settings, ledger, args.exception_id, by=args.by, disposition=args.disposition, note=args.note)
     print(f"{s.exception_id}: {s.disposition} by {s.by} at {s.signed_at.isoformat()} "
           f"(ledger seq {s.record.seq})")
     return 0

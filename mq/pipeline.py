@@ -125,13 +125,13 @@ class Pipeline:
 
     def record_config(self) -> None:
         """Record the config and every control definition that changed (idempotent)."""
-        from controls import sync_controls
+        from controls import ControlSettings, sync_controls
 
         commit = _git_commit(self.config.base_dir)
         self.ledger.append("config_change", f"config:{self.config.content_hash}", {
             "config_hash": self.config.content_hash, "source": self.config.source_path,
             "git_commit": commit})
-        sync_controls(self, git_commit=commit)
+        sync_controls(ControlSettings.from_config(self.config), self.ledger, git_commit=commit)
 
     def run(self, partition: dt.date, trigger: str = "cli", *, pulled: bool = False,
             run_url: str | None = None) -> dict:

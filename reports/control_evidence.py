@@ -13,7 +13,7 @@ import json
 
 import pandas as pd
 
-from controls import build_registry, change_log, derive_exceptions, run_list
+from controls import ControlSettings, change_log, derive_exceptions, run_list
 from controls.changes import latest_definitions
 from ledger.canonical import to_utc
 
@@ -32,11 +32,11 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def controls_frame(config, ledger) -> pd.DataFrame:
-    """The registry the config declares, with the definition version `ledger` holds of each control."""
+def controls_frame(controls, ledger) -> pd.DataFrame:
+    """The registry (`controls`), with the definition version `ledger` holds of each control."""
     recorded = latest_definitions(ledger)
     rows = []
-    for c in build_registry(config):
+    for c in controls:
         rec = recorded.get(c.id)
         current = rec is not None and rec.payload["definition_hash"] == c.definition_hash
         rows.append({"control_id": c.id, "kind": c.kind, "subject": c.subject, "owner": c.owner,
@@ -108,9 +108,11 @@ def silences_frame(ledger, silences, start: dt.date, end: dt.date) -> pd.DataFra
                          "expired_by", "ledger_seq_created", "ledger_seq_expired", "decisions_silenced_in_period"])
 
 
-def collect_controls(pipe, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
-    rows = run_list(pipe, start, end)
-    found = derive_exceptions(pipe, start, end, rows=rows)
-    return {"controls": controls_frame(pipe.config, pipe.ledger), "control_runs": control_runs_frame(rows),
-            "exceptions": exceptions_frame(found), "control_changes": control_changes_frame(pipe.ledger),
-            "silences": silences_frame(pipe.ledger, pipe.alerts.silences, start, end)}
+def collect_controls(settings: ControlSettings, ledger, silences, start: dt.date, end: dt.date
+                     ) -> dict[str, pd.DataFrame]:
+    """The control tables of partitions [start, end] from `ledger`; `silences`: the alert book's."""
+    rows = run_list(settings.controls, ledger, start, end)
+    found = derive_exceptions(settings, ledger, start, end, rows=rows)
+    return {"controls": controls_frame(settings.controls, ledger), "control_runs": control_runs_frame(rows),
+            "exceptions": exceptions_frame(found), "control_changes": control_changes_frame(ledger),
+            "silences": silences_frame(ledger, silences, start, end)}

@@ -34,7 +34,7 @@ def table(frame: pd.DataFrame, limit: int = ROW_LIMIT, clip: int = 240) -> Marku
     return Markup(empty or text + more)
 
 
-def render(frames: dict[str, pd.DataFrame], figures: dict, ledger: LedgerEvidence, *, pipe, start: dt.date,
+def render(frames: dict[str, pd.DataFrame], figures: dict, ledger: LedgerEvidence, *, config, start: dt.date,
            end: dt.date, csv_files: list[str]) -> str:
     tables = {name: table(frames[name][cols]) for name, cols in SHOWN.items()}
     tables.update({name: table(frames[name]) for name in ("silences", "alerts", "checks", "pulls", "runs")})
@@ -43,6 +43,6 @@ def render(frames: dict[str, pd.DataFrame], figures: dict, ledger: LedgerEvidenc
     tables["per_control"] = table(per_control(frames))
     return _ENV.get_template("sox.html").render(
         start=start, end=end, generated_at=ledger.verified_at.strftime("%Y-%m-%d %H:%M UTC"),
-        config_source=pipe.config.source_path, config_hash=pipe.config.content_hash, ledger=ledger,
+        config_source=config.source_path, config_hash=config.content_hash, ledger=ledger,
         h=headline(frames), charts={k: charts.png_base64(f) for k, f in figures.items()}, tables=tables,
         dispositions="{" + ",".join(DISPOSITIONS) + "}", archive_format=ARCHIVE_FORMAT, csv_files=csv_files)

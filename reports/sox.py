@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from controls import ControlSettings
 from controls.executions import days
 from core.errors import MqError
 from reports import charts
@@ -33,7 +34,8 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
         raise MqError(f"report sox: --end {end} is before --start {start}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frames = {**collect_controls(pipe, start, end), **collect_store(pipe.store, pipe.alerts, start, end),
+    frames = {**collect_controls(ControlSettings.from_config(pipe.config), pipe.ledger, pipe.alerts.silences,
+                                  start, end), **collect_store(pipe.store, pipe.alerts, start, end),
               **collect_incidents(pipe.ledger, start, end)}
     for name in CONTROL_CSVS + STORE_CSVS + INCIDENT_CSVS:
         frames[name].to_csv(out / f"{name}.csv", index=False)
@@ -45,7 +47,7 @@ def write_sox_report(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
     if _signed_off(frames["exceptions"]):   # else an empty chart box would say nothing the text cannot
         figures["disposition"] = charts.disposition_chart(frames["exceptions"])
     csv_files = [f"{name}.csv" for name in CONTROL_CSVS + STORE_CSVS + INCIDENT_CSVS + ("ledger_verification",)]
-    (out / "index.html").write_text(render(frames, figures, ledger, pipe=pipe, start=start, end=end,
+    (out / "index.html").write_text(render(frames, figures, ledger, config=pipe.config, start=start, end=end,
                                            csv_files=csv_files), encoding="utf-8")
     write_pdf(out / "report.pdf", frames, figures, ledger, start=start, end=end,
               config_source=pipe.config.source_path)

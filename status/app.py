@@ -16,9 +16,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from markupsafe import Markup
 
 from incidents import DISPOSITIONS, IncidentError
-from incidents.evidence import gather
+from incidents.evidence import pipeline_evidence
 from incidents.workflow import ACTIONS, next_status
-from status.certify import statuses
+from status.certify import CertifySettings, statuses
 from status.svg import history_svg
 from status.views import grid, history, latest_partition
 
@@ -31,6 +31,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
     """`explain(pipe, pair, partition)`: the `mq explain` text an incident's page shows (None: none)."""
     app = FastAPI(title="metrics-quality status", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.writable = bool(token)
+    certify = CertifySettings.from_config(pipe.config)
 
     def authorised(request: Request, form_token: str | None) -> None:
         if not token:
@@ -59,7 +60,7 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
         return _ENV.get_template("page.html").render(
             # The explain output re-localises each discrepancy: it is on the incident's own page.
             day=day, grid=grid(pipe.config, pipe.store, day),
-            incidents=[(i, gather(pipe, i.id)) for i in open_incidents],
+            incidents=[(i, pipeline_evidence(pipe, i.id)) for i in open_incidents],
             allowed=allowed, actions=list(LABELS.items()), dispositions=DISPOSITIONS, charts=charts,
             writable=bool(token), message=msg, error=err)
 
@@ -70,11 +71,12 @@ def create_app(pipe, *, token: str | None = None, slack_signing_secret: str | No
         except IncidentError as exc:
             raise HTTPException(404, str(exc)) from None
         return _ENV.get_template("incident.html").render(
-            i=inc, evidence=gather(pipe, iid, explain=explain).lines(), timeline=pipe.incidents.timeline(iid))
+            i=inc, evidence=pipeline_evidence(pipe, iid, explain=explain).lines(),
+            timeline=pipe.incidents.timeline(iid))
 
     @app.get("/api/status")
     def api_status(date: str | None = None) -> JSONResponse:
-        return JSONResponse([s.to_json() for s in statuses(pipe, day_of(date))])
+        return JSONResponse([s.to_json() for s in statuses(certify, pipe.store, day_of(date))])
 
     @app.get("/api/incidents")
     def api_incidents() -> JSONResponse:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from alerting import schema as alert_schema
-from incidents import incident_id
+from incidents import Ownership, incident_id
 from incidents.schema import incidents as incident_table
 from metricstore import schema as store_schema
 from core.timeutil import assume_utc
@@ -143,10 +144,23 @@ def partition_statuses(certified: tuple[Subject, ...], store, partition: dt.date
     return out
 
 
-def statuses(pipe, partition: dt.date) -> list[PartitionStatus]:
-    """The certification status of every metric and pair for one partition."""
-    return partition_statuses(certified_subjects(pipe.config), pipe.store, partition,
-                              settle_hours=pipe.config.certification.settle_hours)
+@dataclass(frozen=True)
+class CertifySettings:
+    """The part of the config certification reads (`statuses`, and the certify stage)."""
+    subjects: tuple[Subject, ...]
+    settle_hours: float = 0.0     # late data is expected until this long after the partition's day ends
+    route: Any = None             # the routing tree a revocation's notice follows (core.config.RouteSpec)
+    ownership: Ownership = field(default_factory=Ownership)   # who an incident belongs to
+
+    @classmethod
+    def from_config(cls, config) -> "CertifySettings":
+        return cls(certified_subjects(config), float(config.certification.settle_hours),
+                   config.alerting.route, Ownership.from_config(config))
+
+
+def statuses(settings: CertifySettings, store, partition: dt.date) -> list[PartitionStatus]:
+    """The certification status of every subject `settings` certifies, for one partition."""
+    return partition_statuses(settings.subjects, store, partition, settle_hours=settings.settle_hours)
 
 
 def _detection_state(engine, subject: str, partition: dt.date) -> str:

@@ -30,9 +30,9 @@ def add_commands(sub, date_type) -> None:
 def run(args, pipe, explain) -> int:
     """`pipe`: the application's pipeline for `args`; `explain(pipe, pair, partition)`: the `mq explain` text."""
     if args.command == "status":
-        from status.certify import statuses
+        from status.certify import CertifySettings, statuses
 
-        found = statuses(pipe, args.date)
+        found = statuses(CertifySettings.from_config(pipe.config), pipe.store, args.date)
         if args.json:
             for s in found:
                 print(json.dumps(s.to_json()))

@@ -16,6 +16,7 @@ from incidents import IncidentBook, incident_id
 from metricstore import MetricStore
 from conftest import config_from_yaml
 from mq.stages.certify import CertifySettings, certify, verdict as stage_verdict
+from status.certify import statuses
 from status.records import active, write
 
 DAY = dt.date(2026, 9, 30)
@@ -264,3 +265,16 @@ def test_a_pull_before_the_day_settled_is_provisional(settings, store):
     v = verdict(settings, store)
     assert v["warehouse_events"] == ("provisional", "late data expected until 2026-10-01 06:00 UTC")
     assert v["client_events"][0] == "certified"
+
+
+def test_statuses_follow_the_settings_subjects_and_read_only_the_store(settings, store):
+    """`status.certify.statuses`, what `mq status` and the status page show, needs no pipeline."""
+    all_clean(store)
+    checked(store, "warehouse", False)
+    found = statuses(settings, store, DAY)
+    assert [s.subject for s in found] == [s.name for s in settings.subjects]
+    by_subject = {s.subject: s for s in found}
+    assert by_subject["warehouse_events"].status == "failed"
+    assert by_subject["client_events"].status == "certified"
+    assert by_subject["client_events"].pull_versions == "client=1"
+    assert rows(store, "mq_certifications") == 0

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from controls import (ControlError, UnknownExceptionError, derive_exceptions, run_list, sign_off,
-                      sync_controls)
+from controls import (ControlError, ControlSettings, UnknownExceptionError, build_registry, derive_exceptions,
+                      run_list, sign_off, sync_controls)
+from conftest import config_from_yaml
 from mq.cli import main
 from mq.config import load_config
 from mq.pipeline import Pipeline
@@ -93,7 +94,7 @@ def record_day(pipe: Pipeline, day: dt.date, *, run: str = "success", missing: t
 
 def build_period(pipe: Pipeline) -> None:
     """Two weeks with one exception of each kind; sign-offs for three of them."""
-    sync_controls(pipe, git_commit="0" * 40)
+    sync_controls(*controls_of(pipe), git_commit="0" * 40)
     day = START
     while day <= END:
         if day != MISSED:
@@ -105,12 +106,18 @@ def build_period(pipe: Pipeline) -> None:
                        if day == ANOMALY else None,
                        ratio=0.7 if day == RATIO_FAIL else 0.93)
         day += dt.timedelta(days=1)
-    sign_off(pipe, f"schedule:daily@{MISSED}:missed", by="ana", disposition="accepted",
+    sign_off(*controls_of(pipe), f"schedule:daily@{MISSED}:missed", by="ana", disposition="accepted",
              note="scheduler outage; the 10-05 run covered the gap")
-    sign_off(pipe, f"suite:client_events@{SUITE_FAIL}:failed", by="raj", disposition="false_positive",
+    sign_off(*controls_of(pipe), f"suite:client_events@{SUITE_FAIL}:failed", by="raj",
+             disposition="false_positive",
              note="anonymous events; suite threshold too tight")
-    sign_off(pipe, f"detect:{PAIR}@{ANOMALY}:anomaly", by="raj", disposition="remediated",
+    sign_off(*controls_of(pipe), f"detect:{PAIR}@{ANOMALY}:anomaly", by="raj", disposition="remediated",
              note="android SDK 10.3 rollback; counts recovered")
+
+
+def controls_of(pipe: Pipeline) -> tuple[ControlSettings, object]:
+    """What the control functions take from a pipeline: the settings of its config, its ledger."""
+    return ControlSettings.from_config(pipe.config), pipe.ledger
 
 
 @pytest.fixture
@@ -121,7 +128,7 @@ def period(tmp_path, store_url) -> Pipeline:
 
 
 def test_every_kind_of_exception_is_derived_with_a_stable_id(period):
-    found = {e.id: e for e in derive_exceptions(period, START, END)}
+    found = {e.id: e for e in derive_exceptions(*controls_of(period), START, END)}
     assert sorted(found) == sorted([
         f"suite:client_events@{SUITE_FAIL}:failed",
         f"pull:warehouse_events@{MISSING}:failed",
@@ -138,20 +145,21 @@ def test_every_kind_of_exception_is_derived_with_a_stable_id(period):
 
 
 def test_missed_run_flags_every_control_of_the_day(period):
-    rows = [r for r in run_list(period, MISSED, MISSED)]
+    rows = [r for r in run_list(build_registry(period.config), period.ledger, MISSED, MISSED)]
     assert {r.status for r in rows} == {"missed"}
     assert {r.exception_id for r in rows} == {f"schedule:daily@{MISSED}:missed"}
-    blocked = {r.control_id: r for r in run_list(period, MISSING, MISSING)}
+    blocked = {r.control_id: r
+               for r in run_list(build_registry(period.config), period.ledger, MISSING, MISSING)}
     assert blocked["suite:warehouse_events"].status == "skipped"
     assert blocked["suite:warehouse_events"].exception_id == f"pull:warehouse_events@{MISSING}:failed"
     assert blocked["suite:client_events"].status == "ok"
 
 
 def test_signoffs_close_exceptions_and_a_reopen_opens_them_again(period):
-    open_ids = {e.id for e in derive_exceptions(period, START, END, open_only=True)}
+    open_ids = {e.id for e in derive_exceptions(*controls_of(period), START, END, open_only=True)}
     assert open_ids == {f"pull:warehouse_events@{MISSING}:failed", f"schedule:daily@{RUN_FAILED}:failed",
                         f"reconcile:{PAIR}@{RATIO_FAIL}:failed"}
-    missed = next(e for e in derive_exceptions(period, MISSED, MISSED))
+    missed = next(e for e in derive_exceptions(*controls_of(period), MISSED, MISSED))
     assert (missed.status, missed.disposition, missed.latest.by) == ("closed", "accepted", "ana")
     record = missed.latest.record
     assert record.kind == "signoff" and record.partition == MISSED
@@ -159,24 +167,29 @@ def test_signoffs_close_exceptions_and_a_reopen_opens_them_again(period):
     assert len(record.payload["checked"]["control_definition_hash"]) == 64
 
     seqs = len(period.ledger.records())
-    again = sign_off(period, missed.id, by="ana", disposition="accepted",
+    again = sign_off(*controls_of(period), missed.id, by="ana", disposition="accepted",
                      note="scheduler outage; the 10-05 run covered the gap")
     assert again.version == 1 and len(period.ledger.records()) == seqs   # the same sign-off adds nothing
-    sign_off(period, missed.id, by="lee", disposition="reopened", note="the 10-05 run did not cover it")
-    reopened = next(e for e in derive_exceptions(period, MISSED, MISSED))
+    sign_off(*controls_of(period), missed.id, by="lee", disposition="reopened",
+             note="the 10-05 run did not cover it")
+    reopened = next(e for e in derive_exceptions(*controls_of(period), MISSED, MISSED))
     assert reopened.status == "open" and [s.version for s in reopened.signoffs] == [1, 2]
     assert period.ledger.verify().ok
 
 
 def test_signoff_refuses_what_it_cannot_record(period):
     with pytest.raises(UnknownExceptionError, match="schedule:daily@2026-10-04:missed"):
-        sign_off(period, f"suite:client_events@{MISSED}:failed", by="ana", disposition="accepted", note="x")
+        sign_off(*controls_of(period), f"suite:client_events@{MISSED}:failed", by="ana", disposition="accepted",
+                 note="x")
     with pytest.raises(ControlError, match="disposition must be one of"):
-        sign_off(period, f"schedule:daily@{MISSED}:missed", by="ana", disposition="fine", note="x")
+        sign_off(*controls_of(period), f"schedule:daily@{MISSED}:missed", by="ana", disposition="fine",
+                 note="x")
     with pytest.raises(ControlError, match="must look like"):
-        sign_off(period, "schedule:daily/2026-10-04", by="ana", disposition="accepted", note="x")
+        sign_off(*controls_of(period), "schedule:daily/2026-10-04", by="ana", disposition="accepted",
+                 note="x")
     with pytest.raises(ControlError, match="--by"):
-        sign_off(period, f"schedule:daily@{MISSED}:missed", by=" ", disposition="accepted", note="x")
+        sign_off(*controls_of(period), f"schedule:daily@{MISSED}:missed", by=" ", disposition="accepted",
+                 note="x")
 
 
 def test_cli_lists_and_signs_off(tmp_path, sqlite_url, monkeypatch, capsys):
@@ -198,9 +211,32 @@ def test_cli_lists_and_signs_off(tmp_path, sqlite_url, monkeypatch, capsys):
 
 def test_a_signed_off_missed_run_stays_in_sight_after_a_late_run(period):
     record_day(period, MISSED)   # the partition is run days later
-    rows = {r.control_id: r for r in run_list(period, MISSED, MISSED)}
+    rows = {r.control_id: r for r in run_list(build_registry(period.config), period.ledger, MISSED, MISSED)}
     assert rows["schedule:daily"].status == "ok"
-    [late] = derive_exceptions(period, MISSED, MISSED)
+    [late] = derive_exceptions(*controls_of(period), MISSED, MISSED)
     assert late.id == f"schedule:daily@{MISSED}:missed" and late.status == "closed"
     assert late.detail.startswith("superseded by a later execution")
     assert late.raised_at is not None and late.disposition == "accepted"
+
+
+def test_exceptions_come_from_the_ledger_alone_without_a_pipeline(tmp_path, stores):
+    """The settings of a config and an in-memory ledger are all `run_list`, `derive_exceptions` and
+    `sign_off` need: a failed run, then a day with no run at all."""
+    _, ledger = stores
+    config = config_from_yaml(tmp_path, CONFIG.format(work=tmp_path, url="sqlite://", repo=REPO, low=0.85))
+    settings = ControlSettings.from_config(config)
+    failed, silent = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
+    ledger.append("run", f"run:{failed}:failed", {"partition": failed.isoformat(), "status": "failed",
+                                                  "error": "PullError: boom", "trigger": "cli"}, partition=failed)
+    rows = {(r.control_id, r.partition): r for r in run_list(settings.controls, ledger, failed, silent)}
+    assert len(rows) == 2 * len(settings.controls)
+    assert rows[("schedule:daily", failed)].status == "exception"
+    assert rows[(f"reconcile:{PAIR}", silent)].status == "missed"
+    found = {e.id: e for e in derive_exceptions(settings, ledger, failed, silent)}
+    assert sorted(found) == [f"schedule:daily@{failed}:failed", f"schedule:daily@{silent}:missed"]
+    assert found[f"schedule:daily@{failed}:failed"].detail == "run failed: PullError: boom"
+    assert found[f"schedule:daily@{silent}:missed"].raised_at is None   # nothing ran after it yet
+    sign_off(settings, ledger, f"schedule:daily@{failed}:failed", by="ana", disposition="remediated",
+             note="rerun after the fix")
+    assert [e.id for e in derive_exceptions(settings, ledger, failed, silent, open_only=True)] == [
+        f"schedule:daily@{silent}:missed"]

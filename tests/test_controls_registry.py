@@ -6,7 +6,7 @@ import pytest
 from controls import build_registry, change_log, sync_controls
 from mq.config import load_config
 from mq.pipeline import Pipeline
-from test_controls_exceptions import PAIR, make_pipeline
+from test_controls_exceptions import PAIR, controls_of, make_pipeline
 
 
 @pytest.fixture
@@ -36,33 +36,35 @@ def test_every_sox_pull_suite_reconciliation_and_detector_is_a_control(pipe):
 
 
 def test_sync_records_each_definition_once(pipe):
-    first = sync_controls(pipe, git_commit="abc123")
+    first = sync_controls(*controls_of(pipe), git_commit="abc123")
     assert len(first) == 9 and {c.change for c in first} == {"added"}
     assert first[0].record.payload["git_commit"] == "abc123"
-    assert sync_controls(pipe) == []
+    assert sync_controls(*controls_of(pipe)) == []
     assert len(change_log(pipe.ledger)) == 9
 
 
 def test_a_changed_band_is_a_new_version_with_what_changed(tmp_path, sqlite_url, pipe):
-    sync_controls(pipe)
+    sync_controls(*controls_of(pipe))
     tighter = make_pipeline(tmp_path, sqlite_url, low=0.9)
-    changes = sync_controls(tighter)
+    changes = sync_controls(*controls_of(tighter))
     assert [(c.control_id, c.change, c.version) for c in changes] == [(f"reconcile:{PAIR}", "changed", 2)]
     fields = {f["field"]: f for f in changes[0].fields}
     assert fields["precision.row_ratio_band"]["before"] == [0.85, 1.0]
     assert fields["precision.row_ratio_band"]["after"] == [0.9, 1.0]
     assert changes[0].previous_hash != changes[0].definition_hash
     # changing back is recorded too (version 3), not mistaken for the first version
-    back = sync_controls(make_pipeline(tmp_path, sqlite_url, low=0.85))
+    back = sync_controls(*controls_of(make_pipeline(tmp_path, sqlite_url, low=0.85)))
     assert [(c.change, c.version) for c in back] == [("changed", 3)]
     assert pipe.ledger.verify().ok
 
 
 def test_a_control_that_leaves_the_registry_is_retired_and_can_come_back(tmp_path, sqlite_url, pipe):
-    sync_controls(pipe)
+    sync_controls(*controls_of(pipe))
     path = tmp_path / "mq-0.85.yml"
     path.write_text(path.read_text().replace("    row_ratio_band: [0.85, 1.0]\n", ""))
     without = Pipeline(load_config(path), state_url=sqlite_url)
-    assert [(c.control_id, c.change) for c in sync_controls(without)] == [(f"reconcile:{PAIR}", "retired")]
-    assert sync_controls(without) == []
-    assert [(c.control_id, c.change, c.version) for c in sync_controls(pipe)] == [(f"reconcile:{PAIR}", "added", 3)]
+    retired = sync_controls(*controls_of(without))
+    assert [(c.control_id, c.change) for c in retired] == [(f"reconcile:{PAIR}", "retired")]
+    assert sync_controls(*controls_of(without)) == []
+    back = sync_controls(*controls_of(pipe))
+    assert [(c.control_id, c.change, c.version) for c in back] == [(f"reconcile:{PAIR}", "added", 3)]

@@ -18,10 +18,16 @@ from mq.airflow.testing import use_temporary_airflow_home
 use_temporary_airflow_home()   # before anything imports airflow
 
 from conftest import light_demo_config  # noqa: E402
+from status.certify import CertifySettings, statuses  # noqa: E402
 
 HISTORY_DAYS = 35   # five same-weekday seasons: a flagged day left out of a baseline still leaves the three it needs
 METRIC = "warehouse_events"
 CONSUMER = "metrics_quality_certified_example"
+
+
+def statuses_of(pipe, day):
+    """The statuses the pipeline's config certifies on `day`, from its metric store."""
+    return statuses(CertifySettings.from_config(pipe.config), pipe.store, day)
 
 
 def _consumer_queue(session) -> list:
@@ -101,7 +107,6 @@ def test_downstream_dag_runs_after_certification_and_not_before(airflow_demo):
     from mq.airflow.downstream import build_certified_example_dag
     from mq.airflow.partition import logical_date_for
     from mq.airflow.settings import DagSettings
-    from status.certify import statuses
 
     daily, missing, pipe = airflow_demo["daily"], airflow_demo["missing"], airflow_demo["pipe"]
     # 1. The missing partition: the metric fails certification, its announce task is skipped.
@@ -109,7 +114,7 @@ def test_downstream_dag_runs_after_certification_and_not_before(airflow_demo):
     with create_session() as session:
         states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances(session=session)}
         assert states[f"certified.{METRIC}"] == "skipped" and states["record"] == "success"
-        assert {s.subject: s.status for s in statuses(pipe, missing)}[METRIC] == "failed"
+        assert {s.subject: s.status for s in statuses_of(pipe, missing)}[METRIC] == "failed"
         asset = session.query(AssetModel).filter(AssetModel.name == f"metrics_quality_certified_{METRIC}").one()
         assert session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id).count() == 0
         assert _consumer_queue(session) == [] and _schedule_asset_triggered_runs(session) == []   # not before
@@ -119,7 +124,7 @@ def test_downstream_dag_runs_after_certification_and_not_before(airflow_demo):
     run = daily.test(logical_date=logical_date_for(day))
     with create_session() as session:
         states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances(session=session)}
-        status = {s.subject: s for s in statuses(pipe, day)}[METRIC]
+        status = {s.subject: s for s in statuses_of(pipe, day)}[METRIC]
         assert status.status == "certified", status.reason
         assert states[f"certified.{METRIC}"] == "success"
         events = session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id).all()

@@ -9,6 +9,12 @@ import pytest
 
 from incidents import IncidentError, next_status
 from mq.cli import main
+from status.certify import CertifySettings, statuses
+
+
+def statuses_of(pipe, day):
+    """The statuses the pipeline's config certifies on `day`, from its metric store."""
+    return statuses(CertifySettings.from_config(pipe.config), pipe.store, day)
 
 
 @pytest.fixture
@@ -101,16 +107,14 @@ def test_ack_resolve_signoff_end_to_end_through_the_cli(demo, capsys):
 
 def test_a_false_alarm_is_closed_without_resolving_and_no_longer_fails_certification(demo):
     pipe, truth, *_ = demo
-    from status.certify import statuses
-
     dup = next(i for i in truth["incidents"] if i["id"] == "duplicate-load")
     day = dt.date.fromisoformat(dup["start"])
     inc = next(i for i in pipe.incidents.list() if i.first_partition == day)
-    failed_before = {s.subject for s in statuses(pipe, day) if s.status == "failed" and inc.id in s.incidents}
+    failed_before = {s.subject for s in statuses_of(pipe, day) if s.status == "failed" and inc.id in s.incidents}
     assert failed_before
     pipe.incidents.act(inc.id, "signoff", by="lead", disposition="false_positive", note="a planned re-load")
     assert pipe.incidents.get(inc.id).status == "false_positive"
-    after = {s.subject: s for s in statuses(pipe, day)}
+    after = {s.subject: s for s in statuses_of(pipe, day)}
     assert all(inc.id not in after[s].incidents for s in failed_before)
     assert pipe.ledger.verify().ok
 

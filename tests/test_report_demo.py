@@ -18,10 +18,11 @@ import pytest
 
 from conftest import light_demo_config
 from mq.demo import DemoSpec, generate
-from controls import derive_exceptions, run_list, sign_off, sync_controls
+from controls import build_registry, derive_exceptions, run_list, sign_off, sync_controls
 from mq.config import load_config
 from mq.pipeline import Pipeline
 from reports.sox import write_sox_report
+from test_controls_exceptions import controls_of
 
 
 QUARTER = (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
@@ -39,7 +40,7 @@ def quarter(spark, tmp_path_factory):
         mp.delenv("MQ_RECEIVER", raising=False)
         pipe = Pipeline(load_config(light_demo_config(work, slices=[[]])), spark=spark)
         start, end = QUARTER
-        sync_controls(pipe)
+        sync_controls(*controls_of(pipe))
         pipe.backfill(start, SKIPPED - dt.timedelta(days=1))
         pipe.backfill(SKIPPED + dt.timedelta(days=1), end)   # the scheduler never ran SKIPPED
         yield pipe, truth, work, start, end, SKIPPED
@@ -47,20 +48,22 @@ def quarter(spark, tmp_path_factory):
 
 def test_skipped_run_is_a_missed_exception_and_sign_offs_show_in_the_report(quarter):
     pipe, truth, work, start, end, skipped = quarter
-    rows = run_list(pipe, start, end)
+    rows = run_list(build_registry(pipe.config), pipe.ledger, start, end)
     assert {r.status for r in rows if r.partition == skipped} == {"missed"}
     # every other day, every control ran: the registry matches what the pipeline records
     assert [r for r in rows if r.partition != skipped and r.status in ("missed", "not_executed")] == []
 
-    found = {e.id: e for e in derive_exceptions(pipe, start, end)}
+    found = {e.id: e for e in derive_exceptions(*controls_of(pipe), start, end)}
     missed = f"schedule:daily@{skipped}:missed"
     incident = {i["id"]: dt.date.fromisoformat(i["start"]) for i in truth["incidents"]}
     freshness = f"pull:warehouse_events@{incident['missing-partition']}:failed"
     null_spike = [i for i in found if i.startswith("suite:") and f"@{incident['null-spike']}:" in i]
     assert missed in found and freshness in found and null_spike, sorted(found)
 
-    sign_off(pipe, missed, by="ana", disposition="accepted", note="scheduler paused for maintenance")
-    sign_off(pipe, freshness, by="raj", disposition="remediated", note="partition reloaded by data-eng")
+    sign_off(*controls_of(pipe), missed, by="ana", disposition="accepted",
+             note="scheduler paused for maintenance")
+    sign_off(*controls_of(pipe), freshness, by="raj", disposition="remediated",
+             note="partition reloaded by data-eng")
     report = write_sox_report(pipe, start, end, work / "report")
 
     exceptions = {r["exception_id"]: r for r in csv.DictReader((report.parent / "exceptions.csv").open())}

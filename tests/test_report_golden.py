@@ -16,7 +16,7 @@ import pytest
 
 from controls import sync_controls
 from reports.sox import write_sox_report
-from test_controls_exceptions import ANOMALY, END, START, build_period, make_pipeline
+from test_controls_exceptions import ANOMALY, END, START, build_period, controls_of, make_pipeline
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
 CSVS = ("controls", "control_runs", "exceptions", "control_changes", "silences", "ledger_verification")
@@ -40,7 +40,7 @@ def build_report_state(tmp_path: Path, url: str):
         "reason": f"silence #{silence.id} by ana: SDK fix rolling out", "receiver": "local",
         "kind": "discrepancy", "subject": "client_vs_warehouse_events"}, partition=ANOMALY)
     tightened = make_pipeline(tmp_path, url, low=0.9)
-    sync_controls(tightened, git_commit="1" * 40)
+    sync_controls(*controls_of(tightened), git_commit="1" * 40)
     tightened.anchor_ledger()   # as every run ends: the head copied outside the store
     return tightened
 

@@ -10,12 +10,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from mq.cli import main
-from status.certify import Facts, decide, statuses
+from status.certify import CertifySettings, Facts, decide, statuses
 
 OK_PULL = {"status": "ok", "version": 1}
 SETTLE = dt.datetime(2026, 9, 18, 6, tzinfo=dt.timezone.utc)
 ALERT = {"kind": "discrepancy", "subject": "pair", "thread_key": "local|partition=2026-09-17", "suppressed": None}
 SILENCED = {**ALERT, "thread_key": None, "suppressed": "silence #3 by ana: SDK fix"}
+
+
+def statuses_of(pipe, day):
+    """The statuses the pipeline's config certifies on `day`, from its metric store."""
+    return statuses(CertifySettings.from_config(pipe.config), pipe.store, day)
 
 
 @pytest.mark.parametrize("facts,status,says", [
@@ -52,14 +57,14 @@ def _day(truth, name):
 
 def test_demo_grid_certifies_quiet_days_and_fails_incident_days(demo, capsys):
     pipe, truth, work, (start, end) = demo
-    first = {s.subject: s for s in statuses(pipe, start)}
+    first = {s.subject: s for s in statuses_of(pipe, start)}
     assert {s.status for s in first.values()} == {"provisional"}   # no history to test the first day
-    loss = {s.subject: s for s in statuses(pipe, _day(truth, "logging-loss"))}
+    loss = {s.subject: s for s in statuses_of(pipe, _day(truth, "logging-loss"))}
     pair = loss["client_vs_warehouse_events"]
     assert pair.status == "failed" and pair.incidents
     assert pair.incidents[0] in {i.id for i in pipe.incidents.list()}
     assert loss["warehouse_events"].status == "certified"      # the warehouse count was right that day
-    missing = {s.subject: s for s in statuses(pipe, _day(truth, "missing-partition"))}
+    missing = {s.subject: s for s in statuses_of(pipe, _day(truth, "missing-partition"))}
     assert any(s.status == "failed" and "missing" in s.reason for s in missing.values())
     capsys.readouterr()
     assert main(["status", "--date", _day(truth, "logging-loss").isoformat(), "--json"]) == 0
@@ -70,7 +75,7 @@ def test_demo_grid_certifies_quiet_days_and_fails_incident_days(demo, capsys):
 def test_late_data_revokes_a_certified_partition_and_notifies(demo):
     pipe, truth, work, (start, end) = demo
     day = max(d for d in (end - dt.timedelta(days=k) for k in range(10))
-              if {s.subject: s.status for s in statuses(pipe, d)}["warehouse_events"] == "certified")
+              if {s.subject: s.status for s in statuses_of(pipe, d)}["warehouse_events"] == "certified")
     before = [r for r in pipe.ledger.records(kind="certification", start=day, end=day)
               if r.payload["subject"] == "warehouse_events"]
     assert len(before) == 1
@@ -86,7 +91,7 @@ def test_late_data_revokes_a_certified_partition_and_notifies(demo):
     assert "warehouse_events=1" in revoked[0].payload["pull_versions"]
     sent = [json.loads(x)["notification"] for x in (work / "alerts" / "notifications.jsonl").read_text().splitlines()]
     assert any(n["title"].startswith("certification revoked: warehouse_events for " + day.isoformat()) for n in sent)
-    now = {s.subject: s for s in statuses(pipe, day)}["warehouse_events"]
+    now = {s.subject: s for s in statuses_of(pipe, day)}["warehouse_events"]
     assert "warehouse_events=2" in now.pull_versions
     pipe.run(day, trigger="cli")      # a re-run over the same data revokes nothing more
     assert len([r for r in pipe.ledger.records(kind="certification_revoked", start=day, end=day)

@@ -1,11 +1,11 @@
 """Stage 5: open incidents for the partition's new notified alert groups, then certify (or revoke) each
 metric's partition (`status.certify`).
 
-`certify` is the stage: small typed inputs (`CertifySettings`, the config's part it needs; the metric
-store, whose database also holds the alert book, the incidents and the certifications; the ledger,
-whose revocations number the records) and what it would write returned as data (`Certifications`):
-the verdict on each subject, the incidents to open (`incidents.NewIncident`) and what recording the
-verdict changes (`status.records.Change`: a certification, or the revocation of a restated or now
+`certify` is the stage: small typed inputs (`status.certify.CertifySettings`, the config's part it
+needs; the metric store, whose database also holds the alert book, the incidents and the
+certifications; the ledger, whose revocations number the records) and what it would write returned
+as data (`Certifications`): the verdict on each subject, the incidents to open
+(`incidents.NewIncident`) and what recording the verdict changes (`status.records.Change`: a certification, or the revocation of a restated or now
 failing one with its notices). It writes nothing. `run_certification`, the orchestrator's side,
 writes them in that order: the incidents (`IncidentBook.open`; one a concurrent run opened first is
 skipped, with its ledger record), then the changes (`status.records.write`).
@@ -17,28 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from incidents import IncidentBook, NewIncident, Ownership
+from incidents import IncidentBook, NewIncident
 from incidents.book import LEDGER_KIND as INCIDENT_KIND
 from mq.run import LedgerEntry
-from status.certify import PartitionStatus, Subject, certified_subjects, partition_statuses
+from status.certify import CertifySettings, PartitionStatus, statuses
 from status.records import Change, changes
-
-
-@dataclass(frozen=True)
-class CertifySettings:
-    """The part of the config the certify stage reads."""
-    subjects: tuple[Subject, ...]
-    settle_hours: float = 0.0     # late data is expected until this long after the partition's day ends
-    route: Any = None             # the routing tree a revocation's notice follows (core.config.RouteSpec)
-    ownership: Ownership = field(default_factory=Ownership)   # who an incident belongs to
-
-    @classmethod
-    def from_config(cls, config) -> "CertifySettings":
-        return cls(certified_subjects(config), float(config.certification.settle_hours),
-                   config.alerting.route, Ownership.from_config(config))
 
 
 @dataclass(frozen=True)
@@ -67,7 +52,7 @@ class Certifications:
 
 def verdict(settings: CertifySettings, store, partition: dt.date) -> tuple[PartitionStatus, ...]:
     """Each subject's status for `partition` from its pulls, checks, detections and covering alerts."""
-    return tuple(partition_statuses(settings.subjects, store, partition, settle_hours=settings.settle_hours))
+    return tuple(statuses(settings, store, partition))
 
 
 def certify(settings: CertifySettings, store, ledger, partition: dt.date, *, now: dt.datetime,

@@ -115,14 +115,6 @@ def leaves_of_day(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: 
     return leaves.reset_index()
 
 
-def pair_leaves(settings: ExplainSettings, store, pair_name: str, partition: dt.date
-                ) -> tuple[pd.DataFrame, list[str]]:
-    wide, dims, bad = pair_history(settings, store, pair_name, partition)
-    if wide.empty:
-        return pd.DataFrame(), dims
-    return leaves_of_day(wide, dims, partition, bad), dims
-
-
 def diagnose_pair(settings: ExplainSettings, store, pair_name: str, partition: dt.date) -> Diagnosis:
     """The diagnosis of `pair_name` on `partition` from the points and detections in `store`."""
     days = incident_days(settings, store, pair_name, partition)
