@@ -15,7 +15,7 @@ from alerting.schema import alerts as alert_table
 from incidents import IncidentBook, incident_id
 from metricstore import MetricStore
 from conftest import config_from_yaml
-from mq.stages.certify import CertifySettings, certify, verdict as stage_verdict
+from mq.stages.certify import CertifySettings, certify
 from status.certify import statuses
 from status.records import active, write
 
@@ -103,7 +103,7 @@ def all_clean(store) -> None:
 
 
 def verdict(settings, store) -> dict[str, tuple[str, str]]:
-    return {s.subject: (s.status, s.reason) for s in stage_verdict(settings, store, DAY)}
+    return {s.subject: (s.status, s.reason) for s in statuses(settings, store, DAY)}
 
 
 def rows(store, table: str) -> int:
@@ -232,7 +232,7 @@ def test_a_missing_partition_fails_and_an_unpulled_one_is_provisional(settings, 
 def test_an_alert_fails_its_subject_and_names_the_incident(settings, store):
     all_clean(store)
     alert(store, "client_vs_warehouse")
-    found = {s.subject: s for s in stage_verdict(settings, store, DAY)}
+    found = {s.subject: s for s in statuses(settings, store, DAY)}
     assert found["client_vs_warehouse"].status == "failed"
     assert found["client_vs_warehouse"].incidents == (incident_id("t|1"),)
     assert f"incident {incident_id('t|1')}" in found["client_vs_warehouse"].reason

@@ -50,16 +50,11 @@ class Certifications:
         return tuple(n for c in self.changes for n in c.notifications)
 
 
-def verdict(settings: CertifySettings, store, partition: dt.date) -> tuple[PartitionStatus, ...]:
-    """Each subject's status for `partition` from its pulls, checks, detections and covering alerts."""
-    return tuple(statuses(settings, store, partition))
-
-
 def certify(settings: CertifySettings, store, ledger, partition: dt.date, *, now: dt.datetime,
             links: Mapping[str, str] | None = None) -> Certifications:
     """The verdict on `partition`, the incidents to open, and the certifications it records or revokes
     against the active ones (at `now`); `links`: a revocation notice's links. Writes nothing."""
-    found = verdict(settings, store, partition)
+    found = tuple(statuses(settings, store, partition))
     opened = IncidentBook(store.engine, ledger).to_open(settings.ownership, now)
     todo = changes(store.engine, ledger, found, now, route=settings.route, links=links)
     return Certifications(found, tuple(opened), tuple(todo))
