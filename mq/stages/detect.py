@@ -52,16 +52,17 @@ class DetectSettings:
     """The part of the config the detect stage reads."""
     subjects: tuple[Subject, ...]
     groupings: Mapping[str, tuple[str, ...]]   # per metric: the stored `grouping` of each monitored slice
-    history_days: int = 56
-    fdr_q: float = 0.05
-    min_relative_effect: float = 0.02
-    min_absolute_effect: float = 0.0
-    drift_horizon_days: int = 7
-    hierarchy_wobble_z: float = 3.0
-    engine: str = "auto"
-    group_series: int = 5_000
-    spark_min_rows: int = 50_000_000
-    accept_change_after_days: int = 14
+    # The rest come from the config (`from_config`), whose specs hold the defaults (core.config).
+    history_days: int
+    fdr_q: float
+    min_relative_effect: float
+    min_absolute_effect: float
+    drift_horizon_days: int
+    hierarchy_wobble_z: float
+    engine: str
+    group_series: int
+    spark_min_rows: int
+    accept_change_after_days: int
     holidays: frozenset[dt.date] = frozenset()
 
     @classmethod
