@@ -21,7 +21,6 @@ from controls.signoff import sign_off
 __all__ = [
     "DISPOSITIONS", "SCHEDULE_CONTROL", "Control", "ControlChange", "ControlDay", "ControlError",
     "ControlException", "ControlSettings", "Execution", "Signoff", "UnknownExceptionError", "build_registry",
-    "change_log",
-    "derive_exceptions", "exception_id", "parse_exception_id", "run_list", "sign_off",
+    "change_log", "derive_exceptions", "exception_id", "parse_exception_id", "run_list", "sign_off",
     "sync_controls",
 ]

@@ -44,7 +44,7 @@ def sync_controls(settings: ControlSettings, ledger, *, git_commit: str | None =
     `git_commit`: the commit to record; by default, the one checked out in the config's folder."""
     latest = latest_definitions(ledger)
     current = settings.by_id
-    commit = git_commit if git_commit is not None else _git_commit(settings.base_dir)
+    commit = git_commit if git_commit is not None else git_commit_of(settings.base_dir)
     context = {"config_hash": settings.config_hash, "git_commit": commit,
                "changed_at": utcnow().isoformat()}
     changes = []
@@ -97,7 +97,8 @@ def _from_record(record: LedgerRecord) -> ControlChange:
                          fields=tuple(p.get("fields") or ()), record=record)
 
 
-def _git_commit(folder) -> str | None:
+def git_commit_of(folder) -> str | None:
+    """The commit checked out in `folder` (None outside a git checkout, or without git)."""
     try:
         out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5)

@@ -126,8 +126,9 @@ class Pipeline:
     def record_config(self) -> None:
         """Record the config and every control definition that changed (idempotent)."""
         from controls import ControlSettings, sync_controls
+        from controls.changes import git_commit_of
 
-        commit = _git_commit(self.config.base_dir)
+        commit = git_commit_of(self.config.base_dir)
         self.ledger.append("config_change", f"config:{self.config.content_hash}", {
             "config_hash": self.config.content_hash, "source": self.config.source_path,
             "git_commit": commit})
@@ -209,13 +210,3 @@ class Pipeline:
                 progress(day)
             day += dt.timedelta(days=1)
         return out
-
-
-def _git_commit(folder) -> str | None:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None

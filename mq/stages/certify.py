@@ -5,8 +5,8 @@ metric's partition (`status.certify`).
 needs; the metric store, whose database also holds the alert book, the incidents and the
 certifications; the ledger, whose revocations number the records) and what it would write returned
 as data (`Certifications`): the verdict on each subject, the incidents to open
-(`incidents.NewIncident`) and what recording the verdict changes (`status.records.Change`: a certification, or the revocation of a restated or now
-failing one with its notices). It writes nothing. `run_certification`, the orchestrator's side,
+(`incidents.NewIncident`) and what recording the verdict changes (`status.records.Change`: a
+certification, or the revocation of a restated or now failing one with its notices). It writes nothing. `run_certification`, the orchestrator's side,
 writes them in that order: the incidents (`IncidentBook.open`; one a concurrent run opened first is
 skipped, with its ledger record), then the changes (`status.records.write`).
 
