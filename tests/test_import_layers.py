@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARIES = ("alerting", "detectors", "checks", "ledger", "rootcause", "metricstore", "pulls", "controls",
-             "reports", "incidents", "status")
+             "reports", "incidents", "status", "sizing")
 PROJECT = ("core", "mq", *LIBRARIES)
 
 
