@@ -46,8 +46,10 @@ def slice_points(leaf_counts: dict, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build(store, days: int = 42, seed: int = 1, incidents: dict | None = None) -> dict:
-    """Record `days` days from START; `incidents`: {day offset: (platform, capture that day)}.
+def build(store, days: int = 42, seed: int = 1, incidents: dict | None = None,
+          country_factor: dict | None = None) -> dict:
+    """Record `days` days from START; `incidents`: {day offset: (platform, capture that day)};
+    `country_factor`: {country: factor on its capture} (a country that loses more, on every platform).
     Returns {"start", "end", "truth": expected steady-state under-count per platform and total}."""
     rng = np.random.default_rng(seed)
     incidents = incidents or {}
@@ -58,13 +60,14 @@ def build(store, days: int = 42, seed: int = 1, incidents: dict | None = None) -
         warehouse, client = {}, {}
         for leaf, volume in VOLUME.items():
             w = int(rng.poisson(volume * WEEKLY[day.weekday()]))
-            rate = hit[1] if hit and hit[0] == leaf[0] else CAPTURE[leaf[0]]
+            steady = CAPTURE[leaf[0]] * (country_factor or {}).get(leaf[1], 1.0)
+            rate = hit[1] if hit and hit[0] == leaf[0] else steady
             warehouse[leaf], client[leaf] = w, int(rng.binomial(w, rate))
             # The steady-state truth of a platform leaves out only its own incident days; the total's, all.
             if not hit or hit[0] != leaf[0]:
-                truth[leaf[0]] += w * (1 - CAPTURE[leaf[0]])
+                truth[leaf[0]] += w * (1 - steady)
             if not hit:
-                truth["(total)"] += w * (1 - CAPTURE[leaf[0]])
+                truth["(total)"] += w * (1 - steady)
         for table, metric, counts in (("client", CLIENT, client), ("warehouse", WAREHOUSE, warehouse)):
             digest = hashlib.sha256(repr(sorted(counts.items())).encode()).hexdigest()
             store.record_pull({"table_name": table, "partition": day, "status": "ok", "content_hash": digest,

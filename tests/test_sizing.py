@@ -99,3 +99,24 @@ def test_slices_overlap_unless_a_dimension_names_two_values():
     assert overlaps({"platform": "ios", "app_version": "1"}, {"platform": "ios"})   # a child
     assert overlaps({"platform": "ios"}, {"country": "FR"})                      # ios users in France
     assert not overlaps({"platform": "ios"}, {"platform": "android", "country": "FR"})
+
+
+def test_the_breakdown_names_the_country_that_loses_more_and_its_parts_add_up_to_the_total(stores):
+    """Brazil captures 15% less on every platform: the localiser names it; overlapping slices (ios and
+    Brazil share ios-in-Brazil) never count a leaf twice, so the parts sum to the total's under-count."""
+    from sizing.pareto import pareto
+
+    store, _ = stores
+    info = sd.build(store, country_factor={"BR": 0.85})
+    counts, table = sized(store, info)
+    parts = pareto(counts)
+    total = table.loc["(total)"]
+    assert parts.under_count.sum() == total.under_count
+    assert parts.leaves.sum() == len(sd.VOLUME)
+    assert parts.cumulative_share.iloc[-1] == pytest.approx(1.0)
+    assert list(parts.under_count) == sorted(parts.under_count, reverse=True)
+    brazil = parts.set_index("part").loc["country=BR"]
+    assert brazil.capture < brazil.typical_capture - 0.05
+    assert brazil.under_count_low < brazil.under_count < brazil.under_count_high
+    brazil_leaves = counts.leaves[(counts.leaves.country == "BR")]
+    assert brazil.under_count == (brazil_leaves.warehouse - brazil_leaves.client).sum()
