@@ -120,3 +120,53 @@ def test_the_breakdown_names_the_country_that_loses_more_and_its_parts_add_up_to
     assert brazil.under_count_low < brazil.under_count < brazil.under_count_high
     brazil_leaves = counts.leaves[(counts.leaves.country == "BR")]
     assert brazil.under_count == (brazil_leaves.warehouse - brazil_leaves.client).sum()
+
+
+def test_weeks_add_up_to_the_period(pair):
+    from sizing.whatif import weekly_trend
+
+    store, info = pair
+    counts, table = sized(store, info)
+    weekly = weekly_trend(counts)
+    assert set(weekly.week) == {info["start"] + dt.timedelta(weeks=k) for k in range(6)}
+    by_slice = weekly.groupby("slice_key")[["under_count", "steady_days"]].sum()
+    assert (by_slice.under_count == table.under_count).all()
+    assert (by_slice.steady_days == table.steady_days).all()
+
+
+def test_what_if_android_captured_like_ios_recovers_the_gap_on_its_volume(pair):
+    from sizing.whatif import what_if
+
+    store, info = pair
+    _, table = sized(store, info)
+    ranked = what_if(_counts(store, info)).set_index("slice_key")
+    assert list(ranked.index) == ["platform=android"]          # ios is its own best sibling: nothing to recover
+    row = ranked.loc["platform=android"]
+    assert row.target_from == "platform=ios"
+    truth = table.loc["platform=android", "warehouse"] * (sd.CAPTURE["ios"] - sd.CAPTURE["android"])
+    assert row.recovered_low <= truth <= row.recovered_high
+    assert row.per_day == pytest.approx(row.recovered / row.steady_days)
+    total_per_day = table.loc["(total)", "warehouse"] / table.loc["(total)", "steady_days"]
+    assert row.pct_of_metric == pytest.approx(100 * row.per_day / total_per_day)
+
+
+def test_what_if_to_a_given_capture_ranks_every_slice_below_it(pair):
+    from sizing.whatif import what_if
+
+    store, info = pair
+    ranked = what_if(_counts(store, info), target=0.99)
+    assert list(ranked.slice_key) == ["platform=android", "platform=ios"]   # android loses more, and is larger
+    assert list(ranked["rank"]) == [1, 2] and (ranked.target_from == "given").all()
+    assert what_if(_counts(store, info), target=0.95).slice_key.tolist() == ["platform=android"]
+
+
+def test_a_slices_comparable_siblings_share_all_but_its_last_dimension():
+    from sizing.whatif import siblings
+
+    labels = {"a": {"platform": "ios", "app_version": "1"}, "b": {"platform": "ios", "app_version": "2"},
+              "c": {"platform": "android", "app_version": "1"}}
+    assert siblings(labels, "platform,app_version") == {"a": ["b"], "b": ["a"], "c": []}
+
+
+def _counts(store, info):
+    return read_counts(sd.SETTINGS, store, info["start"], info["end"])
