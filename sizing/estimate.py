@@ -14,6 +14,12 @@ that rate times the period's observed warehouse count: it answers "how many even
 lose, at its steady-state rate, on the volume it reported", conditioning on the reported volume
 (whose weekly seasonality is not uncertainty about the loss). Every slice uses the same resampled
 days, so differences between slices (the what-if sizing) are resampled jointly.
+
+With a few weeks of days there are only a few blocks, and the bootstrap's spread is itself noisy: on
+six weeks it often comes out at half the binomial spread. A client that logs each warehouse event
+independently with probability p cannot be less variable than that binomial thinning, so the
+binomial standard error sqrt(p (1 - p) / W) is a floor: replicates whose spread falls below it are
+widened about the estimate to reach it (day-to-day correlation and wander can only add to it).
 """
 from __future__ import annotations
 
@@ -72,9 +78,22 @@ def daily_arrays(frame: pd.DataFrame, days: list) -> tuple[np.ndarray, np.ndarra
 
 def rate_replicates(boot: Bootstrap, client: np.ndarray, warehouse: np.ndarray) -> np.ndarray:
     """Under-count rate (1 - capture) of every replicate; NaN where a replicate drew no volume."""
+    return 1.0 - capture_replicates(boot, client, warehouse)
+
+
+def capture_replicates(boot: Bootstrap, client: np.ndarray, warehouse: np.ndarray) -> np.ndarray:
+    """Capture of every replicate, spread at least as wide as binomial thinning (see the module doc)."""
     w = boot.sums(warehouse)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(w > 0, 1.0 - boot.sums(client) / w, np.nan)
+        rep = np.where(w > 0, boot.sums(client) / w, np.nan)
+    total = float(warehouse.sum())
+    if total <= 0 or not np.isfinite(rep).any():
+        return rep
+    p = min(max(float(client.sum()) / total, 0.0), 1.0)
+    floor, spread = np.sqrt(p * (1 - p) / total), float(np.nanstd(rep))
+    if spread >= floor or spread == 0:
+        return rep
+    return p + (rep - p) * (floor / spread)
 
 
 def size_slices(counts: PairCounts, boot: Bootstrap | None = None) -> pd.DataFrame:

@@ -8,9 +8,23 @@ more events on its steady-state days. The target is a number (`--target 0.99`) o
 slice's best comparable sibling: the slice of the same monitored grouping with the same values on
 every dimension but the last, and the highest capture (for [platform, app_version]: the best app
 version of the same platform; for [platform]: the best platform). A slice that is its own best
-sibling recovers nothing. The interval resamples the slice and its sibling on the same days
-(`sizing.estimate.Bootstrap`), so it holds the uncertainty of both rates. Slices of one grouping
-never overlap, so their recoveries add up; slices of different groupings share events and do not.
+sibling recovers nothing. Slices of one grouping never overlap, so their recoveries add up; slices of
+different groupings share events and do not.
+
+The best of several siblings is the best partly by chance (the winner's curse): eight countries
+that capture alike still have a highest one, and every other country would seem to "recover" the
+gap to it. So sibling captures are compared after empirical-Bayes shrinkage towards their pooled
+capture (Efron & Morris 1975, "Data analysis using Stein's estimator and its generalizations"): the
+spread of true captures between siblings is the observed spread less the sampling variance
+(method of moments, as DerSimonian & Laird 1986 do for between-study variance), and each capture
+keeps the share tau^2 / (tau^2 + se^2) of its departure from the pool. The spread is taken as zero
+unless Cochran's heterogeneity test (Q = sum of (capture - pool)^2 / se^2 against chi-square with
+k - 1 degrees of freedom, Cochran 1954) says at the 5% level that the siblings differ at all: the
+moment estimate alone comes out positive for about half of all groups of alike siblings. Siblings
+that differ no more than noise all shrink to the pool and recover nothing; platforms 4 points apart
+keep their gap.
+`se` is each capture's block-bootstrap standard error (`sizing.estimate.capture_replicates`); the interval
+resamples the slice and its sibling on the same days, so it holds the uncertainty of both rates.
 """
 from __future__ import annotations
 
@@ -19,8 +33,13 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from scipy.stats import chi2
+
 from sizing.data import PairCounts
-from sizing.estimate import Bootstrap, daily_arrays
+from sizing.estimate import Bootstrap, capture_replicates, daily_arrays
+
+
+HETEROGENEITY_LEVEL = 0.05   # Cochran's Q: siblings are compared only when they differ at this level
 
 
 def weekly_trend(counts: PairCounts) -> pd.DataFrame:
@@ -57,11 +76,14 @@ def what_if(counts: PairCounts, target: float | None = None, boot: Bootstrap | N
     for grouping, group in steady[steady.grouping != ""].groupby("grouping"):
         arrays = {k: daily_arrays(f, counts.days) for k, f in group.groupby("slice_key")}
         labels = dict(zip(group.slice_key, group.labels))
-        captures = {k: c.sum() / w.sum() for k, (c, w) in arrays.items() if w.sum() > 0}
-        for key, sibs in siblings(labels, grouping).items():
+        replicates = {k: capture_replicates(boot, c, w) for k, (c, w) in arrays.items() if w.sum() > 0}
+        captures = {k: arrays[k][0].sum() / arrays[k][1].sum() for k in replicates}
+        family = siblings(labels, grouping)
+        shrunk = {} if target is not None else shrink_to_siblings(arrays, captures, replicates, family)
+        for key, sibs in family.items():
             if key not in captures:
                 continue
-            row = _recovery(boot, arrays, captures, key, sibs, target)
+            row = _recovery(boot, arrays, captures, replicates, shrunk, key, sibs, target)
             if row is not None:
                 days = int((arrays[key][1] > 0).sum())
                 row.update(grouping=grouping, slice_key=key, steady_days=days)
@@ -69,7 +91,7 @@ def what_if(counts: PairCounts, target: float | None = None, boot: Bootstrap | N
                 row["per_day_low"], row["per_day_high"] = row["recovered_low"] / days, row["recovered_high"] / days
                 row["pct_of_metric"] = 100 * row["per_day"] / total_per_day if total_per_day else np.nan
                 rows.append(row)
-    columns = ["grouping", "slice_key", "capture", "target", "target_from", "steady_days", "recovered",
+    columns = ["grouping", "slice_key", "capture", "compared_capture", "target", "target_from", "steady_days", "recovered",
                "recovered_low", "recovered_high", "per_day", "per_day_low", "per_day_high", "pct_of_metric"]
     if not rows:
         return pd.DataFrame(columns=columns)
@@ -78,24 +100,48 @@ def what_if(counts: PairCounts, target: float | None = None, boot: Bootstrap | N
     return out
 
 
-def _recovery(boot: Bootstrap, arrays: dict, captures: dict, key: str, sibs: list[str],
-              target: float | None) -> dict | None:
+def shrink_to_siblings(arrays: dict, captures: dict, replicates: dict,
+                       family: dict[str, list[str]]) -> dict[str, tuple[float, float]]:
+    """slice_key -> (pooled capture of its sibling group, the share of its departure it keeps)."""
+    out = {}
+    done: set = set()
+    for key, sibs in family.items():
+        group = sorted({key, *sibs} & set(captures))
+        if key in done or len(group) < 2:
+            continue
+        done |= set(group)
+        pool = sum(arrays[k][0].sum() for k in group) / sum(arrays[k][1].sum() for k in group)
+        values = np.array([captures[k] for k in group])
+        variances = np.array([np.nanvar(replicates[k]) for k in group])
+        q = float((((values - pool) ** 2) / np.maximum(variances, 1e-18)).sum())
+        differ = chi2.sf(q, len(group) - 1) < HETEROGENEITY_LEVEL
+        tau2 = max(0.0, float(np.var(values, ddof=1) - variances.mean())) if differ else 0.0
+        for k, v in zip(group, variances):
+            out[k] = (pool, tau2 / (tau2 + v) if tau2 + v > 0 else 0.0)
+    return out
+
+
+def _recovery(boot: Bootstrap, arrays: dict, captures: dict, replicates: dict, shrunk: dict, key: str,
+              sibs: list[str], target: float | None) -> dict | None:
     """Recovered events (and interval) of bringing `key` to the target; None when it is already there."""
-    client, warehouse = arrays[key]
-    capture = captures[key]
-    replicate = boot.sums(client) / np.where(boot.sums(warehouse) > 0, boot.sums(warehouse), np.nan)
+    warehouse = arrays[key][1]
     if target is not None:
+        capture, replicate = captures[key], replicates[key]
         goal, source, goal_b = float(target), "given", np.full(len(replicate), float(target))
     else:
-        best = max((s for s in sibs if s in captures), key=lambda s: captures[s], default=None)
-        if best is None or captures[best] <= capture:
+        if key not in shrunk:
             return None
-        sc, sw = arrays[best]
-        goal, source = captures[best], best
-        goal_b = boot.sums(sc) / np.where(boot.sums(sw) > 0, boot.sums(sw), np.nan)
-    if goal <= capture:
+        def level(k, values):
+            pool, keep = shrunk[k]
+            return pool + keep * (values - pool)
+        capture, replicate = level(key, captures[key]), level(key, replicates[key])
+        best = max((s for s in sibs if s in shrunk), key=lambda s: level(s, captures[s]), default=None)
+        if best is None:
+            return None
+        goal, source, goal_b = level(best, captures[best]), best, level(best, replicates[best])
+    if goal - capture <= 1e-12:
         return None
     w = float(warehouse.sum())
     lo, hi = boot.interval(np.clip(goal_b - replicate, 0, None))
-    return {"capture": capture, "target": goal, "target_from": source, "recovered": w * (goal - capture),
-            "recovered_low": w * lo, "recovered_high": w * hi}
+    return {"capture": captures[key], "compared_capture": capture, "target": goal, "target_from": source,
+            "recovered": w * (goal - capture), "recovered_low": w * lo, "recovered_high": w * hi}

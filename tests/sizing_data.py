@@ -32,9 +32,9 @@ SETTINGS = SizingSettings(PAIR, CLIENT, WAREHOUSE, DIMS, ("", "platform"),
 
 
 def slice_points(leaf_counts: dict, metric: str) -> pd.DataFrame:
-    """The points of the total, each platform and each leaf from leaf counts {(platform, country, event type): n}."""
+    """The points of the total, each platform, each country and each leaf from leaf counts {(platform, country, event type): n}."""
     rows = []
-    for dims in ((), ("platform",), DIMS):
+    for dims in ((), ("platform",), ("country",), DIMS):
         sums: dict = {}
         for leaf, n in leaf_counts.items():
             key = tuple(zip(dims, (leaf[DIMS.index(d)] for d in dims)))

@@ -160,6 +160,39 @@ def test_what_if_to_a_given_capture_ranks_every_slice_below_it(pair):
     assert what_if(_counts(store, info), target=0.95).slice_key.tolist() == ["platform=android"]
 
 
+def test_countries_that_capture_alike_recover_nothing_from_the_luckiest_one(stores):
+    """Five countries with one capture rate (per platform) still have a best one by chance; after
+    shrinkage towards their pool none of them is said to recover anything, while a country that
+    really captures 15% less is, by about its true gap."""
+    from sizing.whatif import what_if
+
+    store, _ = stores
+    by_country = sd.SETTINGS.__class__(**{**sd.SETTINGS.__dict__, "groupings": ("", "platform", "country")})
+    alike = sd.build(store, seed=3)
+    ranked = what_if(read_counts(by_country, store, alike["start"], alike["end"]))
+    assert "country" not in set(ranked.grouping)
+    assert list(ranked.slice_key) == ["platform=android"]
+
+
+def test_a_country_that_loses_more_recovers_its_gap(tmp_path):
+    from metricstore import MetricStore
+    from sizing.whatif import what_if
+
+    store = MetricStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.install()
+    by_country = sd.SETTINGS.__class__(**{**sd.SETTINGS.__dict__, "groupings": ("", "platform", "country")})
+    info = sd.build(store, seed=3, country_factor={"BR": 0.85})
+    ranked = what_if(read_counts(by_country, store, info["start"], info["end"]))
+    countries = ranked[ranked.grouping == "country"].set_index("slice_key")
+    assert countries.index[0] == "country=BR"
+    brazil = countries.loc["country=BR"]
+    # Brazil's recovery is told apart from zero; the others' leftovers (the pool's spread is Brazil's) are not.
+    assert brazil.recovered_low > 0
+    assert (countries.drop("country=BR").recovered_low == 0).all()
+    assert countries.drop("country=BR").recovered.sum() < 0.1 * brazil.recovered
+    assert brazil.target - brazil.compared_capture == pytest.approx(0.15 * 0.946, abs=0.02)
+
+
 def test_a_slices_comparable_siblings_share_all_but_its_last_dimension():
     from sizing.whatif import siblings
 
