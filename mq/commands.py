@@ -185,9 +185,23 @@ def cmd_explain(args) -> int:
 
 
 def cmd_report(args) -> int:
+    if args.report_command == "sizing":
+        return _report_sizing(args)
     from reports.sox import write_sox_report
 
     path = write_sox_report(_pipeline(args), args.start, args.end, Path(args.out))
+    print(f"wrote {path}")
+    return 0
+
+
+def _report_sizing(args) -> int:
+    from sizing import SizingSettings
+    from sizing.report import write_sizing_report
+
+    pipe = _pipeline(args)
+    settings = SizingSettings.from_config(pipe.config, args.pair)
+    path = write_sizing_report(settings, pipe.store, args.start, args.end, Path(args.out), target=args.target,
+                               source=pipe.config.source_path)
     print(f"wrote {path}")
     return 0
 

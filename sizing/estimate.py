@@ -104,7 +104,8 @@ def size_slices(counts: PairCounts, boot: Bootstrap | None = None) -> pd.DataFra
     for (grouping, key), frame in counts.slices.groupby(["grouping", "slice_key"], sort=False):
         rows.append({"grouping": grouping, "slice_key": key, **summarise(frame, counts.days, boot)})
     out = pd.DataFrame(rows)
-    return out.sort_values(["grouping", "under_count"], ascending=[True, False], key=_grouping_order).reset_index(drop=True)
+    out = out.sort_values(["grouping", "under_count"], ascending=[True, False], key=_grouping_order)
+    return out.reset_index(drop=True)
 
 
 def summarise(frame: pd.DataFrame, days: list, boot: Bootstrap) -> dict:

@@ -55,9 +55,10 @@ def pareto(counts: PairCounts, boot: Bootstrap | None = None, max_parts: int = M
     dims = list(counts.settings.dimensions)
     cube = leaf_cube(counts)
     if cube.empty:
-        return pd.DataFrame(columns=["part", "localiser_share", "leaves", "client", "warehouse", "capture", "under_count",
-                                     "under_count_low", "under_count_high", "share_of_loss", "cumulative_share"])
-    causes = [c for c in localize(_against_pooled(cube), dims, real="client", predict="__expected",
+        return pd.DataFrame(columns=["part", "localiser_share", "leaves", "client", "warehouse", "capture",
+                                     "typical_capture", "under_count", "under_count_low", "under_count_high",
+                                     "share_of_loss", "cumulative_share"])
+    causes = [c for c in localize(_against_typical(cube), dims, real="client", predict="__expected",
                                   max_causes=max_parts, forecast_share="__forecast_share")
               if not c.table_wide]
     taken = np.zeros(len(cube), dtype=bool)
@@ -82,7 +83,7 @@ def pareto(counts: PairCounts, boot: Bootstrap | None = None, max_parts: int = M
     return out
 
 
-def _against_pooled(cube: pd.DataFrame) -> pd.DataFrame:
+def _against_typical(cube: pd.DataFrame) -> pd.DataFrame:
     """The cube with each leaf's client count expected at the typical leaf's capture, and the share of
     that forecast's variance in the observation's (`rootcause.ratio.forecast_share` with the whole
     table as the baseline)."""

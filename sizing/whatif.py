@@ -91,7 +91,8 @@ def what_if(counts: PairCounts, target: float | None = None, boot: Bootstrap | N
                 row["per_day_low"], row["per_day_high"] = row["recovered_low"] / days, row["recovered_high"] / days
                 row["pct_of_metric"] = 100 * row["per_day"] / total_per_day if total_per_day else np.nan
                 rows.append(row)
-    columns = ["grouping", "slice_key", "capture", "compared_capture", "target", "target_from", "steady_days", "recovered",
+    columns = ["grouping", "slice_key", "capture", "compared_capture", "target", "target_from", "steady_days",
+               "recovered",
                "recovered_low", "recovered_high", "per_day", "per_day_low", "per_day_high", "pct_of_metric"]
     if not rows:
         return pd.DataFrame(columns=columns)

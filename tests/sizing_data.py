@@ -32,7 +32,8 @@ SETTINGS = SizingSettings(PAIR, CLIENT, WAREHOUSE, DIMS, ("", "platform"),
 
 
 def slice_points(leaf_counts: dict, metric: str) -> pd.DataFrame:
-    """The points of the total, each platform, each country and each leaf from leaf counts {(platform, country, event type): n}."""
+    """The points of the total, each platform, each country and each leaf from leaf counts
+    {(platform, country, event type): n}."""
     rows = []
     for dims in ((), ("platform",), ("country",), DIMS):
         sums: dict = {}

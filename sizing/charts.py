@@ -1,0 +1,67 @@
+"""The sizing report's charts (matplotlib Figures, embedded as PNG like the SOX report's, drawn with
+the same helpers of `reports.charts`)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from reports.charts import _date_ticks, _figure
+
+MAX_LINES = 6
+
+
+def trend_chart(weekly: pd.DataFrame, grouping: str) -> Figure:
+    """Weekly steady-state capture of the total and of the slices of `grouping`."""
+    fig = _figure(10, 3.2)
+    ax = fig.add_subplot()
+    weeks = sorted({str(w) for w in weekly.week})
+    x = {w: i for i, w in enumerate(weeks)}
+    shown = weekly[weekly.grouping.isin(["", grouping])]
+    keys = (shown.groupby("slice_key").warehouse.sum().sort_values(ascending=False).index[:MAX_LINES + 1])
+    for key in keys:
+        line = shown[shown.slice_key == key].sort_values("week")
+        ax.plot([x[str(w)] for w in line.week], 100 * line.capture, marker="o", markersize=3,
+                linewidth=2.4 if key == "(total)" else 1.2, label=key)
+    ax.set_ylabel("capture (client / warehouse, %)", fontsize=8)
+    _date_ticks(ax, weeks)
+    ax.set_title(f"Steady-state capture by week (week starting), total and {grouping or 'total'}", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return fig
+
+
+def pareto_chart(parts: pd.DataFrame) -> Figure:
+    """Under-count per part with its interval, and the cumulative share of the loss."""
+    fig = _figure(10, 3.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(parts))
+    err = np.vstack([parts.under_count - parts.under_count_low, parts.under_count_high - parts.under_count])
+    ax.bar(x, parts.under_count, color="#3a6ea5", yerr=np.clip(err, 0, None), capsize=3)
+    ax.set_xticks(x, [p if len(p) <= 40 else p[:37] + "..." for p in parts.part], rotation=20, ha="right",
+                  fontsize=7)
+    ax.set_ylabel("events under-counted", fontsize=8)
+    twin = ax.twinx()
+    twin.plot(x, 100 * parts.cumulative_share, color="#d0392b", marker="o")
+    twin.set_ylim(0, 105)
+    twin.set_ylabel("cumulative % of the loss", fontsize=8)
+    ax.set_title("Where the steady-state under-count is (parts do not overlap)", fontsize=10)
+    return fig
+
+
+def what_if_chart(table: pd.DataFrame, limit: int = 12) -> Figure:
+    """Events per day recovered by bringing each slice to its target, largest first."""
+    top = table.head(limit)
+    fig = _figure(10, 1.2 + 0.3 * max(len(top), 2))
+    ax = fig.add_subplot()
+    if top.empty:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no slice is below its target", ha="center", va="center", fontsize=10)
+        return fig
+    y = np.arange(len(top))
+    err = np.vstack([top.per_day - top.per_day_low, top.per_day_high - top.per_day])
+    ax.barh(y, top.per_day, xerr=np.clip(err, 0, None), color="#3a9a5b", capsize=3)
+    ax.set_yticks(y, [f"{k} -> {t:.1%}" for k, t in zip(top.slice_key, top.target)], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("events per day recovered", fontsize=8)
+    ax.set_title("What-if: capture brought to the target", fontsize=10)
+    return fig
