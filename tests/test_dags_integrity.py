@@ -57,7 +57,8 @@ def test_every_dag_file_imports_without_errors(parsed):
     assert parsed["errors"] == {}
     assert {Path(d["fileloc"]).name for d in parsed["dags"].values()} == {p.name for p in DAGS.glob("*.py")}
     assert set(parsed["dags"]) == {"metrics_quality_daily", "metrics_quality_ledger_verify",
-                                   "metrics_quality_sox_report", "metrics_quality_certified_example"}
+                                   "metrics_quality_sox_report", "metrics_quality_sizing_report",
+                                   "metrics_quality_certified_example"}
 
 
 def test_no_deprecation_warnings(parsed):
@@ -72,7 +73,8 @@ def test_parsing_starts_no_spark_session(parsed):
 
 
 @pytest.mark.parametrize("dag_id", ["metrics_quality_daily", "metrics_quality_ledger_verify",
-                                    "metrics_quality_sox_report", "metrics_quality_certified_example"])
+                                    "metrics_quality_sox_report", "metrics_quality_sizing_report",
+                                    "metrics_quality_certified_example"])
 def test_dag_has_owner_tags_retries_and_docs(parsed, dag_id):
     dag = parsed["dags"][dag_id]
     assert "metrics-quality" in dag["owner"].split(",") and "airflow" not in dag["owner"]
@@ -130,3 +132,12 @@ def test_daily_dag_runs_the_declared_stages_in_order(parsed):
     assert position["start"] < position[stages[0]]
     assert max(position[t] for t in arrival) < position[first_reader]
     assert min(position[t] for t in certified) > position[certifier]
+
+
+def test_sizing_report_dag_shape(parsed):
+    """Monthly, on the closed month's data interval: wait for the period, then one report per pair."""
+    dag = parsed["dags"]["metrics_quality_sizing_report"]
+    assert dag["timetable"] == "CronDataIntervalTimetable"
+    assert set(dag["tasks"]) == {"wait_for_period", "size.client_vs_warehouse_events"}
+    assert dag["upstream"]["size.client_vs_warehouse_events"] == ["wait_for_period"]
+    assert "client_vs_warehouse_events" in dag["doc_md"]

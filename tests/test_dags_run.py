@@ -172,6 +172,26 @@ def test_sox_report_dag_writes_the_closed_month(runs):
     assert len(pd.read_csv(report / "runs.csv")) == len(runs["dag_store"].store.runs(month, last)) > 0
 
 
+def test_sizing_report_dag_writes_each_pairs_closed_month_and_a_rerun_rewrites_it_unchanged(runs):
+    from mq.airflow.settings import DagSettings
+    from mq.airflow.sizing_dag import build_sizing_report_dag
+
+    dag = build_sizing_report_dag(DagSettings(config_path=runs["config_path"], retries=0), runs["config"])
+    month = runs["dates"][0].replace(day=1)
+    next_month = (month + dt.timedelta(days=32)).replace(day=1)
+    last = next_month - dt.timedelta(days=1)
+    when = dt.datetime.combine(next_month, dt.time(), tzinfo=dt.timezone.utc)
+    assert set(_task_states(dag.test(logical_date=when)).values()) == {"success"}
+    report = runs["work"] / "reports" / "sizing" / "client_vs_warehouse_events" / f"{month}_{last}"
+    slices = pd.read_csv(report / "daily.csv")
+    # The month's days, read from the state store the Connection names (the DAG's, not the CLI's).
+    points = runs["dag_store"].store.points(["warehouse_events"], month, last)
+    assert set(slices.partition) == {str(d) for d in points.partition}
+    first = {p.name: p.read_text() for p in report.glob("*.csv")}
+    assert set(_task_states(dag.test(logical_date=when)).values()) == {"success"}
+    assert {p.name: p.read_text() for p in report.glob("*.csv")} == first
+
+
 def test_ledger_verify_dag_fails_and_notifies_on_a_broken_chain(runs, tmp_path, monkeypatch):
     from mq.airflow.audit_dags import build_ledger_verify_dag
     from mq.airflow.settings import DagSettings

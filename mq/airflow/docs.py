@@ -85,6 +85,19 @@ without retries.
 """
 
 
+def sizing_doc(config: Config) -> str:
+    pairs = ", ".join(f"`{name}`" for name in sorted(config.pairs)) or "none"
+    return f"""\
+### metrics-quality: monthly under-count sizing of `{config.source_path}`
+
+Each run owns the calendar month of its data interval (a closed period). It waits until every
+partition of the month has a successful daily run (or until two days after the month ends), then
+writes `sizing/`'s report for each pair ({pairs}): the steady-state under-count per monitored slice
+with its interval, incident days sized apart, where the loss is, the trend by week and what fixing it
+would recover, as HTML + CSV under `reports/sizing/<pair>/<first>_<last>/`.
+"""
+
+
 def report_doc(config: Config) -> str:
     return f"""\
 ### metrics-quality: monthly SOX evidence report of `{config.source_path}`

@@ -176,10 +176,12 @@ def build_daily_dag(settings: DagSettings, config: Config | None = None) -> DAG:
 
 
 def build_dags(settings: DagSettings | None = None) -> list[DAG]:
-    """Every DAG of the config: daily pipeline, daily ledger verification, monthly SOX report."""
+    """Every DAG of the config: daily pipeline, daily ledger verification, monthly SOX report, monthly
+    sizing report."""
     from mq.airflow.audit_dags import build_ledger_verify_dag, build_sox_report_dag
+    from mq.airflow.sizing_dag import build_sizing_report_dag
 
     settings = settings or DagSettings.from_environment()
     config = load_config(settings.config_path)
     return [build_daily_dag(settings, config), build_ledger_verify_dag(settings, config),
-            build_sox_report_dag(settings, config)]
+            build_sox_report_dag(settings, config), build_sizing_report_dag(settings, config)]
