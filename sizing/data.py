@@ -26,6 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from alerting import schema as alert_schema
+from core.errors import MqError
 
 SLICE_KINDS = ("anomaly", "discrepancy")      # alerts whose labels name a slice of the metric
 TOTAL = "(total)"
@@ -45,8 +46,6 @@ class SizingSettings:
     @classmethod
     def from_config(cls, config, pair: str | None = None) -> "SizingSettings":
         """`pair`: a configured pair's name; None takes the only one (an error names them when several)."""
-        from core.errors import MqError
-
         names = sorted(config.pairs)
         if pair is None:
             if len(names) != 1:
