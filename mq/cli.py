@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="generate the demo warehouse and run the whole pipeline on it",
                        description="Generate two Parquet event tables with injected incidents, backfill every "
-                                   "day through the pipeline, export the alerts, write the audit report and "
+                                   "day through the pipeline, export the alerts, write the audit and sizing reports and "
                                    "print which incidents were alerted.")
     d.add_argument("--out", default=None, help="demo folder (default: demo_out/ beside the config's folder)")
     d.add_argument("--days", type=int, default=70, help="days of data (>= 56; default 70)")

@@ -62,13 +62,25 @@ def cmd_demo(args) -> int:
     from reports.sox import write_sox_report
 
     report = write_sox_report(pipe, spec.dates[0], spec.dates[-1], out / "report")
+    sizing = _demo_sizing(pipe, spec.dates[0], spec.dates[-1], out / "sizing")
     rows, false = score_incidents(pipe, truth)
     print()
     print(format_scoreboard(rows, false))
     print(f"\nalerts:        {_shown(export)} ({n} alerts)")
     print(f"notifications: {_shown(out / 'alerts' / 'notifications.jsonl')}")
     print(f"audit report:  {_shown(report)}")
+    print(f"sizing report: {_shown(sizing)}")
     return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _demo_sizing(pipe, start: dt.date, end: dt.date, out: Path) -> Path:
+    """The demo pair's steady-state sizing report over the whole demo period (`mq report sizing`)."""
+    from sizing import SizingSettings
+    from sizing.report import write_sizing_report
+
+    pair = next(iter(pipe.config.pairs))
+    return write_sizing_report(SizingSettings.from_config(pipe.config, pair), pipe.store, start, end, out,
+                               source=pipe.config.source_path)
 
 
 # ---- runs ----------------------------------------------------------------------------

@@ -68,6 +68,29 @@ def rounded(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+SHARE_COLUMNS = ("capture", "typical_capture", "compared_capture", "target", "localiser_share", "share_of_loss",
+                 "cumulative_share")
+
+
+def shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """What the page shows (the CSVs keep `rounded`'s figures): events as whole numbers with thousands
+    separators, captures and shares as percentages, `pct_*` columns with a % sign."""
+    out = frame.copy().astype(object)
+    for col in frame.columns:
+        if not pd.api.types.is_float_dtype(frame[col]):
+            continue
+        if col in EVENT_COLUMNS:
+            fmt = "{:,.0f}"
+        elif col in SHARE_COLUMNS:
+            fmt = "{:.2%}"
+        elif col.startswith("pct"):
+            fmt = "{:.2f}%"
+        else:
+            continue
+        out[col] = [fmt.format(v) if pd.notna(v) else "" for v in frame[col]]
+    return out
+
+
 def write_sizing_report(settings: SizingSettings, store, start: dt.date, end: dt.date, out: Path, *,
                         target: float | None = None, source: str = "") -> Path:
     """Write the report into folder `out`; returns the path of index.html. `source`: the config's path,
@@ -128,7 +151,7 @@ def method_text(sized: Sizing) -> str:
 
 
 def render(sized: Sizing, source: str = "") -> str:
-    f = {k: rounded(v) for k, v in sized.frames.items()}
+    f = {k: shown(v) for k, v in sized.frames.items()}
     groupings = [g for g in sized.counts.settings.groupings if g and "," not in g]
     figures = {"pareto": charts.pareto_chart(sized.frames["pareto"]),
                "what_if": charts.what_if_chart(sized.frames["what_if"])}
