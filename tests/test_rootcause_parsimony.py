@@ -91,14 +91,14 @@ class _Element:
 
 def _prune_by_definition(found, real, predict, unexplained, scale, bound):
     """Backward elimination as `parsimony.prune` defines it: every element re-evaluated after each drop."""
-    from rootcause.parsimony import MIN_SHARE, unique_deviations
+    from rootcause.parsimony import unique_deviations
     kept = list(found)
     while kept:
         unique = unique_deviations(kept, real, predict, scale, bound)
         covered = np.logical_or.reduce([f.mask for f in kept])
         total = sum(unique) + float(np.abs((real - predict)[unexplained & ~covered]).sum())
         weakest = int(np.argmin(unique))
-        if total > 0 and unique[weakest] >= MIN_SHARE * total:
+        if total > 0 and unique[weakest] > 0:
             return kept, unique, total
         kept.pop(weakest)
     return [], [], 0.0
