@@ -67,7 +67,8 @@ def unique_deviations(kept: Sequence[HasMask], real: np.ndarray, predict: np.nda
             noise = within_variance(predict, scale, finding.mask, spread)
             codes = _codes_of(finding, index)
             if codes is not None:
-                noise *= sibling_inflation(real, predict, scale, parent.mask, spread, codes, finding.code)
+                siblings = sibling_inflation(real, predict, scale, parent.mask, spread, codes)
+                noise *= _inflation_of(siblings, finding.code)
         else:
             covered = np.zeros(len(real), dtype=bool)
             for other in others:
@@ -121,7 +122,7 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
     unique = [0.0] * k
     pair_cache: dict[tuple[int, int], float] = {}
     spread: dict[int, tuple[float, float]] = {}       # per parent, `element_variance_function`
-    inflation: dict[tuple[int, tuple[int, ...]], float] = {}   # per parent and child cuboid
+    inflation: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}  # per parent, cuboid
 
     def evaluate(i: int) -> None:
         finding = kept[i]
@@ -142,8 +143,8 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
                     key = (inner, finding.cuboid)
                     if key not in inflation:
                         inflation[key] = sibling_inflation(real, predict, scale, kept[inner].mask, spread[inner],
-                                                           codes, finding.code)
-                    noise *= inflation[key]
+                                                           codes)
+                    noise *= _inflation_of(inflation[key], finding.code)
                 pair_cache[(i, inner)] = abs(value) if value**2 >= bound * noise else 0.0
             unique[i] = pair_cache[(i, inner)]
             return
@@ -172,38 +173,58 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
 
 
 def sibling_inflation(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, mask: np.ndarray,
-                      spread: tuple[float, float], codes: np.ndarray, code: int) -> float:
-    """How far a child's departures from its parent's factor run beyond their modelled variance, read
-    from the child's siblings: the other elements of the child's cuboid inside the parent (`mask`;
-    `codes`, every leaf's element in that cuboid; `code`, the child's).
+                      spread: tuple[float, float], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the codes of a parent's children in one cuboid, ascending; each child's inflation): how far
+    the children's departures from the parent's factor run beyond their modelled variance, read for
+    each child from its siblings, the other elements of its cuboid inside the parent (`mask`;
+    `codes`, every leaf's element in that cuboid).
 
-    Each sibling gets the child's statistic, z^2 = (its real - its predict x the siblings' common
-    factor)^2 / `within_variance`; under the null that they all moved with the parent these are
-    chi-square(1), and the median over siblings divided by chi-square(1)'s median
-    is the factor by which the model understates their variance (genomic control, Devlin & Roeder,
-    Biometrics 1999; an empirical null, Efron, JASA 2004). The median keeps other causes among the
-    siblings from setting it. A parent whose children differ by more than its leaves do (a failure
-    that spared its smallest leaves, say) has siblings that all depart from it; one child alone
-    departing is a cause of its own. At least 1 (never sharper than the model); 1 with fewer than
-    two siblings."""
+    Each child gets the statistic a child is tested by, z^2 = (its real - its predict x the
+    children's common factor)^2 / `within_variance`; under the null that they all moved with the
+    parent these are chi-square(1), and the median over a child's siblings divided by
+    chi-square(1)'s median is the factor by which the model understates their variance (genomic
+    control, Devlin & Roeder, Biometrics 1999; an empirical null, Efron, JASA 2004). The common
+    factor is the children's predict-weighted median, not the parent's total, and the median is
+    taken over the siblings: other causes among them, which would drag the total and make every
+    sibling look departed, set neither. A parent whose children differ by more than its leaves do (a
+    failure that spared its smallest leaves, say) has siblings that all depart from it; one child
+    alone departing is a cause of its own. At least 1 (never sharper than the model); 1 with fewer
+    than two siblings."""
     inside = np.flatnonzero(mask)
     groups, local = np.unique(codes[inside], return_inverse=True)
-    if len(groups) < 3:
-        return 1.0
     a, b = spread
     q, r = predict[inside], real[inside]
     group_real = np.bincount(local, weights=r, minlength=len(groups))
     group_predict = np.bincount(local, weights=q, minlength=len(groups))
     leaf_noise = np.maximum(scale[inside] ** 2, a * q**2 + b * q)      # as `within_variance`
     group_noise = np.bincount(local, weights=leaf_noise, minlength=len(groups))
-    siblings = (groups != code) & (group_noise > 0) & (group_predict > 0)
-    if siblings.sum() < 2:
-        return 1.0
-    # The siblings' common factor: their predict-weighted median, not the parent's total, which the
-    # causes among them would drag and so make every other sibling look departed.
-    center = _weighted_median(group_real[siblings] / group_predict[siblings], group_predict[siblings])
-    value = group_real - group_predict * center
-    return max(1.0, float(np.median(value[siblings] ** 2 / group_noise[siblings])) / _CHI2_MEDIAN)
+    valid = (group_noise > 0) & (group_predict > 0)
+    inflation = np.ones(len(groups))
+    if valid.sum() < 2:
+        return groups, inflation
+    center = _weighted_median(group_real[valid] / group_predict[valid], group_predict[valid])
+    statistic = (group_real[valid] - group_predict[valid] * center) ** 2 / group_noise[valid]
+    order = np.argsort(statistic, kind="stable")
+    ranked = statistic[order]
+    n = len(ranked)
+    # Leave-one-out medians: a valid child's rank among the valid ones, n for one that is not.
+    rank = np.full(len(groups), n)
+    rank[np.flatnonzero(valid)[order]] = np.arange(n)
+    size = np.where(rank < n, n - 1, n)
+    low, high = (size - 1) // 2, size // 2
+
+    def pick(position: np.ndarray) -> np.ndarray:
+        return ranked[np.minimum(np.where(position >= rank, position + 1, position), n - 1)]
+
+    median = 0.5 * (pick(low) + pick(high))
+    enough = size >= 2
+    inflation[enough] = np.maximum(1.0, median[enough] / _CHI2_MEDIAN)
+    return groups, inflation
+
+
+def _inflation_of(groups_and_inflation: tuple[np.ndarray, np.ndarray], code: int) -> float:
+    groups, inflation = groups_and_inflation
+    return float(inflation[np.searchsorted(groups, code)])
 
 
 def _codes_of(finding: HasMask, index: CuboidIndex | None) -> np.ndarray | None:
