@@ -23,7 +23,7 @@ from rootcause.cuboids import Cuboid, CuboidIndex
 from rootcause.leaves import load_leaves
 from rootcause.model import RootCause
 from rootcause.noise import LeafStates, classify_leaves
-from rootcause.parsimony import MIN_SHARE, description_length, prune
+from rootcause.parsimony import description_length, prune
 from rootcause.search import leaf_votes, maximal_pure_elements, purity_votes
 from rootcause.stepwise import ScoreTest, stepwise_causes
 
@@ -61,7 +61,8 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     `share` is the deviation a cause explains on its own (sum of real - predict over its leaves, less
     what other causes explain) over the deviation to explain: the causes' plus that of abnormal
     leaves outside every cause (explanatory power relative to the abnormal part, as in RiskLoc,
-    Kalander 2022). Shares add up to at most 1; each is at least `parsimony.MIN_SHARE`.
+    Kalander 2022). Shares add up to at most 1; each cause's own deviation is significant
+    (`parsimony.prune`).
     `confidence` is, for a cause seen leaf by leaf, the share of its informative leaves abnormal in
     its direction (weighted as in `search`, shrunk by one pseudo-leaf), and for a cause seen in
     aggregate, 1 - its Bonferroni-adjusted p-value.
@@ -136,8 +137,8 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
     for finding in beyond.found:
         covered |= finding.mask
     wide_deviation = abs(deviation_total - float((real[covered] - predict[covered]).sum()))
-    if wide_deviation < MIN_SHARE * (wide_deviation + beyond.total):
-        return None     # material like any other cause, or not named
+    if wide_deviation**2 < local.bound * float((beyond.scale[~covered] ** 2).sum()):
+        return None     # significant on its own like any other cause, or not named
     p_value = min(1.0, local.n_elements * 2 * float(norm.sf(abs(z_total))))
     root = Finding((), 0, np.ones(len(real), dtype=bool), 1.0 - p_value, in_aggregate=True)
     return Explanation([root] + beyond.found, [wide_deviation] + beyond.unique, wide_deviation + beyond.total,
@@ -167,7 +168,8 @@ def _explain(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
                   if (f.cuboid, f.code) not in seen]
     # No cover across the two searches: an element found in aggregate may contain one found leaf by
     # leaf (a huge leaf makes its parent significant); `prune` keeps whichever explains on its own.
-    kept, unique, total = prune(in_aggregate + leaf_level, real, predict, abnormal, states.scale, test.bound)
+    kept, unique, total = prune(in_aggregate + leaf_level, real, predict, abnormal, states.scale, test.bound,
+                                index)
     return Explanation(kept, unique, total, states.scale, test.bound, test.n_elements)
 
 

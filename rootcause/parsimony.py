@@ -1,4 +1,4 @@
-"""Parsimony: keep the fewest elements that explain a deviation, each material on its own.
+"""Parsimony: keep the fewest elements that explain a deviation, each significant on its own.
 
 The searches in `localize` may return an element next to its parent or its children (a parent is
 significant because its children are; a child because its parent moved). Under the ripple effect
@@ -10,10 +10,21 @@ significant because its children are; a child because its parent moved). Under t
 * an element containing other kept elements is needed only for the deviation of its leaves
   outside them.
 
-Elements whose unique deviation is below `MIN_SHARE` of the deviation to explain are dropped, the
-least material first, and the rest re-evaluated (backward elimination, as in stepwise regression;
-the explanatory-power threshold plays the role of RiskLoc's `pep_threshold`, Kalander 2022, applied
-here to every candidate however it was found, after overlaps are accounted for).
+Elements whose unique deviation is not significant are dropped, the weakest first, and the rest
+re-evaluated (backward elimination, as in stepwise regression). Significance is the one criterion:
+the unique deviation's z^2 against the Bonferroni bound of the search, the bound every candidate
+already had to beat to be found. There is no materiality cut on top (a share of the deviation, as
+RiskLoc's `pep_threshold`, Kalander 2022): a small cause beside a large one is still a cause, and a
+share cut drops exactly the second and third anomalies of a case, however clear they are.
+
+A root cause's leaves need not all move by one factor (RiskLoc's generator draws each leaf's change
+around its anomaly's severity; real failures are no tidier). A child judged against its parent's
+factor with forecast noise alone then departs from it "significantly" and is named beside it. So
+a child's departure is judged against the parent's own scatter, in two parts: a variance component
+of the parent's leaves around its factor (`element_variance_function`, a random-effects view of the
+ripple effect: leaf factor = the cause's factor + a leaf-level deviation), and a calibration on the
+child's siblings, which under the null depart from the parent as the child does
+(`sibling_inflation`). Only a child that departs beyond what its parent's other parts show is named.
 """
 from __future__ import annotations
 
@@ -21,14 +32,12 @@ from typing import Protocol, Sequence
 
 import numpy as np
 from scipy import sparse
+from scipy.stats import chi2
 
-from rootcause.noise import TRIM
+from rootcause.cuboids import CuboidIndex
+from rootcause.noise import TRIM, fit_variance_function, refit_variance_function
 
-# Share of the deviation to explain that an element must carry on its own: below it a cause changes
-# no decision next to the others. Chosen on Squeeze B0 and one seed of bench/rca/riskloc_sets.py
-# (0.01 and 0.02 drop real causes there: a 40% drop of a small slice beside a large incident carries
-# 0.6%); reported on other seeds. Noise is kept out by significance (`unique_deviations`), not by it.
-MIN_SHARE = 0.005
+_CHI2_MEDIAN = float(chi2.median(1))
 
 
 class HasMask(Protocol):
@@ -36,10 +45,12 @@ class HasMask(Protocol):
 
 
 def unique_deviations(kept: Sequence[HasMask], real: np.ndarray, predict: np.ndarray, scale: np.ndarray,
-                      bound: float) -> list[float]:
+                      bound: float, index: CuboidIndex | None = None) -> list[float]:
     """|deviation| each element explains that no other kept element does (see module docstring);
     0 when that deviation is within noise (its z^2 below `bound`, the Bonferroni bound of the
-    search): a child that moved with its parent, up to noise, explains nothing of its own."""
+    search): a child that moved with its parent, up to noise and the spread of its parent's leaf
+    factors (`element_variance_function`), explains nothing of its own. With `index`, a child's z^2
+    is also calibrated on its siblings (`sibling_inflation`)."""
     out = []
     variance = scale**2
     for i, finding in enumerate(kept):
@@ -52,7 +63,12 @@ def unique_deviations(kept: Sequence[HasMask], real: np.ndarray, predict: np.nda
             expected_rest = float(predict[rest].sum())
             factor = float(real[rest].sum()) / expected_rest if expected_rest > 0 else 1.0
             unique = own_deviation - float(predict[finding.mask].sum()) * (factor - 1.0)
-            noise = float(variance[finding.mask].sum())
+            spread = element_variance_function(real, predict, parent.mask)
+            noise = within_variance(predict, scale, finding.mask, spread)
+            codes = _codes_of(finding, index)
+            if codes is not None:
+                siblings = sibling_inflation(real, predict, scale, parent.mask, spread, codes)
+                noise *= _inflation_of(siblings, finding.code)
         else:
             covered = np.zeros(len(real), dtype=bool)
             for other in others:
@@ -65,12 +81,13 @@ def unique_deviations(kept: Sequence[HasMask], real: np.ndarray, predict: np.nda
 
 
 def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.ndarray, scale: np.ndarray,
-          bound: float) -> tuple[list, list[float], float]:
+          bound: float, index: CuboidIndex | None = None) -> tuple[list, list[float], float]:
     """(kept findings, their unique deviations, the deviation to explain).
 
     The deviation to explain is the kept elements' unique deviations plus the absolute deviation of
     `unexplained` leaves (abnormal leaves) outside every kept element. The weakest element is dropped
-    and the rest re-evaluated until every one is material (`unique_deviations` after each drop).
+    and the rest re-evaluated until every one explains a significant deviation of its own
+    (`unique_deviations` after each drop).
 
     Each drop changes the unique deviation only of the elements that share leaves with the one
     dropped (its descendants, whose innermost ancestor it may have been, and the elements whose own
@@ -104,6 +121,8 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
     parent = [-1] * k
     unique = [0.0] * k
     pair_cache: dict[tuple[int, int], float] = {}
+    spread: dict[int, tuple[float, float]] = {}       # per parent, `element_variance_function`
+    inflation: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}  # per parent, cuboid
 
     def evaluate(i: int) -> None:
         finding = kept[i]
@@ -116,7 +135,16 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
                 expected_rest = float(predict[rest].sum())
                 factor = float(real[rest].sum()) / expected_rest if expected_rest > 0 else 1.0
                 value = own_deviation - float(predict[finding.mask].sum()) * (factor - 1.0)
-                noise = float(variance[finding.mask].sum())
+                if inner not in spread:
+                    spread[inner] = element_variance_function(real, predict, kept[inner].mask)
+                noise = within_variance(predict, scale, finding.mask, spread[inner])
+                codes = _codes_of(finding, index)
+                if codes is not None:
+                    key = (inner, finding.cuboid)
+                    if key not in inflation:
+                        inflation[key] = sibling_inflation(real, predict, scale, kept[inner].mask, spread[inner],
+                                                           codes)
+                    noise *= _inflation_of(inflation[key], finding.code)
                 pair_cache[(i, inner)] = abs(value) if value**2 >= bound * noise else 0.0
             unique[i] = pair_cache[(i, inner)]
             return
@@ -132,7 +160,7 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
         current = [unique[i] for i in order]
         total = sum(current) + float(np.abs(deviation[unexplained & (cover == 0)]).sum())
         weakest = int(order[int(np.argmin(current))])
-        if total > 0 and unique[weakest] >= MIN_SHARE * total:
+        if total > 0 and unique[weakest] > 0:
             return [kept[i] for i in order], current, total
         alive[weakest] = False
         cover[members[weakest]] -= 1
@@ -142,6 +170,96 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
             if alive[i]:
                 evaluate(i)
     return [], [], 0.0
+
+
+def sibling_inflation(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, mask: np.ndarray,
+                      spread: tuple[float, float], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the codes of a parent's children in one cuboid, ascending; each child's inflation): how far
+    the children's departures from the parent's factor run beyond their modelled variance, read for
+    each child from its siblings, the other elements of its cuboid inside the parent (`mask`;
+    `codes`, every leaf's element in that cuboid).
+
+    Each child gets the statistic a child is tested by, z^2 = (its real - its predict x the
+    children's common factor)^2 / `within_variance`; under the null that they all moved with the
+    parent these are chi-square(1), and the median over a child's siblings divided by
+    chi-square(1)'s median is the factor by which the model understates their variance (genomic
+    control, Devlin & Roeder, Biometrics 1999; an empirical null, Efron, JASA 2004). The common
+    factor is the children's predict-weighted median, not the parent's total, and the median is
+    taken over the siblings: other causes among them, which would drag the total and make every
+    sibling look departed, set neither. A parent whose children differ by more than its leaves do (a
+    failure that spared its smallest leaves, say) has siblings that all depart from it; one child
+    alone departing is a cause of its own. At least 1 (never sharper than the model); 1 with fewer
+    than two siblings."""
+    inside = np.flatnonzero(mask)
+    groups, local = np.unique(codes[inside], return_inverse=True)
+    a, b = spread
+    q, r = predict[inside], real[inside]
+    group_real = np.bincount(local, weights=r, minlength=len(groups))
+    group_predict = np.bincount(local, weights=q, minlength=len(groups))
+    leaf_noise = np.maximum(scale[inside] ** 2, a * q**2 + b * q)      # as `within_variance`
+    group_noise = np.bincount(local, weights=leaf_noise, minlength=len(groups))
+    valid = (group_noise > 0) & (group_predict > 0)
+    inflation = np.ones(len(groups))
+    if valid.sum() < 2:
+        return groups, inflation
+    center = _weighted_median(group_real[valid] / group_predict[valid], group_predict[valid])
+    statistic = (group_real[valid] - group_predict[valid] * center) ** 2 / group_noise[valid]
+    order = np.argsort(statistic, kind="stable")
+    ranked = statistic[order]
+    n = len(ranked)
+    # Leave-one-out medians: a valid child's rank among the valid ones, n for one that is not.
+    rank = np.full(len(groups), n)
+    rank[np.flatnonzero(valid)[order]] = np.arange(n)
+    size = np.where(rank < n, n - 1, n)
+    low, high = (size - 1) // 2, size // 2
+
+    def pick(position: np.ndarray) -> np.ndarray:
+        return ranked[np.minimum(np.where(position >= rank, position + 1, position), n - 1)]
+
+    median = 0.5 * (pick(low) + pick(high))
+    enough = size >= 2
+    inflation[enough] = np.maximum(1.0, median[enough] / _CHI2_MEDIAN)
+    return groups, inflation
+
+
+def _inflation_of(groups_and_inflation: tuple[np.ndarray, np.ndarray], code: int) -> float:
+    groups, inflation = groups_and_inflation
+    return float(inflation[np.searchsorted(groups, code)])
+
+
+def _codes_of(finding: HasMask, index: CuboidIndex | None) -> np.ndarray | None:
+    """Every leaf's element in the finding's cuboid, when the finding names one and `index` is given."""
+    cuboid = getattr(finding, "cuboid", None)
+    if index is None or not cuboid:
+        return None
+    return index.codes(cuboid)
+
+
+def within_variance(predict: np.ndarray, scale: np.ndarray, inside: np.ndarray,
+                    spread: tuple[float, float]) -> float:
+    """Noise of the summed deviation of the leaves `inside` an element from the element's factor:
+    per leaf the larger of its forecast-noise variance (scale^2) and the variance the element's
+    leaves show around that factor (`spread`, from `element_variance_function`)."""
+    a, b = spread
+    q = predict[inside]
+    return float(np.maximum(scale[inside] ** 2, a * q**2 + b * q).sum())
+
+
+def element_variance_function(real: np.ndarray, predict: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """(a, b): the variance a p^2 + b p, in the leaf's forecast p, of an element's leaves around the
+    element's own factor (real - factor x predict), fitted as the forecast noise is fitted
+    (`noise.fit_variance_function`, `noise.refit_variance_function`: robust per-bin scales, then
+    iteratively trimmed least squares), so that a cause of its own among them, however large, does
+    not widen it. `a` is the spread of the leaf factors (a variance component, as in random-effects
+    models; Searle, Casella & McCulloch, *Variance Components*, 1992, ch. 1), `b` counting noise the
+    failure brought with it. Under the null that a child moved with its element, its leaves are a
+    sample of the element's, so this is the variance of its deviation from the element's factor."""
+    p, r = predict[mask], real[mask]
+    expected = float(p.sum())
+    if expected <= 0 or p.size < 2:
+        return 0.0, 0.0
+    fitted = p * (float(r.sum()) / expected)
+    return refit_variance_function(r, fitted, p, *fit_variance_function(r, fitted, p))
 
 
 def description_length(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, masks: Sequence[np.ndarray],
@@ -164,3 +282,9 @@ def description_length(real: np.ndarray, predict: np.ndarray, scale: np.ndarray,
     z = np.abs(real - fitted) / scale
     huber = np.where(z <= TRIM, z**2, 2 * TRIM * z - TRIM**2)
     return float(huber.sum()) + penalty * (len(masks) + int(table_factor is not None))
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])

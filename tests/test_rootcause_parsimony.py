@@ -91,14 +91,14 @@ class _Element:
 
 def _prune_by_definition(found, real, predict, unexplained, scale, bound):
     """Backward elimination as `parsimony.prune` defines it: every element re-evaluated after each drop."""
-    from rootcause.parsimony import MIN_SHARE, unique_deviations
+    from rootcause.parsimony import unique_deviations
     kept = list(found)
     while kept:
         unique = unique_deviations(kept, real, predict, scale, bound)
         covered = np.logical_or.reduce([f.mask for f in kept])
         total = sum(unique) + float(np.abs((real - predict)[unexplained & ~covered]).sum())
         weakest = int(np.argmin(unique))
-        if total > 0 and unique[weakest] >= MIN_SHARE * total:
+        if total > 0 and unique[weakest] > 0:
             return kept, unique, total
         kept.pop(weakest)
     return [], [], 0.0
@@ -129,3 +129,78 @@ def test_dozens_of_leaves_found_inside_a_moved_slice_are_pruned_to_the_slice(see
     assert unique == expected[1] and total == expected[2]
     assert kept[0] is found[0] and kept[1] is found[1]       # both slices named
     assert len(kept) < len(found) / 2                        # most leaves explain nothing of their own
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_clear_small_cause_beside_a_large_one_is_named(seed):
+    # A leaf of about 120 events lost entirely: some 11 Poisson standard errors, but under 0.5% of
+    # the deviation next to a 90% loss of a third of the table (the share cut that used to drop it).
+    base = observed(seed, lambda leaves: np.ones(len(leaves)))
+    small = int((base.predict[base.platform != "android"] - 120).abs().idxmin())
+
+    def factor(leaves):
+        change = np.where(leaves.platform == "android", 0.1, 1.0)
+        change[small] = 0.0
+        return change
+
+    causes = localize(observed(seed, factor), DIMENSIONS)
+
+    assert [c.label() for c in causes][0] == "platform=android"
+    assert [c.elements for c in causes[1:]] == [base.loc[small, DIMENSIONS].to_dict()]
+    assert causes[1].share < 0.005
+
+
+def _spared_slice(seed: int, also_lost: str | None):
+    """platform=android lost 60% of its larger leaves and none of its smallest 40% (a failure that
+    spared small leaves, so its children differ by their mix of them); `also_lost`: an android
+    country that lost 95% of everything besides."""
+    from rootcause.cuboids import CuboidIndex
+    from rootcause.leaves import load_leaves
+    from rootcause.localize import Finding
+    from rootcause.noise import classify_leaves
+    from rootcause.stepwise import ScoreTest
+    rng = np.random.default_rng(seed)
+    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMENSIONS)
+    leaves["predict"] = np.round(rng.lognormal(mean=6.0, sigma=1.2, size=len(leaves)), 1)
+    android = (leaves.platform == "android").to_numpy()
+    spared = leaves.predict.to_numpy() < np.quantile(leaves.predict[android], 0.4)
+    factor = np.where(android & ~spared, 0.4, 1.0)
+    if also_lost:
+        factor[android & (leaves.country == also_lost).to_numpy()] = 0.05
+    leaves["real"] = rng.poisson(leaves.predict.to_numpy() * factor).astype(float)
+    table = load_leaves(leaves, DIMENSIONS, "real", "predict")
+    index = CuboidIndex(table, len(DIMENSIONS))
+    states = classify_leaves(table.real, table.predict)
+    bound = ScoreTest(index, table.real, table.predict, states.scale).bound
+
+    def finding(cuboid, code):
+        return Finding(cuboid, code, index.element_mask(cuboid, code), 1.0, in_aggregate=True)
+
+    parent = finding((0,), int(index.codes((0,))[np.flatnonzero(android)[0]]))
+    # The slice and four of its countries, as the searches may return them side by side.
+    children = [finding((0, 2), int(code)) for code in np.unique(index.codes((0, 2))[android])[:4]]
+    return table, index, states, bound, [parent] + children
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_countries_of_a_slice_whose_small_leaves_were_spared_are_not_named_beside_it(seed):
+    from rootcause.parsimony import prune
+    table, index, states, bound, found = _spared_slice(seed, None)
+
+    kept, _, _ = prune(found, table.real, table.predict, states.abnormal_low | states.abnormal_high, states.scale,
+                       bound, index)
+
+    assert [index.element(f.cuboid, f.code) for f in kept] == [{"platform": "android"}]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_country_that_lost_more_than_its_slice_is_named_beside_it(seed):
+    from rootcause.parsimony import prune
+    table, index, states, bound, found = _spared_slice(seed, "DE")
+
+    kept, _, _ = prune(found, table.real, table.predict, states.abnormal_low | states.abnormal_high, states.scale,
+                       bound, index)
+
+    named = [index.element(f.cuboid, f.code) for f in kept]
+    assert named[0] == {"platform": "android"}
+    assert {"platform": "android", "country": "DE"} in named
