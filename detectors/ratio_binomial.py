@@ -6,7 +6,9 @@ conditional test for comparing two Poisson rates, Przyborowski & Wilenski, Biome
 Real pipelines add day-to-day variation in p, so x is modelled as beta-binomial with intra-class
 correlation rho: Var(x) = N p (1 - p) (1 + (N - 1) rho) (Williams, "Extra-binomial variation in
 logistic linear models", Appl. Stat. 31, 1982). p is pooled over the latest `window_days` clean days
-(within `reach_days`, so an incident's flagged days do not leave a short, noisy baseline) and rho is fitted so that a trimmed mean of absolute Pearson residuals matches the normal's. A 2% gap on 50 events is then noise while the same gap on 5 million events is not,
+(within `reach_days`, so an incident's flagged days do not leave a short, noisy baseline) and rho is
+fitted so that a trimmed mean of absolute Pearson residuals matches the normal's. A 2% gap on 50
+events is then noise while the same gap on 5 million events is not,
 unless the history itself shows that this ratio wobbles by that much.
 
 When every client event is also a warehouse event (client <= warehouse on every past day, as when the

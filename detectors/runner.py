@@ -28,8 +28,9 @@ Scoring is split in two so memory stays flat however many series there are:
 Days are decided one after another: each day's anomalies are marked as flagged (and the slices they
 roll up into as excluded) before the next day is scored, so no flagged day feeds a later baseline
 (`detectors.baseline`), and a drift found that day holds its days since its estimated onset out of
-that series' later baselines and out of any accepted change (`held_days`). A daily call passes the stored past flags as `flagged`
-and `held`; the same rule then gives the same baselines as a backfill of the range.
+that series' later baselines and out of any accepted change (`held_days`). A daily call passes the
+stored past flags as `flagged` and `held`; the same rule then gives the same baselines as a backfill
+of the range.
 """
 from __future__ import annotations
 

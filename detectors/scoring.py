@@ -323,6 +323,7 @@ def _score_rows(matrix, present, col, day, det: Detector, holiday_days, accept_a
         extra["accepted_today"][here] = clean.accepted_today
         # The detector is told which days are out only for that reason (a drift chart still reads them).
         held[:, :-1] &= ~(flagged | excluded)
+        held[:, -1] = False
         parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON, recent_values, recent_denominators,
                                             held)))
     names = ("expected", "lower", "upper", "score", "p_value", "direction", "drift_days", "cumulative_effect",
