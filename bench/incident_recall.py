@@ -308,7 +308,7 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
         group = [i for i in incidents if i["kind"] == kind]
         if not group:
             continue
-        cells, by, missed = [], {}, []
+        cells, by, missed, late = [], {}, [], []
         for m in modes:
             anomalies = results[m][results[m].status == "anomaly"]
             hits = [_hits(anomalies, labels, inc) for inc in group]
@@ -333,6 +333,9 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
                     for subject in set(h.subject):
                         by[subject] = by.get(subject, 0) + 1
                 missed = [inc for inc, h in zip(group, hits) if h.empty]
+                late = [(inc, (h.partition.min() - dt.date.fromisoformat(inc["start"])).days)
+                        for inc, h in zip(group, hits) if not h.empty]
+                late = [(inc, d) for inc, d in late if d >= 7]
         note = ", ".join(f"{_short(s)} {n}" for s, n in sorted(by.items())) or "-"
         if kind == "missing_partition":
             fresh = sum(1 for i in group if (i["table"], dt.date.fromisoformat(i["start"])) in missing)
@@ -347,6 +350,11 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
             print(f"{'':25s}missed (FDR {modes[0]}): " + ", ".join(
                 f"{i['id']} {_slice_name(affected(i))} ({shares.get(_slice_name(affected(i)), 0):.1%} of events)"
                 for i in missed))
+        if late:
+            print(f"{'':25s}found 7 days or more after onset (FDR {modes[0]}): " + ", ".join(
+                f"{i['id']} {_slice_name(affected(i))} ({shares.get(_slice_name(affected(i)), 0):.1%} of events"
+                + (f", {i['params']['rate']:.2%}/day" if "rate" in i.get("params", {}) else "") + f") {d} d"
+                for i, d in late))
 
 
 def print_noise(results, covered: set, echo: set, config) -> None:

@@ -35,6 +35,10 @@ class SeriesWindow:
     # none in `values` was kept out of the baseline (a CUSUM restarts after it).
     recent_values: np.ndarray | None = None
     recent_denominators: np.ndarray | None = None
+    # Past days kept out of `values` only because a drift found later covered them (its days before it
+    # was found, `detectors.baseline`): no baseline learns from them, but a drift chart's monitoring
+    # window still reads them (from `recent_values`) as that drift's own evidence.
+    held: np.ndarray | None = None
 
     @property
     def recent(self) -> np.ndarray:
@@ -51,6 +55,17 @@ class SeriesWindow:
     @property
     def current(self) -> np.ndarray:
         return self.values[:, -1]
+
+
+def latest_days(usable: np.ndarray, count: int) -> np.ndarray:
+    """The last `count` usable columns of each row (all of them where there are fewer).
+
+    A baseline of a fixed number of clean days, the nearest ones however far back the flags push them,
+    rather than a fixed span of calendar days: a span that lost days to flags (an incident, a drift's
+    days before it was found) estimates the level and spread from fewer days, so its spread is noisier
+    and its test less calibrated just after an incident, when another one on the same slice is likely."""
+    from_right = np.cumsum(usable[:, ::-1], axis=1)[:, ::-1]
+    return usable & (from_right <= count)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,18 @@ incident days). So a past point of a series is left out of every detector's base
 - the series was flagged on that day (an anomaly of any of its detectors): `flagged`;
 - a slice that rolls up into it was flagged that day: the day's total holds that slice's incident
   (`excluded`; `ancestors` says which series a slice rolls up into);
-- the day is a holiday, or its table failed a check or was missing (`excluded` for every series).
+- the day is a holiday, or its table failed a check or was missing (`excluded` for every series);
+- a drift of the series was under way that day, as a later drift finding of the series estimates it
+  (its onset up to the day it was found: `held`, from `detectors.runner.held_days`).
 
 An all-excluded window leaves too few points, which the runner reports as "insufficient history",
 never as a pass. A change that lasts is not an incident for ever: once a series has been flagged on
 `accept_after_days` consecutive observed days, the change is accepted as the new normal and the
 baseline restarts at its first day (those flagged days then feed it, the days before it do not).
+That is right for a step to a new level, not for a drift: a ramp has no level to restart at, its
+flagged days average a moving value, and a drift that is later fixed would leave a baseline below
+normal for weeks, hiding the next drift on the slice. So a drift's days (`held`) break a run of
+flagged days as a clean day does; the flags of the level that follows, if it stays, start a new one.
 A person can accept a change sooner, by a recorded disposition (`mq incidents resolve --accept-change`):
 the baseline then restarts at the day the change began (`Accepted.since`), and the flagged days up to
 the disposition (`Accepted.until`) feed it; days flagged after that are new incidents again.
@@ -58,12 +64,15 @@ def clean_history(
     observed: np.ndarray,
     accept_after_days: int | None,
     accepted: Accepted | None = None,
+    held: np.ndarray | None = None,
 ) -> CleanHistory:
     """Baseline mask of the past columns of a window (all arrays (n, w), oldest column first).
 
     `observed`: the series has a value that day (a day without one neither breaks nor extends a run
     of flagged days, nor does an excluded day). `accept_after_days=None` never accepts a change.
     `accepted`: changes accepted by a disposition; the later of the two restarts wins.
+    `held`: a found drift's days up to the day it was found (module docstring): out of the baseline
+    like flagged days, and they break a run of flagged days.
     """
     n, width = flagged.shape
     run_length = np.zeros(n, dtype=np.int64)
@@ -73,7 +82,7 @@ def clean_history(
     if accept_after_days is not None and flagged.any():
         neutral = ~observed | excluded
         for col in range(width):
-            own = flagged[:, col]
+            own = flagged[:, col] if held is None else flagged[:, col] & ~held[:, col]
             run_start = np.where(own & (run_length == 0), col, run_start)
             run_length = np.where(own, run_length + 1, np.where(neutral[:, col], run_length, 0))
             reached = own & (run_length >= accept_after_days)
@@ -86,7 +95,8 @@ def clean_history(
         manual = accepted.since < width
         in_accepted_run |= manual[:, None] & (cols >= accepted.since[:, None]) & (cols <= accepted.until[:, None])
         accepted_start = np.where(manual & (accepted.since > accepted_start), accepted.since, accepted_start)
-    usable = ~excluded & (~flagged | in_accepted_run) & (cols >= accepted_start[:, None])
+    kept_out = flagged if held is None else flagged | held
+    usable = ~excluded & (~kept_out | in_accepted_run) & (cols >= accepted_start[:, None])
     accepted_today = (accepted_end == width - 1) & (run_length == (accept_after_days or 0))
     return CleanHistory(usable, accepted_start, accepted_today)
 

@@ -5,8 +5,10 @@ count x is Binomial(N, p) with p = rate_client / (rate_client + rate_warehouse) 
 conditional test for comparing two Poisson rates, Przyborowski & Wilenski, Biometrika 31, 1940).
 Real pipelines add day-to-day variation in p, so x is modelled as beta-binomial with intra-class
 correlation rho: Var(x) = N p (1 - p) (1 + (N - 1) rho) (Williams, "Extra-binomial variation in
-logistic linear models", Appl. Stat. 31, 1982). p is pooled over the trailing window's clean days and
-rho is fitted so that a trimmed mean of absolute Pearson residuals matches the normal's. A 2% gap on 50 events is then noise while the same gap on 5 million events is not,
+logistic linear models", Appl. Stat. 31, 1982). p is pooled over the latest `window_days` clean days
+(within `reach_days`, so an incident's flagged days do not leave a short, noisy baseline) and rho is
+fitted so that a trimmed mean of absolute Pearson residuals matches the normal's. A 2% gap on 50
+events is then noise while the same gap on 5 million events is not,
 unless the history itself shows that this ratio wobbles by that much.
 
 When every client event is also a warehouse event (client <= warehouse on every past day, as when the
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from detectors.base import Detector, DetectorParams, Scores, SeriesWindow, direction_of, nanmedian
+from detectors.base import Detector, DetectorParams, Scores, SeriesWindow, direction_of, latest_days, nanmedian
 
 # Share of the largest absolute Pearson residuals the overdispersion fit leaves out.
 TRIM = 0.1
@@ -38,7 +40,8 @@ NEGLIGIBLE_INFLATION = 0.05
 
 @dataclass(frozen=True)
 class RatioBinomialParams(DetectorParams):
-    window_days: int = 28  # past points pooled for p and rho
+    window_days: int = 28  # clean past days pooled for p and rho: the latest ones ...
+    reach_days: int = 56  # ... within this many days (flagged days do not shorten the baseline)
     min_days: int = 7
     interval_z: float = 3.0
     model: str = "auto"  # nested | independent | auto (nested when client <= warehouse every past day)
@@ -50,6 +53,8 @@ class RatioBinomialParams(DetectorParams):
             self.fail("window_days", "must be at least 3")
         if not 2 <= self.min_days <= self.window_days:
             self.fail("min_days", "must be between 2 and window_days")
+        if self.reach_days < self.window_days:
+            self.fail("reach_days", "must be at least window_days")
         if self.interval_z <= 0:
             self.fail("interval_z", "must be > 0")
 
@@ -152,7 +157,7 @@ class RatioBinomial(Detector):
     needs_denominator = True
 
     def lookback(self, season_length: int) -> int:
-        return self.params.window_days
+        return self.params.reach_days
 
     def min_history(self, season_length: int) -> int:
         return self.params.min_days
@@ -163,6 +168,7 @@ class RatioBinomial(Detector):
         client, warehouse = window.values, window.denominators
         total = client + warehouse
         valid = np.isfinite(total) & (total > 0)
+        valid[:, :-1] = latest_days(valid[:, :-1], self.params.window_days)
         nested = nested_counts(client[:, :-1], warehouse[:, :-1], valid[:, :-1], self.params.model)
         # x ~ BetaBinomial(n, p): n is the warehouse count for nested series, the sum otherwise.
         trials = np.where(nested[:, None], warehouse, total)

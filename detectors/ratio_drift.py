@@ -2,8 +2,9 @@
 
 A capture rate that slides 0.5% a day never looks unusual on one day, and a pooled window that
 includes the drift moves with it. This detector fixes the expected rate p (and the overdispersion
-rho, `ratio_binomial.fit_overdispersion`) on a reference period that ends where the monitoring
-window begins and holds clean days only (`detectors.baseline`), so the drift cannot absorb itself.
+rho, `ratio_binomial.fit_overdispersion`) on a reference of `reference_days` clean days only
+(`detectors.baseline`), the latest before the monitoring window within `reference_reach_days`, so
+the drift cannot absorb itself.
 Each monitored day gives a standardised residual z_t = (x_t - N_t p) / sd_t under the same
 beta-binomial model as `ratio_binomial` (nested or independent counts).
 
@@ -34,6 +35,13 @@ and a drift that has been found keeps being found while it lasts. The CUSUM rest
 the textbook restart after a signal: without it an incident's days would keep it above its limit for up
 to two weeks after the incident ended; a found drift soon crosses the limit again after each restart.
 
+A drift is found some days after it began, and its days before that were never flagged. Once it is
+found, the days from its estimated onset on are kept out of that series' later baselines and do not
+count toward accepting a change (`Marks.held`, `detectors.baseline`): left in the reference they would
+lower p and widen rho for six weeks, and a drift accepted as the new normal leaves a baseline below
+normal once it is fixed, hiding the next drift on the slice. The chart still reads the unflagged ones
+while they are in its monitoring window: they are the drift's own evidence, and what keeps it found.
+
 The control limit is not taken from an asymptotic formula: it is set so that, on in-control data,
 the mean time between alarm episodes is `arl_days`, by simulating a long in-control sequence (seeded,
 cached) through the same steps, estimation of the reference included (`null_calibration`). The
@@ -48,7 +56,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from detectors.base import Detector, DetectorParams, Scores, SeriesWindow, direction_of
+from detectors.base import Detector, DetectorParams, Scores, SeriesWindow, direction_of, latest_days
 from scipy import stats
 
 from detectors.ratio_binomial import TRIM, fit_overdispersion, nested_counts
@@ -61,6 +69,9 @@ CHARTS = ("ramp", "cusum")
 @dataclass(frozen=True)
 class RatioDriftParams(DetectorParams):
     reference_days: int = 42  # clean days before the monitoring window that fix p and rho
+    # Calendar days before the monitoring window the reference may reach back to find them: flagged
+    # and held days (`detectors.baseline`) do not shorten it, the calibration's reference length holds.
+    reference_reach_days: int = 84
     monitor_days: int = 14  # days the chart accumulates (the current one included)
     chart: str = "ramp"  # ramp: GLR for a linear ramp | cusum: Page's CUSUM (the earlier chart)
     k: float = 0.5  # cusum only: allowance in sigma units
@@ -76,6 +87,8 @@ class RatioDriftParams(DetectorParams):
     def check(self) -> None:
         if self.reference_days < 7:
             self.fail("reference_days", "must be at least 7")
+        if self.reference_reach_days < self.reference_days:
+            self.fail("reference_reach_days", "must be at least reference_days")
         if not 2 <= self.monitor_days <= 60:
             self.fail("monitor_days", "must be between 2 and 60")
         if self.chart not in CHARTS:
@@ -252,7 +265,7 @@ class RatioDrift(Detector):
     needs_denominator = True
 
     def lookback(self, season_length: int) -> int:
-        return self.params.reference_days + self.params.monitor_days - 1
+        return self.params.reference_reach_days + self.params.monitor_days - 1
 
     def min_history(self, season_length: int) -> int:
         return self.params.min_reference_days
@@ -266,11 +279,13 @@ class RatioDrift(Detector):
         ref = slice(0, width - m)
         total = client + warehouse
         valid = np.isfinite(total) & (total > 0)
-        nested = nested_counts(client[:, ref], warehouse[:, ref], valid[:, ref], prm.model)
+        # The limit is simulated for a reference of exactly `reference_days` days (`null_calibration`).
+        kept = latest_days(valid[:, ref], prm.reference_days)
+        nested = nested_counts(client[:, ref], warehouse[:, ref], kept, prm.model)
         trials = np.where(nested[:, None], warehouse, total)
-        ref_x = np.where(valid[:, ref], client[:, ref], np.nan)
-        ref_n = np.where(valid[:, ref], trials[:, ref], np.nan)
-        enough = np.sum(valid[:, ref], axis=1) >= prm.min_reference_days
+        ref_x = np.where(kept, client[:, ref], np.nan)
+        ref_n = np.where(kept, trials[:, ref], np.nan)
+        enough = np.sum(kept, axis=1) >= prm.min_reference_days
         with np.errstate(all="ignore"):
             p = np.nansum(ref_x, axis=1) / np.nansum(ref_n, axis=1)
         p = np.where(enough & (p > 0) & (p < 1), p, np.nan)
@@ -280,6 +295,10 @@ class RatioDrift(Detector):
         # holding a flagged slice) while it has a value restarts the chart after it.
         mon_x, mon_w = client[:, width - m :], warehouse[:, width - m :]
         recent_x, recent_w = window.recent[:, width - m :], window.recent_denoms[:, width - m :]
+        if window.held is not None:
+            # A found drift's days before it was found are its own evidence: the chart reads them.
+            held = window.held[:, width - m :]
+            mon_x, mon_w = np.where(held, recent_x, mon_x), np.where(held, recent_w, mon_w)
         with np.errstate(invalid="ignore"):
             restart = (np.isfinite(recent_x + recent_w) & (recent_x + recent_w > 0)
                        & ~np.isfinite(mon_x + mon_w))

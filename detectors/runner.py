@@ -27,8 +27,10 @@ Scoring is split in two so memory stays flat however many series there are:
 
 Days are decided one after another: each day's anomalies are marked as flagged (and the slices they
 roll up into as excluded) before the next day is scored, so no flagged day feeds a later baseline
-(`detectors.baseline`). A daily call passes the stored past flags as `flagged`; the same rule then
-gives the same baselines as a backfill of the range.
+(`detectors.baseline`), and a drift found that day holds its days since its estimated onset out of
+that series' later baselines and out of any accepted change (`held_days`). A daily call passes the
+stored past flags as `flagged` and `held`; the same rule then gives the same baselines as a backfill
+of the range.
 """
 from __future__ import annotations
 
@@ -111,6 +113,7 @@ def evaluate_range(
     parents: Mapping[str, Sequence[str]] | None = None,
     accept_after_days: int | None = ACCEPT_AFTER_DAYS,
     accepted: pd.DataFrame | None = None,
+    held: pd.DataFrame | None = None,
     wobble_z: float = 0.0,
     drift_horizon_days: int = DRIFT_HORIZON_DAYS,
 ) -> pd.DataFrame:
@@ -125,11 +128,14 @@ def evaluate_range(
     or a missing partition of the table); `parents` maps a series to the series it rolls up into
     (a flagged slice's day is left out of theirs too, and the hierarchy rule uses it);
     `accept_after_days` consecutive flagged days make a change the new baseline (None: never);
-    `accepted` (series_id, since, until) are changes a person accepted sooner by a disposition.
+    `accepted` (series_id, since, until) are changes a person accepted sooner by a disposition;
+    `held` (series_id, partition) are past days a drift finding covered (`held_days` of the stored
+    verdicts), kept out of that series' baselines only.
     `wobble_z` > 0 turns on the hierarchy rule (module docstring, point 3). `drift_horizon_days`:
     how far ahead a drift's level is projected for the minimum effect (`decide`).
     """
-    baseline = {"flagged": flagged, "excluded_days": excluded_days, "parents": parents, "accepted": accepted}
+    baseline = {"flagged": flagged, "excluded_days": excluded_days, "parents": parents, "accepted": accepted,
+                "held": held}
     out = evaluate_subjects(
         {"": Subject(history, specs, **baseline)}, start, end, holidays=holidays, fdr_q=fdr_q,
         min_relative_effect=min_relative_effect, min_absolute_effect=min_absolute_effect, engine=engine,
@@ -149,6 +155,7 @@ class Subject:
     excluded_days: Collection[dt.date] = ()
     parents: Mapping[str, Sequence[str]] | None = None
     accepted: pd.DataFrame | None = None
+    held: pd.DataFrame | None = None
 
 
 def evaluate_subjects(
@@ -231,7 +238,7 @@ class _SubjectState:
         own = _as_marks(subject.flagged)
         marks = Marks(own, _roll_up(own, parents),
                       np.array(sorted({as_day(d) for d in subject.excluded_days}), dtype="datetime64[D]"),
-                      _as_accepted(subject.accepted))
+                      _as_accepted(subject.accepted), _as_marks(subject.held))
         history = subject.history
         chosen = choose_engine(history, engine, spark_min_rows)
         state = cls(history, list(subject.specs), detectors, parents, marks, chosen)
@@ -256,18 +263,51 @@ class _SubjectState:
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def feed_back(self, decided: pd.DataFrame, day) -> None:
-        """Mark the day's anomalies as flagged (and the slices they roll up into as excluded)."""
+        """Mark the day's anomalies as flagged (and the slices they roll up into as excluded), and the
+        days a drift found that day covered as held (`held_days`)."""
+        held = held_days(decided)
         if self.engine == "spark":
             found = _as_marks(decided.loc[decided.status == "anomaly", ["series_id", "partition"]])
             self.marks = Marks(pd.concat([self.marks.flagged, found]),
                                pd.concat([self.marks.excluded, _roll_up(found, self.parents)]),
-                               self.marks.excluded_days, self.marks.accepted)
+                               self.marks.excluded_days, self.marks.accepted, pd.concat([self.marks.held, held]))
             return
         found = decided.loc[decided.status == "anomaly", "series_id"].astype(str).unique()
         rolled = sorted({p for key in found for p in self.parents.get(key, ())})
         for matrix in self.matrices:
             matrix.mark(found, np.full(found.size, day), flagged=True)
             matrix.mark(np.array(rolled, dtype=object), np.full(len(rolled), day), flagged=False)
+            if len(held):
+                matrix.hold(held["series_id"].to_numpy(dtype=object), day_array(held["partition"]))
+
+
+def held_days(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """(series_id, partition) of the days each drift finding in `verdicts` covered: from its estimated
+    onset (`drift_start`) to the anomaly's day, of that series only.
+
+    A drift is found days after it began; those days were never flagged, so without this they would
+    stay in the series' clean reference and bias it (the reference of `ratio_drift` is six weeks long,
+    long enough to still hold them when the same slice drifts again). And a drift is no new level to
+    accept as the baseline: held days break a run of flagged days (`detectors.baseline`).
+
+    Only the series itself: a parent holds the drift diluted by its other slices, its own detectors
+    judge it, and the days the slice was flagged already leave its baselines (`excluded`). The rule
+    reads the verdict rows alone, so a daily run that derives it from the stored rows holds the same
+    days as a backfill."""
+    if not len(verdicts) or "drift_start" not in verdicts:
+        return _as_marks(None)
+    drifts = verdicts.loc[(verdicts.status == "anomaly") & verdicts.drift_start.notna(),
+                          ["series_id", "partition", "drift_start"]]
+    if not len(drifts):
+        return _as_marks(None)
+    first, last = day_array(drifts["drift_start"]), day_array(drifts["partition"])
+    spans = (last - first).astype(np.int64) + 1
+    keep = spans > 0
+    keys = np.repeat(drifts["series_id"].astype(str).to_numpy()[keep], spans[keep])
+    offsets = np.concatenate([np.arange(n) for n in spans[keep]]) if keep.any() else np.empty(0, dtype=np.int64)
+    days = np.repeat(first[keep], spans[keep]) + offsets.astype("timedelta64[D]")
+    frame = pd.DataFrame({"series_id": keys, "partition": pd.to_datetime(days).date})
+    return frame.drop_duplicates(ignore_index=True)
 
 
 def _as_marks(frame: pd.DataFrame | None) -> pd.DataFrame:

@@ -55,16 +55,26 @@ class _Matrix:
     # its first day and the last flagged day it covers; NO_ACCEPTANCE where there is none.
     accepted_since: np.ndarray = None
     accepted_until: np.ndarray = None
+    # (series x day) bool: a day a drift finding of the series covered (`Marks.held`)
+    held: np.ndarray = None
 
     def __post_init__(self) -> None:
         n = len(self.series_ids)
+        if self.held is None:
+            object.__setattr__(self, "held", np.zeros(self.flagged.shape, dtype=bool))
         if self.accepted_since is None:
             object.__setattr__(self, "accepted_since", np.full(n, NO_ACCEPTANCE, dtype=np.int64))
             object.__setattr__(self, "accepted_until", np.full(n, -NO_ACCEPTANCE, dtype=np.int64))
 
     def mark(self, series_ids, days, *, flagged: bool) -> None:
         """Mark (series, day) pairs of this matrix as flagged (own anomaly) or excluded; others are ignored."""
-        target = self.flagged if flagged else self.excluded
+        self._set(self.flagged if flagged else self.excluded, series_ids, days)
+
+    def hold(self, series_ids, days) -> None:
+        """Mark (series, day) pairs as held: days a drift finding of the series covered."""
+        self._set(self.held, series_ids, days)
+
+    def _set(self, target: np.ndarray, series_ids, days) -> None:
         rows = pd.Index(self.series_ids).get_indexer(pd.Index(np.asarray(series_ids, dtype=object)))
         cols = (np.asarray(days, dtype="datetime64[D]") - self.origin).astype(np.int64)
         keep = (rows >= 0) & (cols >= 0) & (cols < target.shape[1])
@@ -134,11 +144,16 @@ class Marks:
     excluded: pd.DataFrame  # days a series rolls a flagged slice up
     excluded_days: np.ndarray  # datetime64[D]: every series
     accepted: pd.DataFrame | None = None  # series_id, since, until: changes accepted by a disposition
+    # The days from a found drift's estimated onset up to the day it was found, of that series only
+    # (`detectors.runner.held_days`): no baseline learns from them, and no change is accepted from them.
+    held: pd.DataFrame | None = None
 
     def apply(self, matrix: "_Matrix") -> None:
         for frame, own in ((self.flagged, True), (self.excluded, False)):
             if len(frame):
                 matrix.mark(frame["series_id"].astype(str).to_numpy(), day_array(frame["partition"]), flagged=own)
+        if self.held is not None and len(self.held):
+            matrix.hold(self.held["series_id"].astype(str).to_numpy(), day_array(self.held["partition"]))
         matrix.exclude_days(self.excluded_days)
         if self.accepted is not None and len(self.accepted):
             matrix.accept(self.accepted["series_id"].astype(str).to_numpy(), day_array(self.accepted["since"]),
@@ -291,9 +306,10 @@ def _score_rows(matrix, present, col, day, det: Detector, holiday_days, accept_a
         # Holidays and known events never feed a baseline, nor do flagged days (detectors.baseline).
         flagged = _window(matrix.flagged[rows], col, width, False)[:, :-1]
         excluded = _window(matrix.excluded[rows], col, width, False)[:, :-1] | past_holiday[None, :]
+        held = _window(matrix.held[rows], col, width, False)   # a found drift's days
         first = col - width + 1   # the window's first column in the matrix
         accepted = Accepted(matrix.accepted_since[rows] - first, matrix.accepted_until[rows] - first)
-        clean = clean_history(flagged, excluded, valid[:, :-1], accept_after_days, accepted)
+        clean = clean_history(flagged, excluded, valid[:, :-1], accept_after_days, accepted, held[:, :-1])
         # Detectors that accumulate evidence over recent days (CUSUM) read those days as they were.
         recent_values, recent_denominators = values.copy(), None if denominators is None else denominators.copy()
         recent_values[:, :-1][:, past_holiday] = np.nan
@@ -305,7 +321,11 @@ def _score_rows(matrix, present, col, day, det: Detector, holiday_days, accept_a
         extra["wobble"][here] = _wobble(values, denominators, det.needs_denominator)
         extra["accepted_start"][here] = clean.accepted_start
         extra["accepted_today"][here] = clean.accepted_today
-        parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON, recent_values, recent_denominators)))
+        # The detector is told which days are out only for that reason (a drift chart still reads them).
+        held[:, :-1] &= ~(flagged | excluded)
+        held[:, -1] = False
+        parts.append(det.score(SeriesWindow(values, denominators, DAILY_SEASON, recent_values, recent_denominators,
+                                            held)))
     names = ("expected", "lower", "upper", "score", "p_value", "direction", "drift_days", "cumulative_effect",
              "drift_level", "drift_slope")
     joined = {k: np.concatenate([np.full(p.expected.shape, np.nan) if getattr(p, k) is None else getattr(p, k)

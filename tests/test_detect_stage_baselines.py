@@ -63,3 +63,19 @@ def test_a_multi_day_alert_says_when_the_change_becomes_the_baseline():
     assert acceptance_note(3, 14) == "; flagged 3 days running: becomes the new baseline after 14"
     assert acceptance_note(14, 14) == "; flagged 14 days running: accepted as the new baseline from tomorrow"
     assert acceptance_note(5, 0) == ""    # accepting changes is turned off
+
+
+def test_a_stored_drift_finding_holds_its_days_since_onset_out_of_that_slice_only(demo_config, tmp_path):
+    # The daily run reads the onset stored with a drift finding and holds the same days a backfill
+    # holds (detectors.runner.held_days): from the onset to the finding, on the drifting slice only.
+    pipe = Pipeline(demo_config, state_url=f"sqlite:///{tmp_path / 'drift.db'}")
+    hist = pair_history()
+    found, onset = DAY - dt.timedelta(days=3), DAY - dt.timedelta(days=6)
+    pipe.store.save_detections(PAIR, found, [{
+        "slice_key": "platform=ios", "detector": "ratio_drift", "labels": {"platform": "ios"},
+        "status": "anomaly", "drift": {"start": onset.isoformat(), "cumulative_effect": -900.0}}])
+    settings = DetectSettings.from_config(demo_config)
+    flags = past_flags(settings, pipe.store, pipe.ledger, settings.subject(PAIR), hist, DAY)
+    held = flags["held"]
+    assert set(held.series_id) == {"platform=ios"}
+    assert sorted(held.partition) == [onset + dt.timedelta(days=k) for k in range(4)]

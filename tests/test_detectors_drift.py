@@ -159,3 +159,64 @@ def test_a_drift_alert_says_since_when_how_fast_and_where_it_heads():
                       at, effect, horizon)
     assert late == "; falling ~0.4%/day since 2026-03-12: -5.0% so far; 2,100 events lost since then"
     assert drift_note(None, at, effect, horizon) == ""
+
+
+def two_drifts(client: np.ndarray, first: int, first_days: int, gap: int, *, first_rate: float = 0.003,
+               second_rate: float = 0.005, with_first: bool = True) -> tuple[np.ndarray, int]:
+    """The client counts with a drift of `first_rate` a day for `first_days` days from `first` (then
+    fixed) and, `gap` days after it ended, a second one of `second_rate` a day on the same series."""
+    days = client.shape[1]
+    second = first + first_days + gap
+    ramp = np.zeros(days)
+    if with_first:
+        ramp[first : first + first_days] = first_rate * np.arange(1, first_days + 1)
+    ramp[second:] = second_rate * np.arange(1, days - second + 1)
+    return client * (1 - ramp)[None, :], second
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_second_drift_nine_days_after_a_first_one_on_the_same_slice_is_found_about_as_soon_as_alone(seed):
+    # The first drift is found a few days after it began and then flagged until it is fixed. Neither its
+    # days before it was found (unflagged) nor its flagged run (long enough to be accepted as a new level)
+    # may become the baseline the second drift is measured against.
+    days, first, n = 200, 110, 20
+    client, warehouse = nested(days, seed=seed, n_series=n)
+
+    def delays(with_first: bool) -> np.ndarray:
+        drifted, second = two_drifts(client, first, 20, 9, with_first=with_first)
+        result = evaluate_range(frame(drifted, warehouse), day(first - 5), day(second + 14),
+                                [DetectorSpec("ratio_binomial"), DetectorSpec("ratio_drift")], fdr_q=0.01)
+        hits = result[(result.status == "anomaly") & (result.partition >= day(second))]
+        found = hits.groupby("series_id").partition.min()
+        return np.array([(found.get(f"s{i}", day(second + 30)) - day(second)).days for i in range(n)])
+
+    after, alone = delays(True), delays(False)
+    assert (after <= 14).all()                      # every second drift is found
+    assert np.mean(after < 7) >= 0.9
+    assert after.mean() <= alone.mean() + 1.0
+
+
+def test_daily_runs_that_read_the_stored_verdicts_hold_the_same_days_as_a_backfill():
+    from detectors import evaluate
+    from detectors.runner import held_days
+
+    days, first = 170, 110
+    client, warehouse = nested(days, seed=3, n_series=4)
+    drifted, second = two_drifts(client, first, 20, 9)
+    history = frame(drifted, warehouse)
+    specs = [DetectorSpec("ratio_binomial"), DetectorSpec("ratio_drift")]
+    start, end = day(first), day(second + 8)
+    backfill = evaluate_range(history, start, end, specs, fdr_q=0.01)
+    stored = []
+    for k in range((end - start).days + 1):
+        past = pd.concat(stored, ignore_index=True) if stored else backfill.iloc[:0]
+        flagged = past.loc[past.status == "anomaly", ["series_id", "partition"]]
+        stored.append(evaluate(history, start + dt.timedelta(days=k), specs, fdr_q=0.01,
+                               flagged=flagged, held=held_days(past)))
+    daily = pd.concat(stored, ignore_index=True)
+    assert (backfill.status == "anomaly").sum() > 20   # both drifts are found on many days
+    assert len(held_days(backfill)) > len(backfill.loc[backfill.status == "anomaly"].drop_duplicates(
+        ["series_id", "partition"]))                    # and their onsets reach before the first finding
+    key = ["series_id", "detector", "partition"]
+    pd.testing.assert_frame_equal(daily.sort_values(key).reset_index(drop=True)[key + ["status", "expected"]],
+                                  backfill.sort_values(key).reset_index(drop=True)[key + ["status", "expected"]])

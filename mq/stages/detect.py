@@ -27,7 +27,7 @@ import pandas as pd
 
 from detectors import DetectorSpec
 from detectors.baseline import ancestors
-from detectors.runner import Subject as ScoredSubject, choose_engine, evaluate_subjects
+from detectors.runner import Subject as ScoredSubject, choose_engine, evaluate_subjects, held_days
 from incidents.book import BASELINE_KIND
 from mq.run import LedgerEntry
 
@@ -229,13 +229,18 @@ def score_subjects(settings: DetectSettings, partition: dt.date, subjects, *,
 
 def past_flags(settings: DetectSettings, store, ledger, subject: Subject, hist: pd.DataFrame,
                partition: dt.date) -> dict:
-    """What keeps past days out of this subject's baselines: its stored anomalies before `partition`,
-    the days its tables failed a check or were missing, and which slices roll up into which."""
+    """What keeps past days out of this subject's baselines: its stored anomalies before `partition`
+    (and a drift finding's days since its onset), the days its tables failed a check or were
+    missing, and which slices roll up into which."""
     start = partition - dt.timedelta(days=settings.history_days)
     before = partition - dt.timedelta(days=1)
     found = store.detections(subject.name, start, before)
     flagged = found.loc[found.status == "anomaly", ["slice_key", "partition"]].rename(
         columns={"slice_key": "series_id"})
+    # A found drift's days before it was found, from the onset stored with each drift finding.
+    starts = [d.get("start") if isinstance(d, dict) else None for d in found["drift"]]
+    held = held_days(pd.DataFrame({"series_id": found["slice_key"], "partition": found["partition"],
+                                   "status": found["status"], "drift_start": starts}))
     tables = subject.tables
     checks = store.check_results(start, before)
     pulls = store.pulls(start, before)
@@ -245,7 +250,7 @@ def past_flags(settings: DetectSettings, store, ledger, subject: Subject, hist: 
     bad |= set(latest.loc[latest.table_name.isin(tables) & (latest.status != "ok"), "partition"])
     labels = dict(zip(hist.slice_key, hist.labels))
     return {"flagged": flagged, "excluded_days": sorted(bad), "parents": ancestors(labels),
-            "accepted": accepted_changes(ledger, subject.name, start, before)}
+            "accepted": accepted_changes(ledger, subject.name, start, before), "held": held}
 
 
 def accepted_changes(ledger, subject: str, start: dt.date, before: dt.date) -> pd.DataFrame:
