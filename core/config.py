@@ -93,12 +93,15 @@ class TableSpec(_Spec):
 # Detector names and parameters are checked by the detector registry, which lives outside core (core
 # depends on no other package of the project): the application plugs the check in (`mq.config`).
 _detector_check: Callable[[str, dict], None] | None = None
+_detector_lookback: Callable[[str, dict], int] | None = None
 
 
-def set_detector_check(check: Callable[[str, dict], None] | None) -> None:
-    """`check(name, params)` raises ValueError for an unknown detector or a bad parameter."""
-    global _detector_check
-    _detector_check = check
+def set_detector_check(check: Callable[[str, dict], None] | None,
+                       lookback: Callable[[str, dict], int] | None = None) -> None:
+    """`check(name, params)` raises ValueError for an unknown detector or a bad parameter;
+    `lookback(name, params)` is how many days before a partition the detector reads."""
+    global _detector_check, _detector_lookback
+    _detector_check, _detector_lookback = check, lookback
 
 
 class DetectorRef(_Spec):
@@ -299,12 +302,30 @@ class Config(_Spec):
             unknown = set(dims) - set(self.dimensions)
             if unknown:
                 raise ValueError(f"slices[{i}]: {sorted(unknown)} not in `dimensions`")
+        self._history_covers_detectors()
         receivers = {r.name for r in self.alerting.receivers}
         for route in _walk(self.alerting.route):
             if route.receiver and route.receiver not in receivers:
                 raise ValueError(f"alerting.route: receiver {route.receiver!r} is not defined in "
                                  f"alerting.receivers ({sorted(receivers)})")
         return self
+
+    def _history_covers_detectors(self) -> None:
+        """A detector reading further back than `alerting.history_days` would see less history in a
+        daily run (which loads that many days) than in a backfill (which loads the whole range), so the
+        two would give different verdicts: refuse the config and say how many days are needed."""
+        if _detector_lookback is None:
+            return
+        have = self.alerting.history_days
+        for kind, specs in (("metrics", self.metrics), ("pairs", self.pairs)):
+            for name, spec in specs.items():
+                for i, ref in enumerate(spec.detectors):
+                    need = _detector_lookback(ref.name, dict(ref.params))
+                    if need > have:
+                        raise ValueError(
+                            f"alerting.history_days: {have} is shorter than the {need} days detector "
+                            f"{ref.name!r} of {kind}.{name}.detectors[{i}] reads; set history_days to at "
+                            f"least {need}")
 
     # ---- derived values -------------------------------------------------------------
     @property

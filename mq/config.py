@@ -15,4 +15,11 @@ def _check_detector(name: str, params: dict) -> None:
     validate_spec(name, params)
 
 
-_core_config.set_detector_check(_check_detector)
+def _detector_lookback(name: str, params: dict) -> int:
+    from detectors.spec import build_detector
+    from detectors.scoring import DAILY_SEASON
+
+    return build_detector(name, params).lookback(DAILY_SEASON)
+
+
+_core_config.set_detector_check(_check_detector, _detector_lookback)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from mq.config import load_config
 from mq.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
 
 BASE = """
 version: 1
@@ -112,3 +115,20 @@ def test_detection_section_picks_the_engine_and_rejects_unknown_ones(tmp_path):
     assert str(err.value).startswith(f"{tmp_path / 'mq.yml'}: detection.engine") and "gpu" in str(err.value)
     with pytest.raises(ConfigError, match=r"detection\.group_series: Input should be greater than or equal to 1"):
         load_config(write(tmp_path, BASE + "detection: {group_series: 0}\n"))
+
+
+def test_a_detector_reading_further_back_than_history_days_is_refused_naming_both(tmp_path):
+    """A daily run loads `history_days` of history; a detector needing more would give other verdicts
+    daily than in a backfill, so the config is refused with the number of days it needs."""
+    text = (REPO / "config" / "demo.yml").read_text()
+    assert "history_days: 98" in text
+    bad = tmp_path / "mq.yml"
+    bad.write_text(text.replace("history_days: 98", "history_days: 60"))
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, environ={"MQ_DEMO_DIR": str(tmp_path)})
+    message = str(err.value)
+    assert str(bad) in message and "alerting.history_days: 60" in message
+    assert "'ratio_drift'" in message and "at least 97" in message
+    ok = tmp_path / "ok.yml"
+    ok.write_text(text.replace("history_days: 98", "history_days: 97"))
+    assert load_config(ok, environ={"MQ_DEMO_DIR": str(tmp_path)}).alerting.history_days == 97

@@ -151,7 +151,7 @@ def test_a_slow_drift_is_stored_with_its_onset_level_and_slope_and_its_alert_say
     path.write_text(textwrap.dedent(CONFIG).replace(
         "client_vs_warehouse: {client: client_events, warehouse: warehouse_events}",
         "client_vs_warehouse: {client: client_events, warehouse: warehouse_events, "
-        "detectors: [{name: ratio_drift}]}") + "alerting:\n  min_relative_effect: 0.03\n")
+        "detectors: [{name: ratio_drift}]}") + "alerting:\n  min_relative_effect: 0.03\n  history_days: 97\n")
     config = load_config(path)
     store, ledger = stores
     rng = np.random.default_rng(8)
