@@ -6,9 +6,9 @@ expected leaf values; `localize_ratio` does it for a ratio metric kept as numera
 over-counted events with an interval.
 """
 from rootcause.impact import estimate_impact
-from rootcause.localize import localize
+from rootcause.localize import localize, material
 from rootcause.model import Impact, RootCause
 from rootcause.ratio import expected_numerator, forecast_share, localize_ratio
 
 __all__ = ["Impact", "RootCause", "estimate_impact", "expected_numerator", "forecast_share", "localize",
-           "localize_ratio"]
+           "localize_ratio", "material"]

@@ -93,6 +93,19 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     return causes[:max_causes]
 
 
+# A message names a cause only when it carries at least this share of the deviation: the localiser
+# keeps every significant element (`parsimony.prune`), and a second cause of a few events beside a
+# table-wide move is real but changes no decision of the reader (the share cut the localiser itself
+# used before it judged significance alone; chosen on Squeeze B0 and one synthetic seed).
+MATERIAL_SHARE = 0.005
+
+
+def material(causes: Sequence[RootCause], min_share: float = MATERIAL_SHARE) -> list[RootCause]:
+    """The causes a message names: those carrying at least `min_share` of the deviation (the main
+    cause always)."""
+    return [c for i, c in enumerate(causes) if i == 0 or c.share >= min_share]
+
+
 def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
                local: Explanation, forecast_share: np.ndarray | None = None) -> Explanation | None:
     """The explanation "all slices moved by one factor, and these elements beyond it", when it
@@ -116,7 +129,13 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
     factor = _weighted_median(real[positive] / predict[positive], predict[positive])
     if factor <= 0:
         return None
-    beyond = _explain(index, real, predict * factor, forecast_share)
+    # Elements the local model keeps inside another of its elements (a leaf inside a platform) are
+    # refinements either model may carry: the wide model is offered them too, so the comparison below
+    # is about the coarse structure (one table factor against several slices' factors), not about
+    # fine elements that one search happened to find.
+    refinements = [f for f in local.found
+                   if f.cuboid and any(o is not f and o.cuboid and not (f.mask & ~o.mask).any() for o in local.found)]
+    beyond = _explain(index, real, predict * factor, forecast_share, extra=refinements)
     local_covers = np.zeros(len(real), dtype=bool)
     for finding in local.found:
         local_covers |= finding.mask
@@ -156,8 +175,9 @@ class Explanation:
 
 
 def _explain(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
-             forecast_share: np.ndarray | None = None) -> Explanation:
-    """Both searches, the greedy cover, then backward elimination to the material few."""
+             forecast_share: np.ndarray | None = None, extra: Sequence[Finding] = ()) -> Explanation:
+    """Both searches, the greedy cover, then backward elimination to the significant few. `extra`:
+    more candidates for the elimination to judge (`table_wide`'s refinements)."""
     states = classify_leaves(real, predict, forecast_share)
     abnormal = states.abnormal_low | states.abnormal_high
     test = ScoreTest(index, real, predict, states.scale, states.precise_forecast)
@@ -168,8 +188,10 @@ def _explain(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
                   if (f.cuboid, f.code) not in seen]
     # No cover across the two searches: an element found in aggregate may contain one found leaf by
     # leaf (a huge leaf makes its parent significant); `prune` keeps whichever explains on its own.
-    kept, unique, total = prune(in_aggregate + leaf_level, real, predict, abnormal, states.scale, test.bound,
-                                index)
+    seen |= {(f.cuboid, f.code) for f in leaf_level}
+    offered = [f for f in extra if (f.cuboid, f.code) not in seen]
+    kept, unique, total = prune(in_aggregate + leaf_level + offered, real, predict, abnormal, states.scale,
+                                test.bound, index)
     return Explanation(kept, unique, total, states.scale, test.bound, test.n_elements)
 
 

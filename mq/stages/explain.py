@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from rootcause import estimate_impact, forecast_share, localize
+from rootcause import estimate_impact, forecast_share, localize, material
 from rootcause.model import leaves_in
 from rootcause.side import attribute_side
 
@@ -189,6 +189,7 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
     share = forecast_share(leaves, denominator="warehouse", baseline_denominator="baseline_warehouse")
     causes = localize(leaves.assign(__forecast_share=share), dims, real="client", predict="expected_client",
                       max_causes=5, forecast_share="__forecast_share")
+    causes = material(causes)
     if not causes:
         return Diagnosis("normal", "no slice explains a deviation: the gap is within normal variation",
                          totals=totals)

@@ -15,7 +15,7 @@ import datetime as dt
 import pandas as pd
 
 from mq.stages.explain import BASELINE_DAYS, ExplainSettings, _about
-from rootcause import localize
+from rootcause import localize, material
 from rootcause.model import leaves_in
 from rootcause.side import seasonal_expectation
 
@@ -63,7 +63,7 @@ def localize_count(frame: pd.DataFrame, dims: list[str], partition: dt.date, bad
             first = past.drop_duplicates("slice_key").set_index("slice_key")[d]
             leaves.loc[missing, d] = first.reindex(leaves.index[missing]).to_numpy()
     leaves["expected"] = leaves.share * predicted[0]
-    causes = localize(leaves.reset_index(), dims, real="value", predict="expected", max_causes=5)
+    causes = material(localize(leaves.reset_index(), dims, real="value", predict="expected", max_causes=5))
     if not causes:
         return (), None
     matched = leaves_in(leaves, (c.elements for c in causes))
