@@ -74,6 +74,12 @@ class CuboidIndex:
         self.codes(cuboid)
         return int(self._first_leaf[cuboid][code])
 
+    def projection(self, cuboid: Cuboid, coarser: Cuboid) -> np.ndarray:
+        """Per element of `cuboid`, the code of the element of `coarser` (a subset of its dimensions)
+        that contains it: every leaf of an element shares its values, so one leaf says."""
+        self.codes(cuboid)
+        return self.codes(coarser)[self._first_leaf[cuboid]]
+
     def element_mask(self, cuboid: Cuboid, code: int) -> np.ndarray:
         return self.codes(cuboid) == code
 

@@ -124,25 +124,37 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
     spread: dict[int, tuple[float, float]] = {}       # per parent, `element_variance_function`
     inflation: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}  # per parent, cuboid
 
+    scratch = np.zeros(len(real), dtype=bool)      # all False between uses
+
+    def outside(leaves: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+        """`leaves` not in `excluded` (both ascending indices), in order: the leaves the mask
+        expression `mask & ~excluded_mask` selects, at the cost of the two elements' sizes."""
+        scratch[excluded] = True
+        rest = leaves[~scratch[leaves]]
+        scratch[excluded] = False
+        return rest
+
     def evaluate(i: int) -> None:
-        finding = kept[i]
+        # Sums over leaf indices (`members`, ascending) rather than masks over every leaf: the same
+        # values in the same order, so the same floats, at the cost of the element's size.
+        finding, leaves = kept[i], members[i]
         inner = next((j for j in ancestors[i] if alive[j]), -1)
         parent[i] = inner
         if inner >= 0:
             if (i, inner) not in pair_cache:
-                own_deviation = float((real[finding.mask] - predict[finding.mask]).sum())
-                rest = kept[inner].mask & ~finding.mask
+                own_deviation = float((real[leaves] - predict[leaves]).sum())
+                rest = outside(members[inner], leaves)
                 expected_rest = float(predict[rest].sum())
                 factor = float(real[rest].sum()) / expected_rest if expected_rest > 0 else 1.0
-                value = own_deviation - float(predict[finding.mask].sum()) * (factor - 1.0)
+                value = own_deviation - float(predict[leaves].sum()) * (factor - 1.0)
                 if inner not in spread:
-                    spread[inner] = element_variance_function(real, predict, kept[inner].mask)
-                noise = within_variance(predict, scale, finding.mask, spread[inner])
+                    spread[inner] = element_variance_function(real, predict, members[inner])
+                noise = within_variance(predict, scale, leaves, spread[inner])
                 codes = _codes_of(finding, index)
                 if codes is not None:
                     key = (inner, finding.cuboid)
                     if key not in inflation:
-                        inflation[key] = sibling_inflation(real, predict, scale, kept[inner].mask, spread[inner],
+                        inflation[key] = sibling_inflation(real, predict, scale, members[inner], spread[inner],
                                                            codes)
                     noise *= _inflation_of(inflation[key], finding.code)
                 pair_cache[(i, inner)] = abs(value) if value**2 >= bound * noise else 0.0
@@ -176,8 +188,8 @@ def sibling_inflation(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, 
                       spread: tuple[float, float], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the codes of a parent's children in one cuboid, ascending; each child's inflation): how far
     the children's departures from the parent's factor run beyond their modelled variance, read for
-    each child from its siblings, the other elements of its cuboid inside the parent (`mask`;
-    `codes`, every leaf's element in that cuboid).
+    each child from its siblings, the other elements of its cuboid inside the parent (`mask`, a mask
+    or ascending leaf indices; `codes`, every leaf's element in that cuboid).
 
     Each child gets the statistic a child is tested by, z^2 = (its real - its predict x the
     children's common factor)^2 / `within_variance`; under the null that they all moved with the
@@ -190,7 +202,7 @@ def sibling_inflation(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, 
     failure that spared its smallest leaves, say) has siblings that all depart from it; one child
     alone departing is a cause of its own. At least 1 (never sharper than the model); 1 with fewer
     than two siblings."""
-    inside = np.flatnonzero(mask)
+    inside = np.flatnonzero(mask) if mask.dtype == bool else mask
     groups, local = np.unique(codes[inside], return_inverse=True)
     a, b = spread
     q, r = predict[inside], real[inside]
@@ -239,7 +251,8 @@ def within_variance(predict: np.ndarray, scale: np.ndarray, inside: np.ndarray,
                     spread: tuple[float, float]) -> float:
     """Noise of the summed deviation of the leaves `inside` an element from the element's factor:
     per leaf the larger of its forecast-noise variance (scale^2) and the variance the element's
-    leaves show around that factor (`spread`, from `element_variance_function`)."""
+    leaves show around that factor (`spread`, from `element_variance_function`); `inside` a mask or
+    ascending leaf indices."""
     a, b = spread
     q = predict[inside]
     return float(np.maximum(scale[inside] ** 2, a * q**2 + b * q).sum())
@@ -253,7 +266,8 @@ def element_variance_function(real: np.ndarray, predict: np.ndarray, mask: np.nd
     not widen it. `a` is the spread of the leaf factors (a variance component, as in random-effects
     models; Searle, Casella & McCulloch, *Variance Components*, 1992, ch. 1), `b` counting noise the
     failure brought with it. Under the null that a child moved with its element, its leaves are a
-    sample of the element's, so this is the variance of its deviation from the element's factor."""
+    sample of the element's, so this is the variance of its deviation from the element's factor.
+    `mask`: a mask or ascending leaf indices (the same leaves in the same order, the same sums)."""
     p, r = predict[mask], real[mask]
     expected = float(p.sum())
     if expected <= 0 or p.size < 2:
