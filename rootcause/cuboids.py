@@ -109,14 +109,18 @@ def parents(cuboid: Cuboid) -> Iterator[Cuboid]:
 def _stable_order(codes: np.ndarray, size: int) -> np.ndarray:
     """`np.argsort(codes, kind="stable")` for codes in 0..size-1, by a cheaper route where there is
     one: a stable order is unique, so any stable sort gives the same. With one leaf per code it is
-    the inverse permutation; with at most 2^16 codes, numpy sorts 16-bit integers stably by radix
-    sort, in linear time, where it merge-sorts 64-bit ones."""
+    the inverse permutation; otherwise a least-significant-digit radix sort on 16-bit digits
+    (numpy sorts 16-bit integers stably by radix sort, in linear time, where it merge-sorts 64-bit
+    ones): by the low digit, then stably by the high one (Knuth, *TAOCP* vol. 3, section 5.2.5)."""
     if size == len(codes):
         order = np.empty(len(codes), dtype=np.int64)
         order[codes] = np.arange(len(codes))
         return order
     if size <= 1 << 16:
         return np.argsort(codes.astype(np.uint16), kind="stable")
+    if size <= 1 << 32:
+        order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+        return order[np.argsort((codes[order] >> 16).astype(np.uint16), kind="stable")]
     return np.argsort(codes, kind="stable")
 
 

@@ -120,8 +120,8 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
     variance = scale**2
     cover = np.asarray(incidence.sum(axis=0)).ravel()       # alive elements holding each leaf
     alive = np.ones(k, dtype=bool)
-    parent = [-1] * k
-    unique = [0.0] * k
+    parent = np.full(k, -1)
+    unique = np.zeros(k)
     pair_cache: dict[tuple[int, int], float] = {}
     spread: dict[int, tuple[float, float]] = {}       # per parent, `element_variance_function`
     inflation: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}  # per parent, cuboid
@@ -200,22 +200,22 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
         evaluate(i)
     while alive.any():
         order = np.flatnonzero(alive)
-        current = [unique[i] for i in order]
-        total = sum(current) + float(np.abs(deviation[unexplained & (cover == 0)]).sum())
-        weakest = int(order[int(np.argmin(current))])
-        if total > 0 and unique[weakest] > 0:
+        weakest = int(order[int(np.argmin(unique[order]))])
+        # The weakest explaining something means every one does, and the total is then positive.
+        if unique[weakest] > 0:
             # Only whether an element explains anything (0 or not) steered the elimination; the
             # values of the kept ones still to compute are computed now, and the total with them.
-            for i in order:
-                if (i, parent[i]) in pending:
-                    unique[i] = pair_cache[(i, parent[i])] = exact(i, parent[i], *pending.pop((i, parent[i])))
-            current = [unique[i] for i in order]
+            for i in order.tolist():
+                pair = (i, int(parent[i]))
+                if pair in pending:
+                    unique[i] = pair_cache[pair] = exact(*pair, *pending.pop(pair))
+            current = [float(unique[i]) for i in order]
             total = sum(current) + float(np.abs(deviation[unexplained & (cover == 0)]).sum())
             return [kept[i] for i in order], current, total
         alive[weakest] = False
         cover[members[weakest]] -= 1
         row = overlap.getrow(weakest)
-        affected = set(int(j) for j in row.indices) | {i for i in np.flatnonzero(alive) if parent[i] == weakest}
+        affected = set(int(j) for j in row.indices) | set(np.flatnonzero(alive & (parent == weakest)).tolist())
         for i in sorted(affected):
             if alive[i]:
                 evaluate(i)
