@@ -117,7 +117,8 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
     factor = _weighted_median(real[positive] / predict[positive], predict[positive])
     if factor <= 0:
         return None
-    beyond = _explain(index, real, predict * factor, forecast_share)
+    # A factor of exactly 1 leaves the forecast as it was (x * 1.0 is x), and so the explanation.
+    beyond = local if factor == 1.0 else _explain(index, real, predict * factor, forecast_share)
     local_covers = np.zeros(len(real), dtype=bool)
     for finding in local.found:
         local_covers[finding.leaves] = True
