@@ -258,9 +258,11 @@ class _ElementTotals:
         the parent's sum of absolute values, so the total less the child's is within four times it
         of the rest's computed sum (the subtraction's own rounding included)."""
         gamma = 2 * (self.size + 1) * _UNIT_ROUNDOFF      # twice (n + 1) u: covers the O(u^2) term
-        real_error, predict_error = 4 * gamma * self.real_abs, 4 * gamma * self.predict_abs
         rest_real = self.real - own_real
         rest_predict = self.predict - own_expected
+        # Each widened by a relative slack besides, which covers the roundings of the arithmetic below.
+        real_error = 4 * gamma * self.real_abs + _SLACK * abs(rest_real)
+        predict_error = 4 * gamma * self.predict_abs + _SLACK * abs(rest_predict)
         if rest_real - real_error < 0 or rest_predict - predict_error <= 0:
             return None
         # factor = rest real / rest predict, increasing in the first and decreasing in the second.
