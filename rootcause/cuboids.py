@@ -27,6 +27,7 @@ class CuboidIndex:
         self._first_leaf: dict[Cuboid, np.ndarray] = {}
         self._by_element: dict[Cuboid, tuple[np.ndarray, np.ndarray]] = {}
         self._descendants: dict[Cuboid, list[Cuboid]] = {}
+        self._projections: dict[tuple[Cuboid, Cuboid], np.ndarray] = {}
 
     def layers(self) -> Iterator[list[Cuboid]]:
         dims = range(len(self.leaves.dimensions))
@@ -74,6 +75,15 @@ class CuboidIndex:
         self.codes(cuboid)
         return int(self._first_leaf[cuboid][code])
 
+    def projection(self, cuboid: Cuboid, coarser: Cuboid) -> np.ndarray:
+        """Per element of `cuboid`, the code of the element of `coarser` (a subset of its dimensions)
+        that contains it: every leaf of an element shares its values, so one leaf says. Kept, since
+        the leaf-level search asks for it on every pass over the cuboids."""
+        if (cuboid, coarser) not in self._projections:
+            self.codes(cuboid)
+            self._projections[(cuboid, coarser)] = self.codes(coarser)[self._first_leaf[cuboid]]
+        return self._projections[(cuboid, coarser)]
+
     def element_mask(self, cuboid: Cuboid, code: int) -> np.ndarray:
         return self.codes(cuboid) == code
 
@@ -83,7 +93,7 @@ class CuboidIndex:
         so an element costs its own size instead of a pass over every leaf of the cube."""
         if cuboid not in self._by_element:
             codes = self.codes(cuboid)
-            order = np.argsort(codes, kind="stable")
+            order = _stable_order(codes, self.size(cuboid))
             starts = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=self.size(cuboid)))))
             self._by_element[cuboid] = order, starts
         order, starts = self._by_element[cuboid]
@@ -94,6 +104,24 @@ def parents(cuboid: Cuboid) -> Iterator[Cuboid]:
     """The cuboids with one dimension fewer (none for a layer-1 cuboid)."""
     if len(cuboid) > 1:
         yield from combinations(cuboid, len(cuboid) - 1)
+
+
+def _stable_order(codes: np.ndarray, size: int) -> np.ndarray:
+    """`np.argsort(codes, kind="stable")` for codes in 0..size-1, by a cheaper route where there is
+    one: a stable order is unique, so any stable sort gives the same. With one leaf per code it is
+    the inverse permutation; otherwise a least-significant-digit radix sort on 16-bit digits
+    (numpy sorts 16-bit integers stably by radix sort, in linear time, where it merge-sorts 64-bit
+    ones): by the low digit, then stably by the high one (Knuth, *TAOCP* vol. 3, section 5.2.5)."""
+    if size == len(codes):
+        order = np.empty(len(codes), dtype=np.int64)
+        order[codes] = np.arange(len(codes))
+        return order
+    if size <= 1 << 16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    if size <= 1 << 32:
+        order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+        return order[np.argsort((codes[order] >> 16).astype(np.uint16), kind="stable")]
+    return np.argsort(codes, kind="stable")
 
 
 def _compact(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

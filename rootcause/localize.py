@@ -41,7 +41,8 @@ MAX_STEPWISE_STEPS = 20
 class Finding:
     cuboid: Cuboid
     code: int
-    mask: np.ndarray        # its leaves
+    leaves: np.ndarray      # its leaves, ascending indices (`CuboidIndex.element_leaves`): sums over
+                            # them are the sums over its mask, at the cost of its own size
     confidence: float
     in_aggregate: bool      # found by the stepwise score test, not leaf by leaf
 
@@ -86,7 +87,7 @@ def localize(leaves: pd.DataFrame, dimensions: Sequence[str], *, real: str = "re
     causes = [
         RootCause(elements={} if f.cuboid == () else index.element(f.cuboid, f.code),
                   share=unique / chosen.total, confidence=float(f.confidence),
-                  observed=float(table.real[f.mask].sum()), expected=float(table.predict[f.mask].sum()))
+                  observed=float(table.real[f.leaves].sum()), expected=float(table.predict[f.leaves].sum()))
         for f, unique in zip(chosen.found, chosen.unique)
     ]
     causes.sort(key=lambda cause: (-cause.share, len(cause.elements), cause.label()))
@@ -132,15 +133,16 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
     # Elements the local model keeps inside another of its elements (a leaf inside a platform) are
     # refinements either model may carry: the wide model is offered them too, so the comparison below
     # is about the coarse structure (one table factor against several slices' factors), not about
-    # fine elements that one search happened to find.
-    refinements = [f for f in local.found
-                   if f.cuboid and any(o is not f and o.cuboid and not (f.mask & ~o.mask).any() for o in local.found)]
-    beyond = _explain(index, real, predict * factor, forecast_share, extra=refinements)
+    # fine elements that one search happened to find. A factor of exactly 1 leaves the forecast as it
+    # was (x * 1.0 is x), and so the explanation.
+    refinements = [f for f in local.found if f.cuboid and any(
+        o is not f and o.cuboid and np.isin(f.leaves, o.leaves).all() for o in local.found)]
+    beyond = local if factor == 1.0 else _explain(index, real, predict * factor, forecast_share, extra=refinements)
     local_covers = np.zeros(len(real), dtype=bool)
     for finding in local.found:
-        local_covers |= finding.mask
+        local_covers[finding.leaves] = True
     if (len(beyond.found) + 1 >= len(local.found) and not local_covers.all() and any(
-            (_factor(real, predict, f.mask) - 1.0) * (factor - 1.0) <= 0 for f in beyond.found)):
+            (_factor(real, predict, f.leaves) - 1.0) * (factor - 1.0) <= 0 for f in beyond.found)):
         # "All slices moved" is contradicted by an element that did not move the table's way, and the
         # slices that did move, leaving the rest of the table where it was forecast, say the same with
         # no more elements: name them, not the table. (Elements that cover the whole table, e.g. every
@@ -148,18 +150,18 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
         return None
     # Both models judged on one noise scale: the cleaner (smaller) of the two fits, per leaf.
     scale = np.minimum(local.scale, beyond.scale)
-    cost_local = description_length(real, predict, scale, [f.mask for f in local.found], None, local.bound)
-    cost_wide = description_length(real, predict, scale, [f.mask for f in beyond.found], factor, local.bound)
+    cost_local = description_length(real, predict, scale, [f.leaves for f in local.found], None, local.bound)
+    cost_wide = description_length(real, predict, scale, [f.leaves for f in beyond.found], factor, local.bound)
     if cost_wide >= cost_local:
         return None
     covered = np.zeros(len(real), dtype=bool)
     for finding in beyond.found:
-        covered |= finding.mask
+        covered[finding.leaves] = True
     wide_deviation = abs(deviation_total - float((real[covered] - predict[covered]).sum()))
     if wide_deviation**2 < local.bound * float((beyond.scale[~covered] ** 2).sum()):
         return None     # significant on its own like any other cause, or not named
     p_value = min(1.0, local.n_elements * 2 * float(norm.sf(abs(z_total))))
-    root = Finding((), 0, np.ones(len(real), dtype=bool), 1.0 - p_value, in_aggregate=True)
+    root = Finding((), 0, np.arange(len(real)), 1.0 - p_value, in_aggregate=True)
     return Explanation([root] + beyond.found, [wide_deviation] + beyond.unique, wide_deviation + beyond.total,
                        beyond.scale, beyond.bound, beyond.n_elements)
 
@@ -198,7 +200,7 @@ def _explain(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
 def _aggregate_causes(index: CuboidIndex, test: ScoreTest, deviation: np.ndarray) -> list[Finding]:
     """Stepwise selection over all leaves (materiality is judged later, by `parsimony.prune`)."""
     everything = np.ones(len(deviation), dtype=bool)
-    return [Finding(step.cuboid, step.code, index.element_mask(step.cuboid, step.code), 1.0 - step.p_value,
+    return [Finding(step.cuboid, step.code, index.element_leaves(step.cuboid, step.code), 1.0 - step.p_value,
                     in_aggregate=True)
             for step in stepwise_causes(test, eligible=everything, max_steps=MAX_STEPWISE_STEPS)]
 
@@ -219,14 +221,14 @@ def _leaf_level_causes(index: CuboidIndex, states: LeafStates, real: np.ndarray,
             found.append(_LeafLevel(cuboid, code, leaves, (hits + 0.5) / (total + 1.0)))
     abnormal = states.abnormal_low | states.abnormal_high
     kept = _cover(found, deviation, np.where(abnormal, states.z**2, 0.0), MIN_EVIDENCE_LEAVES * states.threshold**2)
-    return [Finding(f.cuboid, f.code, index.element_mask(f.cuboid, f.code), f.confidence, in_aggregate=False)
+    return [Finding(f.cuboid, f.code, f.leaves, f.confidence, in_aggregate=False)
             for f in kept]
 
 
 @dataclass
 class _LeafLevel:
     """An element found leaf by leaf, with its leaves as indices: thousands of them are weighed by the
-    cover, and only the few it keeps become `Finding`s with a mask over every leaf."""
+    cover, and only the few it keeps become `Finding`s."""
     cuboid: Cuboid
     code: int
     leaves: np.ndarray      # ascending leaf indices (`CuboidIndex.element_leaves`)
@@ -276,9 +278,9 @@ def _cover(found: list[_LeafLevel], deviation: np.ndarray, evidence: np.ndarray,
     return kept
 
 
-def _factor(real: np.ndarray, predict: np.ndarray, mask: np.ndarray) -> float:
-    expected = float(predict[mask].sum())
-    return float(real[mask].sum()) / expected if expected > 0 else 1.0
+def _factor(real: np.ndarray, predict: np.ndarray, leaves: np.ndarray) -> float:
+    expected = float(predict[leaves].sum())
+    return float(real[leaves].sum()) / expected if expected > 0 else 1.0
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -89,15 +89,19 @@ def refit_variance_function(real: np.ndarray, predict: np.ndarray, volume: np.nd
     trimmed_share = 2 * norm.cdf(TRIM) - 1
     # Variance of a standard normal truncated to [-TRIM, TRIM].
     kappa = 1 - 2 * TRIM * norm.pdf(TRIM) / trimmed_share
-    positive, volume_squared, error_squared = volume > 0, volume**2, (real - predict) ** 2
+    # Leaves of no volume are never kept: set aside once, not on every refit. Each array keeps the
+    # leaves' order, so the kept leaves, and every sum over them, are the same.
+    positive = volume > 0
+    volume = volume[positive]
+    volume_squared, error_squared = volume**2, (real[positive] - predict[positive]) ** 2
+    corrected = error_squared / kappa       # each kept leaf's squared error, corrected for the trim
     for _ in range(_MAX_REFITS):
         variance = a * volume_squared + b * volume
-        keep = positive & (variance > 0)
-        keep &= error_squared <= TRIM**2 * np.where(keep, variance, 0.0)
+        keep = (variance > 0) & (error_squared <= TRIM**2 * variance)
         if keep.sum() < 10:
             break
         variance = variance[keep]
-        squared = error_squared[keep] / kappa
+        squared = corrected[keep]
         a_new, b_new = _nonnegative_least_squares(volume_squared[keep] / variance, volume[keep] / variance,
                                                   squared / variance)
         if a_new == 0 and b_new == 0:

@@ -28,6 +28,8 @@ child's siblings, which under the null depart from the parent as the child does
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -99,7 +101,7 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
     if not kept:
         return [], [], 0.0
     k = len(kept)
-    members = [np.flatnonzero(f.mask) for f in kept]
+    members = [_leaves_of(f) for f in kept]
     size = np.array([m.size for m in members])
     incidence = sparse.csr_matrix((np.ones(int(size.sum())), (np.repeat(np.arange(k), size), np.concatenate(members))),
                                   shape=(k, len(real)))
@@ -118,66 +120,170 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
     variance = scale**2
     cover = np.asarray(incidence.sum(axis=0)).ravel()       # alive elements holding each leaf
     alive = np.ones(k, dtype=bool)
-    parent = [-1] * k
-    unique = [0.0] * k
+    parent = np.full(k, -1)
+    unique = np.zeros(k)
     pair_cache: dict[tuple[int, int], float] = {}
     spread: dict[int, tuple[float, float]] = {}       # per parent, `element_variance_function`
     inflation: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}  # per parent, cuboid
 
+    totals: dict[int, _ElementTotals] = {}            # per parent
+    own_values: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # per element without a kept ancestor
+    # (child, parent) pairs whose unique deviation is certainly significant (`math.inf` in
+    # `pair_cache` until computed): (own deviation, own expected, threshold)
+    pending: dict[tuple[int, int], tuple[float, float, float]] = {}
+    scratch = np.zeros(len(real), dtype=bool)      # all False between uses
+
+    def outside(leaves: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+        """`leaves` not in `excluded` (both ascending indices), in order: the leaves the mask
+        expression `mask & ~excluded_mask` selects, at the cost of the two elements' sizes."""
+        scratch[excluded] = True
+        rest = leaves[~scratch[leaves]]
+        scratch[excluded] = False
+        return rest
+
+    def exact(i: int, inner: int, own_deviation: float, own_expected: float, threshold: float) -> float:
+        """The child's unique deviation against its parent's factor on the parent's other leaves
+        (module docstring), 0 when its square is below `threshold`."""
+        rest = outside(members[inner], members[i])
+        expected_rest = float(predict[rest].sum())
+        factor = float(real[rest].sum()) / expected_rest if expected_rest > 0 else 1.0
+        value = own_deviation - own_expected * (factor - 1.0)
+        return abs(value) if value**2 >= threshold else 0.0
+
     def evaluate(i: int) -> None:
-        finding = kept[i]
+        # Sums over leaf indices (`members`, ascending) rather than masks over every leaf: the same
+        # values in the same order, so the same floats, at the cost of the element's size.
+        finding, leaves = kept[i], members[i]
         inner = next((j for j in ancestors[i] if alive[j]), -1)
         parent[i] = inner
         if inner >= 0:
             if (i, inner) not in pair_cache:
-                own_deviation = float((real[finding.mask] - predict[finding.mask]).sum())
-                rest = kept[inner].mask & ~finding.mask
-                expected_rest = float(predict[rest].sum())
-                factor = float(real[rest].sum()) / expected_rest if expected_rest > 0 else 1.0
-                value = own_deviation - float(predict[finding.mask].sum()) * (factor - 1.0)
+                own_deviation = float((real[leaves] - predict[leaves]).sum())
+                own_expected = float(predict[leaves].sum())
                 if inner not in spread:
-                    spread[inner] = element_variance_function(real, predict, kept[inner].mask)
-                noise = within_variance(predict, scale, finding.mask, spread[inner])
+                    spread[inner] = element_variance_function(real, predict, members[inner])
+                noise = within_variance(predict, scale, leaves, spread[inner])
                 codes = _codes_of(finding, index)
                 if codes is not None:
                     key = (inner, finding.cuboid)
                     if key not in inflation:
-                        inflation[key] = sibling_inflation(real, predict, scale, kept[inner].mask, spread[inner],
+                        inflation[key] = sibling_inflation(real, predict, scale, members[inner], spread[inner],
                                                            codes)
                     noise *= _inflation_of(inflation[key], finding.code)
-                pair_cache[(i, inner)] = abs(value) if value**2 >= bound * noise else 0.0
+                if inner not in totals:
+                    totals[inner] = _ElementTotals.of(real, predict, members[inner])
+                threshold = bound * noise
+                span = totals[inner].unique_span(float(real[leaves].sum()), own_deviation, own_expected)
+                if span is not None and span[1] ** 2 * (1 + _SLACK) < threshold:
+                    pair_cache[(i, inner)] = 0.0
+                elif span is not None and span[0] ** 2 * (1 - _SLACK) > threshold:
+                    # Certainly significant: only its value is left to compute, and only a kept
+                    # element's is reported; the elimination needs to know it is not 0.
+                    pair_cache[(i, inner)] = math.inf
+                    pending[(i, inner)] = (own_deviation, own_expected, threshold)
+                else:
+                    pair_cache[(i, inner)] = exact(i, inner, own_deviation, own_expected, threshold)
             unique[i] = pair_cache[(i, inner)]
             return
-        own = members[i][cover[members[i]] == 1]
-        value = float((real[own] - predict[own]).sum())
-        noise = float(variance[own].sum())
+        # Its leaves no other element holds. An element that holds many others is re-evaluated after
+        # each of them is dropped, so its leaves' deviations and variances are gathered once: the
+        # selection then picks the same values in the same order, the same floats.
+        if i not in own_values:
+            own_values[i] = (real[leaves] - predict[leaves], variance[leaves])
+        own_deviations, own_variances = own_values[i]
+        own = cover[leaves] == 1
+        value = float(own_deviations[own].sum())
+        noise = float(own_variances[own].sum())
         unique[i] = abs(value) if value**2 >= bound * noise else 0.0
 
     for i in range(k):
         evaluate(i)
     while alive.any():
         order = np.flatnonzero(alive)
-        current = [unique[i] for i in order]
-        total = sum(current) + float(np.abs(deviation[unexplained & (cover == 0)]).sum())
-        weakest = int(order[int(np.argmin(current))])
-        if total > 0 and unique[weakest] > 0:
+        weakest = int(order[int(np.argmin(unique[order]))])
+        # The weakest explaining something means every one does, and the total is then positive.
+        if unique[weakest] > 0:
+            # Only whether an element explains anything (0 or not) steered the elimination; the
+            # values of the kept ones still to compute are computed now, and the total with them.
+            for i in order.tolist():
+                pair = (i, int(parent[i]))
+                if pair in pending:
+                    unique[i] = pair_cache[pair] = exact(*pair, *pending.pop(pair))
+            current = [float(unique[i]) for i in order]
+            total = sum(current) + float(np.abs(deviation[unexplained & (cover == 0)]).sum())
             return [kept[i] for i in order], current, total
         alive[weakest] = False
         cover[members[weakest]] -= 1
         row = overlap.getrow(weakest)
-        affected = set(int(j) for j in row.indices) | {i for i in np.flatnonzero(alive) if parent[i] == weakest}
+        affected = set(int(j) for j in row.indices) | set(np.flatnonzero(alive & (parent == weakest)).tolist())
         for i in sorted(affected):
             if alive[i]:
                 evaluate(i)
     return [], [], 0.0
 
 
+_UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
+# Relative slack on the few roundings of the bound's own arithmetic (a handful of unit roundoffs
+# each), taken a thousand times over.
+_SLACK = 1e-12
+
+
+@dataclass(frozen=True)
+class _ElementTotals:
+    """A parent's sums of real and predict, their sums of absolute values and its size: enough to
+    bound, without summing them, the sums over its leaves outside a child."""
+    real: float
+    predict: float
+    real_abs: float
+    predict_abs: float
+    size: int
+
+    @classmethod
+    def of(cls, real: np.ndarray, predict: np.ndarray, leaves: np.ndarray) -> _ElementTotals:
+        r, p = real[leaves], predict[leaves]
+        return cls(float(r.sum()), float(p.sum()), float(np.abs(r).sum()), float(np.abs(p).sum()), len(leaves))
+
+    def unique_span(self, own_real: float, own_deviation: float, own_expected: float
+                    ) -> tuple[float, float] | None:
+        """(smallest, largest) the absolute unique deviation of a child can be, as `prune` computes it
+        from the sums over the parent's other leaves: bounded from the parent's totals less the
+        child's, with every rounding accounted for, so that a child whose departure is clearly
+        within noise, or clearly beyond it, costs its own size and not its parent's. None when the
+        rest of the parent may be empty of forecast (the caller then sums the other leaves).
+
+        Bound: a float sum of n terms, in any order of pairwise additions, is within
+        (n - 1) u sum |x_i| + O(u^2) of the exact sum (u the unit roundoff; Higham, *Accuracy and
+        Stability of Numerical Algorithms*, 2nd ed. 2002, section 4.2). The parent's total, the
+        child's and the sum over the rest are each within that of the exact values, all bounded by
+        the parent's sum of absolute values, so the total less the child's is within four times it
+        of the rest's computed sum (the subtraction's own rounding included)."""
+        gamma = 2 * (self.size + 1) * _UNIT_ROUNDOFF      # twice (n + 1) u: covers the O(u^2) term
+        rest_real = self.real - own_real
+        rest_predict = self.predict - own_expected
+        # Each widened by a relative slack besides, which covers the roundings of the arithmetic below.
+        real_error = 4 * gamma * self.real_abs + _SLACK * abs(rest_real)
+        predict_error = 4 * gamma * self.predict_abs + _SLACK * abs(rest_predict)
+        if rest_real - real_error < 0 or rest_predict - predict_error <= 0:
+            return None
+        # factor = rest real / rest predict, increasing in the first and decreasing in the second.
+        low = (rest_real - real_error) / (rest_predict + predict_error) * (1 - _SLACK)
+        high = (rest_real + real_error) / (rest_predict - predict_error) * (1 + _SLACK)
+        if not np.isfinite(high):
+            return None
+        # unique = own deviation - own expected x (factor - 1), linear in the factor.
+        slack = _SLACK * (abs(own_deviation) + abs(own_expected) * (high + 1.0))
+        ends = own_deviation - own_expected * (high - 1.0), own_deviation - own_expected * (low - 1.0)
+        largest = max(abs(ends[0]), abs(ends[1])) + slack
+        smallest = 0.0 if ends[0] * ends[1] <= 0 else max(min(abs(ends[0]), abs(ends[1])) - slack, 0.0)
+        return smallest, largest
+
+
 def sibling_inflation(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, mask: np.ndarray,
                       spread: tuple[float, float], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the codes of a parent's children in one cuboid, ascending; each child's inflation): how far
     the children's departures from the parent's factor run beyond their modelled variance, read for
-    each child from its siblings, the other elements of its cuboid inside the parent (`mask`;
-    `codes`, every leaf's element in that cuboid).
+    each child from its siblings, the other elements of its cuboid inside the parent (`mask`, a mask
+    or ascending leaf indices; `codes`, every leaf's element in that cuboid).
 
     Each child gets the statistic a child is tested by, z^2 = (its real - its predict x the
     children's common factor)^2 / `within_variance`; under the null that they all moved with the
@@ -190,7 +296,7 @@ def sibling_inflation(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, 
     failure that spared its smallest leaves, say) has siblings that all depart from it; one child
     alone departing is a cause of its own. At least 1 (never sharper than the model); 1 with fewer
     than two siblings."""
-    inside = np.flatnonzero(mask)
+    inside = np.flatnonzero(mask) if mask.dtype == bool else mask
     groups, local = np.unique(codes[inside], return_inverse=True)
     a, b = spread
     q, r = predict[inside], real[inside]
@@ -222,6 +328,13 @@ def sibling_inflation(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, 
     return groups, inflation
 
 
+def _leaves_of(finding) -> np.ndarray:
+    """A finding's leaves as ascending indices: its `leaves` when it has them (`localize.Finding`),
+    else those of its `mask`."""
+    leaves = getattr(finding, "leaves", None)
+    return np.flatnonzero(finding.mask) if leaves is None else leaves
+
+
 def _inflation_of(groups_and_inflation: tuple[np.ndarray, np.ndarray], code: int) -> float:
     groups, inflation = groups_and_inflation
     return float(inflation[np.searchsorted(groups, code)])
@@ -239,7 +352,8 @@ def within_variance(predict: np.ndarray, scale: np.ndarray, inside: np.ndarray,
                     spread: tuple[float, float]) -> float:
     """Noise of the summed deviation of the leaves `inside` an element from the element's factor:
     per leaf the larger of its forecast-noise variance (scale^2) and the variance the element's
-    leaves show around that factor (`spread`, from `element_variance_function`)."""
+    leaves show around that factor (`spread`, from `element_variance_function`); `inside` a mask or
+    ascending leaf indices."""
     a, b = spread
     q = predict[inside]
     return float(np.maximum(scale[inside] ** 2, a * q**2 + b * q).sum())
@@ -253,7 +367,8 @@ def element_variance_function(real: np.ndarray, predict: np.ndarray, mask: np.nd
     not widen it. `a` is the spread of the leaf factors (a variance component, as in random-effects
     models; Searle, Casella & McCulloch, *Variance Components*, 1992, ch. 1), `b` counting noise the
     failure brought with it. Under the null that a child moved with its element, its leaves are a
-    sample of the element's, so this is the variance of its deviation from the element's factor."""
+    sample of the element's, so this is the variance of its deviation from the element's factor.
+    `mask`: a mask or ascending leaf indices (the same leaves in the same order, the same sums)."""
     p, r = predict[mask], real[mask]
     expected = float(p.sum())
     if expected <= 0 or p.size < 2:
@@ -269,14 +384,15 @@ def description_length(real: np.ndarray, predict: np.ndarray, scale: np.ndarray,
     element, the squared Bonferroni z of the search). The model: each element's leaves move by one
     factor (its real / predict); the other leaves by 1, or by `table_factor` (the table-wide
     factor the search rescaled by, which then costs one element more). Misfit is Huber's loss of the standardised
-    residuals (clipped at `noise.TRIM`), so that a few wild leaves cannot decide."""
+    residuals (clipped at `noise.TRIM`), so that a few wild leaves cannot decide. `masks`: each
+    element's leaves, a mask or ascending leaf indices."""
     fitted = predict.astype(np.float64).copy()
     covered = np.zeros(len(real), dtype=bool)
     for mask in masks:
         expected = float(predict[mask].sum())
         if expected > 0:
             fitted[mask] = predict[mask] * float(real[mask].sum()) / expected
-        covered |= mask
+        covered[mask] = True
     if table_factor is not None:
         fitted[~covered] = predict[~covered] * table_factor
     z = np.abs(real - fitted) / scale

@@ -174,7 +174,7 @@ def _spared_slice(seed: int, also_lost: str | None):
     bound = ScoreTest(index, table.real, table.predict, states.scale).bound
 
     def finding(cuboid, code):
-        return Finding(cuboid, code, index.element_mask(cuboid, code), 1.0, in_aggregate=True)
+        return Finding(cuboid, code, index.element_leaves(cuboid, code), 1.0, in_aggregate=True)
 
     parent = finding((0,), int(index.codes((0,))[np.flatnonzero(android)[0]]))
     # The slice and four of its countries, as the searches may return them side by side.
