@@ -254,3 +254,16 @@ def test_root_cause_label_uses_the_elements_in_order():
                       observed=10.0, expected=20.0)
 
     assert cause.label() == "platform=ios & country=DE"
+
+
+def test_a_message_names_the_main_cause_and_only_the_causes_that_carry_half_a_percent():
+    """The localiser keeps every significant element; a message (`material`) drops the ones of a few
+    events beside a large move, never the main cause, however small."""
+    from rootcause import material
+
+    wide = RootCause({}, 0.994, 0.99, 1000.0, 880.0)
+    leaf = RootCause({"platform": "ios", "country": "MX"}, 0.001, 0.9, 9.0, 6.0)
+    half = RootCause({"platform": "web"}, 0.005, 0.9, 50.0, 40.0)
+    assert material([wide, leaf, half]) == [wide, half]
+    lone = RootCause({"country": "PK"}, 0.002, 0.6, 10.0, 7.0)
+    assert material([lone]) == [lone]
