@@ -252,3 +252,12 @@ def worked_demo(backfilled_demo, demo_home, spark, tmp_path_factory):
         yield pipe, truth, demo_home, period
         pipe.engine.dispose()
 
+
+
+def assert_matches_golden(got: str, golden: Path) -> None:
+    """`got` equals the golden file; MQ_UPDATE_GOLDEN=1 rewrites the file first (then review the diff)."""
+    if os.environ.get("MQ_UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(got)
+    assert golden.is_file(), f"{golden} is missing; run with MQ_UPDATE_GOLDEN=1 to create it"
+    assert got == golden.read_text(), f"{golden.name} differs from {golden}; if intended, rerun with MQ_UPDATE_GOLDEN=1"

@@ -9,11 +9,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 from pathlib import Path
 
 import pytest
 
+from conftest import assert_matches_golden
 from controls import sync_controls
 from reports.sox import write_sox_report
 from test_controls_exceptions import ANOMALY, END, START, build_period, controls_of, make_pipeline
@@ -68,11 +68,7 @@ def report(tmp_path_factory) -> Path:
 def test_report_csv_matches_its_golden_file(report, name):
     got = normalised((report / f"{name}.csv").read_text())
     golden = GOLDEN / f"{name}.csv"
-    if os.environ.get("MQ_UPDATE_GOLDEN") == "1":
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(got)
-    assert golden.is_file(), f"{golden} is missing; run with MQ_UPDATE_GOLDEN=1 to create it"
-    assert got == golden.read_text(), f"{name}.csv differs from {golden}; if intended, rerun with MQ_UPDATE_GOLDEN=1"
+    assert_matches_golden(got, golden)
 
 
 def test_the_report_shows_the_latest_anchor_and_whether_the_ledger_holds_it(tmp_path, store_url):

@@ -7,7 +7,6 @@ Regenerate the golden files after an intended change with `MQ_UPDATE_GOLDEN=1` a
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import DEMO_CONFIG
+from conftest import DEMO_CONFIG, assert_matches_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "sizing"
 GOLDEN_CSVS = ("slices", "pareto", "what_if")
@@ -107,11 +106,7 @@ def test_the_page_explains_its_method_and_renders_in_headless_chromium(report, t
 def test_report_csv_matches_its_golden_file(report, name):
     got = (report[0] / f"{name}.csv").read_text()
     golden = GOLDEN / f"{name}.csv"
-    if os.environ.get("MQ_UPDATE_GOLDEN") == "1":
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(got)
-    assert golden.is_file(), f"{golden} is missing; run with MQ_UPDATE_GOLDEN=1 to create it"
-    assert got == golden.read_text(), f"{name}.csv differs from {golden}; if intended, rerun with MQ_UPDATE_GOLDEN=1"
+    assert_matches_golden(got, golden)
 
 
 def test_a_given_target_and_an_unknown_pair(report, tmp_path, capsys):

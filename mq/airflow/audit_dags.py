@@ -49,24 +49,35 @@ def build_ledger_verify_dag(settings: DagSettings, config: Config) -> DAG:
     return dag
 
 
-def build_sox_report_dag(settings: DagSettings, config: Config) -> DAG:
-    path = str(settings.config_path)
-    with DAG(
-        dag_id=f"{settings.dag_prefix}_sox_report",
-        description="monthly SOX evidence report of the closed period",
+def monthly_report_dag(settings: DagSettings, config: Config, *, name: str, description: str,
+                       tags: tuple[str, ...], doc_md: str) -> tuple[DAG, PeriodCompleteSensor]:
+    """A monthly report DAG, its data interval [month start, next month start), and its first task: a
+    sensor that waits (rescheduling) until the month's daily runs are in, at most `REPORT_GRACE`."""
+    dag = DAG(
+        dag_id=f"{settings.dag_prefix}_{name}",
+        description=description,
         # Interval [month start, next month start): the run starts when the month is closed.
         schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
         start_date=settings.start_date,
         catchup=settings.catchup,
         max_active_runs=1,
         default_args=default_args(config, settings),
-        tags=docs.tags(config, "audit", "report"),
-        doc_md=docs.report_doc(config),
-    ) as dag:
-
-        waited = PeriodCompleteSensor(task_id="wait_for_period", config_path=path, grace=REPORT_GRACE,
-                                      mode="reschedule", poke_interval=600,
+        tags=docs.tags(config, *tags),
+        doc_md=doc_md,
+    )
+    with dag:
+        waited = PeriodCompleteSensor(task_id="wait_for_period", config_path=str(settings.config_path),
+                                      grace=REPORT_GRACE, mode="reschedule", poke_interval=600,
                                       timeout=(REPORT_GRACE + dt.timedelta(hours=1)).total_seconds())
+    return dag, waited
+
+
+def build_sox_report_dag(settings: DagSettings, config: Config) -> DAG:
+    path = str(settings.config_path)
+    dag, waited = monthly_report_dag(settings, config, name="sox_report",
+                                     description="monthly SOX evidence report of the closed period",
+                                     tags=("audit", "report"), doc_md=docs.report_doc(config))
+    with dag:
 
         @task(task_id="write_report", trigger_rule=TriggerRule.NONE_FAILED)
         def write_report() -> dict:

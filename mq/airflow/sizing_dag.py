@@ -10,14 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, get_current_context, task
+from airflow.sdk import DAG, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from mq.airflow import docs
 from mq.airflow.audit import period_of
-from mq.airflow.audit_dags import REPORT_GRACE
-from mq.airflow.factory import default_args
-from mq.airflow.sensors import PeriodCompleteSensor
+from mq.airflow.audit_dags import monthly_report_dag
 from mq.airflow.settings import DagSettings
 from mq.config import Config
 
@@ -38,24 +36,12 @@ def write_sizing(config_path: str, pair: str, start: dt.date, end: dt.date, out_
 
 
 def build_sizing_report_dag(settings: DagSettings, config: Config) -> DAG:
-    path = str(settings.config_path)
-    with DAG(
-        dag_id=f"{settings.dag_prefix}_sizing_report",
-        description="monthly steady-state under-count sizing of every pair",
-        # Interval [month start, next month start): the run starts when the month is closed.
-        schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
-        start_date=settings.start_date,
-        catchup=settings.catchup,
-        max_active_runs=1,
-        default_args=default_args(config, settings),
-        tags=docs.tags(config, "report", "sizing"),
-        doc_md=docs.sizing_doc(config),
-    ) as dag:
-        waited = PeriodCompleteSensor(task_id="wait_for_period", config_path=path, grace=REPORT_GRACE,
-                                      mode="reschedule", poke_interval=600,
-                                      timeout=(REPORT_GRACE + dt.timedelta(hours=1)).total_seconds())
+    dag, waited = monthly_report_dag(settings, config, name="sizing_report",
+                                     description="monthly steady-state under-count sizing of every pair",
+                                     tags=("report", "sizing"), doc_md=docs.sizing_doc(config))
+    with dag:
         for pair in sorted(config.pairs):
-            waited >> _size_task(path, pair, settings.report_dir)
+            waited >> _size_task(str(settings.config_path), pair, settings.report_dir)
     return dag
 
 
