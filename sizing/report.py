@@ -12,6 +12,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+import reports
+
 from core.errors import MqError
 from reports.charts import png_base64
 from reports.html import table
@@ -21,8 +23,9 @@ from sizing.estimate import BLOCK_DAYS, CONFIDENCE, REPLICATES, Bootstrap, incid
 from sizing.pareto import pareto
 from sizing.whatif import weekly_trend, what_if
 
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
-                          undefined=jinja2.StrictUndefined)
+# The page's own template, and the style it shares with the other reports (reports/report.css).
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader([Path(__file__).parent, Path(reports.__file__).parent]),
+                          autoescape=True, undefined=jinja2.StrictUndefined)
 CSVS = ("slices", "daily", "incident_losses", "pareto", "weekly", "what_if")
 EVENT_COLUMNS = ("client", "warehouse", "under_count", "under_count_low", "under_count_high", "per_day",
                  "incident_under_count", "recovered", "recovered_low", "recovered_high", "per_day_low",
