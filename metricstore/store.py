@@ -151,8 +151,9 @@ class MetricStore:
                 conn.execute(d.insert(), [{**r, "subject": subject, "partition": partition} for r in rows])
 
     def detections(self, subject: str | None = None, start: dt.date | None = None,
-                   end: dt.date | None = None) -> pd.DataFrame:
-        return self._read(schema.detections, start, end, subject=subject)
+                   end: dt.date | None = None, status: str | None = None) -> pd.DataFrame:
+        """Stored verdicts; `status` (e.g. "anomaly") keeps only those, read in SQL."""
+        return self._read(schema.detections, start, end, subject=subject, status=status)
 
     def _read(self, table: sa.Table, start: dt.date | None, end: dt.date | None, *,
               order: str | None = None, **equal) -> pd.DataFrame:

@@ -234,7 +234,7 @@ def past_flags(settings: DetectSettings, store, ledger, subject: Subject, hist: 
     missing, and which slices roll up into which."""
     start = partition - dt.timedelta(days=settings.history_days)
     before = partition - dt.timedelta(days=1)
-    found = store.detections(subject.name, start, before)
+    found = store.detections(subject.name, start, before, status="anomaly")   # all that flags or holds a day
     flagged = found.loc[found.status == "anomaly", ["slice_key", "partition"]].rename(
         columns={"slice_key": "series_id"})
     # A found drift's days before it was found, from the onset stored with each drift finding.
