@@ -102,6 +102,14 @@ class MetricStore:
         return self._read(schema.pulls, start, end, order="pull_id")
 
     # ---- points ---------------------------------------------------------------------
+    def unreplaced_bad_pulls(self, tables: Iterable[str], start: dt.date | None = None,
+                             end: dt.date | None = None) -> pd.DataFrame:
+        """The latest pull of each (table, partition) of `tables` in [start, end] when it was missing or
+        in error: a partition no later pull replaced. Columns as `pulls`."""
+        pulls = self.pulls(start, end)
+        latest = pulls.sort_values("version").drop_duplicates(["table_name", "partition"], keep="last")
+        return latest[latest.table_name.isin(list(tables)) & (latest.status != "ok")]
+
     def points(self, metrics: Iterable[str], start: dt.date, end: dt.date, *,
                groupings: Iterable[str] | None = None, version: int | None = None) -> pd.DataFrame:
         """Metric points in [start, end]: the latest version per partition, or exactly `version`."""

@@ -90,8 +90,9 @@ def read_counts(settings: SizingSettings, store, start: dt.date, end: dt.date) -
     points = store.points([settings.client, settings.warehouse], start, end, groupings=groupings)
     wide = _pair_rows(settings, points)
     table_days = _table_wide_exclusions(settings, store, start, end)
-    alerts = slice_alerts(settings, store.engine, start, end)
-    reasons = [exclusion_reason(row.labels, row.partition, table_days, alerts) for row in wide.itertuples()]
+    firing = alerts_by_day(slice_alerts(settings, store.engine, start, end), start, end)
+    reasons = [exclusion_reason(row.labels, row.partition, table_days, firing.get(row.partition, ()))
+               for row in wide.itertuples()]
     wide["reason"] = reasons
     wide["excluded"] = wide.reason != ""
     is_leaf = wide.grouping == settings.leaf_grouping
@@ -126,12 +127,8 @@ def _table_wide_exclusions(settings: SizingSettings, store, start: dt.date, end:
     for day, name in settings.holidays.items():
         if start <= day <= end:
             out[day] = f"holiday: {name}"
-    pulls = store.pulls(start, end)
-    if not pulls.empty:
-        latest = pulls.sort_values("version").drop_duplicates(["table_name", "partition"], keep="last")
-        bad = latest[latest.table_name.isin(settings.tables) & (latest.status != "ok")]
-        for r in bad.itertuples():
-            out.setdefault(_day(r.partition), f"{r.table_name} pull {r.status}")
+    for r in store.unreplaced_bad_pulls(settings.tables, start, end).itertuples():
+        out.setdefault(_day(r.partition), f"{r.table_name} pull {r.status}")
     a = alert_schema.alerts
     q = sa.select(a.c.kind, a.c.table_name, a.c.first_partition, a.c.last_partition, a.c.id).where(
         a.c.kind.not_in(SLICE_KINDS), a.c.table_name.in_(sorted(settings.tables)),
@@ -154,6 +151,15 @@ def slice_alerts(settings: SizingSettings, engine: sa.Engine, start: dt.date, en
     with engine.connect() as conn:
         return [{"id": r.id, "kind": r.kind, "subject": r.subject, "labels": dict(r.labels or {}),
                  "first": _day(r.first_partition), "last": _day(r.last_partition)} for r in conn.execute(q)]
+
+
+def alerts_by_day(alerts: Iterable[dict], start: dt.date, end: dt.date) -> dict[dt.date, list[dict]]:
+    """Day -> the alerts firing that day (in the order given), so a slice-day looks at those alone."""
+    out: dict[dt.date, list[dict]] = {}
+    for alert in alerts:
+        for day in _span(alert["first"], alert["last"], start, end):
+            out.setdefault(day, []).append(alert)
+    return out
 
 
 def overlaps(a: Mapping[str, str], b: Mapping[str, str]) -> bool:

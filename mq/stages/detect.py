@@ -243,11 +243,8 @@ def past_flags(settings: DetectSettings, store, ledger, subject: Subject, hist: 
                                    "status": found["status"], "drift_start": starts}))
     tables = subject.tables
     checks = store.check_results(start, before)
-    pulls = store.pulls(start, before)
     bad = set(checks.loc[checks.table_name.isin(tables) & ~checks.success.astype(bool), "partition"])
-    # A partition pulled missing or in error that a later pull did not replace.
-    latest = pulls.sort_values("version").drop_duplicates(["table_name", "partition"], keep="last")
-    bad |= set(latest.loc[latest.table_name.isin(tables) & (latest.status != "ok"), "partition"])
+    bad |= set(store.unreplaced_bad_pulls(tables, start, before).partition)
     labels = dict(zip(hist.slice_key, hist.labels))
     return {"flagged": flagged, "excluded_days": sorted(bad), "parents": ancestors(labels),
             "accepted": accepted_changes(ledger, subject.name, start, before), "held": held}
