@@ -18,6 +18,7 @@ import pandas as pd
 
 from rootcause import localize
 from rootcause.model import TABLE_WIDE, leaves_in
+from rootcause.noise import weighted_median
 
 # The expectations whose failing rows are flagged here, and the Spark condition that flags one.
 SUPPORTED = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_in_set",
@@ -61,7 +62,7 @@ def concentration(leaves: pd.DataFrame, dimensions: Sequence[str], failing: str)
         return []
     # Leaf rates under the Jeffreys prior, (k + 1/2) / (n + 1): never exactly 0, so that a leaf with
     # rows and no failures is a leaf where failures could have been and were not.
-    rate = _weighted_median((counts + 0.5) / (rows + 1.0), rows)
+    rate = weighted_median((counts + 0.5) / (rows + 1.0), rows)
     frame = leaves[list(dimensions)].copy()
     frame["failing"], frame["expected"] = counts, rows * rate
     causes = localize(frame, dimensions, real="failing", predict="expected", max_causes=5)
@@ -93,9 +94,3 @@ def _binomial_excess(leaves, elements, rows, counts, rate: float, candidates: in
     hit = leaves_in(leaves, [elements])
     n, k = int(rows[hit].sum()), int(counts[hit].sum())
     return bool(binom.sf(k - 1, n, min(max(rate, 1e-12), 1.0)) < alpha / max(candidates, 1))
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])

@@ -22,13 +22,13 @@ TYPE_COLORS = {"failed": "#d0392b", "anomaly": "#8e44ad", "missed": "#222222"}
 MAX_BARS = 30   # more signed-off exceptions than this are shown as a histogram
 
 
-def _figure(width: float, height: float) -> Figure:
+def figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _date_ticks(ax, dates: list[str], axis: str = "x") -> None:
+def date_ticks(ax, dates: list[str], axis: str = "x") -> None:
     step = max(1, len(dates) // 12)
     ticks = list(range(0, len(dates), step))
     getattr(ax, f"set_{axis}ticks")(ticks, [dates[i] for i in ticks], rotation=45, ha="right", fontsize=7)
@@ -37,7 +37,7 @@ def _date_ticks(ax, dates: list[str], axis: str = "x") -> None:
 def control_runs_chart(runs: pd.DataFrame) -> Figure:
     controls = sorted(runs.control_id.unique()) if len(runs) else []
     dates = sorted(runs.partition.unique()) if len(runs) else []
-    fig = _figure(10, 0.6 + 0.32 * max(len(controls), 3) + 0.9)
+    fig = figure(10, 0.6 + 0.32 * max(len(controls), 3) + 0.9)
     ax = fig.add_subplot()
     codes = {s: i for i, s in enumerate(STATUS_COLORS)}
     grid = np.full((len(controls), len(dates)), np.nan)
@@ -51,7 +51,7 @@ def control_runs_chart(runs: pd.DataFrame) -> Figure:
     ax.set_yticks(np.arange(-0.5, len(controls)), minor=True)
     ax.grid(which="minor", color="white", linewidth=0.8 if len(dates) <= 60 else 0.3)
     ax.tick_params(which="minor", length=0)
-    _date_ticks(ax, dates)
+    date_ticks(ax, dates)
     ax.set_title("Control executions per partition (expected: one per control and day)", fontsize=10)
     ax.legend(handles=[Patch(color=c, label=s.replace("_", " ")) for s, c in STATUS_COLORS.items()],
               loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=len(STATUS_COLORS), fontsize=8, frameon=False)
@@ -59,7 +59,7 @@ def control_runs_chart(runs: pd.DataFrame) -> Figure:
 
 
 def exceptions_chart(exceptions: pd.DataFrame, dates: list[str]) -> Figure:
-    fig = _figure(10, 2.8)
+    fig = figure(10, 2.8)
     ax = fig.add_subplot()
     x = np.arange(len(dates))
     bottom = np.zeros(len(dates))
@@ -73,7 +73,7 @@ def exceptions_chart(exceptions: pd.DataFrame, dates: list[str]) -> Figure:
     ax.set_ylabel("exceptions", fontsize=8)
     ax.set_ylim(0, max(bottom.max(), 1) + 0.8)
     ax.yaxis.get_major_locator().set_params(integer=True)
-    _date_ticks(ax, dates)
+    date_ticks(ax, dates)
     ax.set_title("Exceptions per partition by type", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", frameon=False, ncol=4)
     return fig
@@ -83,7 +83,7 @@ def disposition_chart(exceptions: pd.DataFrame) -> Figure:
     hours = pd.to_numeric(exceptions.hours_to_disposition, errors="coerce")
     done = exceptions.assign(hours=hours).dropna(subset=["hours"]).sort_values("partition")
     per_exception = 0 < len(done) <= MAX_BARS
-    fig = _figure(10, 1.2 + 0.24 * len(done) if per_exception else 2.8)
+    fig = figure(10, 1.2 + 0.24 * len(done) if per_exception else 2.8)
     ax = fig.add_subplot()
     if len(done) > MAX_BARS:
         ax.hist(done.hours.clip(lower=0), bins=20, color="#3a6ea5")

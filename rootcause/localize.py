@@ -22,7 +22,7 @@ from scipy.stats import norm
 from rootcause.cuboids import Cuboid, CuboidIndex
 from rootcause.leaves import load_leaves
 from rootcause.model import RootCause
-from rootcause.noise import LeafStates, classify_leaves
+from rootcause.noise import LeafStates, classify_leaves, weighted_median
 from rootcause.parsimony import description_length, prune
 from rootcause.search import leaf_votes, maximal_pure_elements, purity_votes
 from rootcause.stepwise import ScoreTest, stepwise_causes
@@ -127,7 +127,7 @@ def table_wide(index: CuboidIndex, real: np.ndarray, predict: np.ndarray,
     # The table's factor from the typical leaf (predict-weighted median of real / predict), not the
     # totals: a clean baseline that the slices which moved beyond it do not drag.
     positive = predict > 0
-    factor = _weighted_median(real[positive] / predict[positive], predict[positive])
+    factor = weighted_median(real[positive] / predict[positive], predict[positive])
     if factor <= 0:
         return None
     # Elements the local model keeps inside another of its elements (a leaf inside a platform) are
@@ -281,9 +281,3 @@ def _cover(found: list[_LeafLevel], deviation: np.ndarray, evidence: np.ndarray,
 def _factor(real: np.ndarray, predict: np.ndarray, leaves: np.ndarray) -> float:
     expected = float(predict[leaves].sum())
     return float(real[leaves].sum()) / expected if expected > 0 else 1.0
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])

@@ -170,7 +170,7 @@ def classify_leaves(real: np.ndarray, predict: np.ndarray, forecast_share: np.nd
     informative = np.zeros(n, dtype=bool)
     if abnormal.any():
         relative = np.abs(real[abnormal] - predict[abnormal]) / np.maximum(predict[abnormal], floor)
-        typical = _weighted_median(np.minimum(relative, 1.0), predict[abnormal] + 1e-12)
+        typical = weighted_median(np.minimum(relative, 1.0), predict[abnormal] + 1e-12)
         informative = abnormal | (typical * predict / scale > threshold)
     return LeafStates(z, scale, low, high, informative, threshold, forecast_share is not None)
 
@@ -200,7 +200,8 @@ def _nonnegative_least_squares(x: np.ndarray, y: np.ndarray, target: np.ndarray)
     return best
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at which half the weight lies on either side (the lower one at a tie)."""
     order = np.argsort(values)
     cumulative = np.cumsum(weights[order])
     return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])

@@ -37,7 +37,7 @@ from scipy import sparse
 from scipy.stats import chi2
 
 from rootcause.cuboids import CuboidIndex
-from rootcause.noise import TRIM, fit_variance_function, refit_variance_function
+from rootcause.noise import TRIM, fit_variance_function, refit_variance_function, weighted_median
 
 _CHI2_MEDIAN = float(chi2.median(1))
 
@@ -308,7 +308,7 @@ def sibling_inflation(real: np.ndarray, predict: np.ndarray, scale: np.ndarray, 
     inflation = np.ones(len(groups))
     if valid.sum() < 2:
         return groups, inflation
-    center = _weighted_median(group_real[valid] / group_predict[valid], group_predict[valid])
+    center = weighted_median(group_real[valid] / group_predict[valid], group_predict[valid])
     statistic = (group_real[valid] - group_predict[valid] * center) ** 2 / group_noise[valid]
     order = np.argsort(statistic, kind="stable")
     ranked = statistic[order]
@@ -398,9 +398,3 @@ def description_length(real: np.ndarray, predict: np.ndarray, scale: np.ndarray,
     z = np.abs(real - fitted) / scale
     huber = np.where(z <= TRIM, z**2, 2 * TRIM * z - TRIM**2)
     return float(huber.sum()) + penalty * (len(masks) + int(table_factor is not None))
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reports.charts import _date_ticks, _figure
+from reports.charts import date_ticks, figure
 
 MAX_LINES = 6
 
 
 def trend_chart(weekly: pd.DataFrame, grouping: str) -> Figure:
     """Weekly steady-state capture of the total and of the slices of `grouping`."""
-    fig = _figure(10, 3.2)
+    fig = figure(10, 3.2)
     ax = fig.add_subplot()
     weeks = sorted({str(w) for w in weekly.week})
     x = {w: i for i, w in enumerate(weeks)}
@@ -24,7 +24,7 @@ def trend_chart(weekly: pd.DataFrame, grouping: str) -> Figure:
         ax.plot([x[str(w)] for w in line.week], 100 * line.capture, marker="o", markersize=3,
                 linewidth=2.4 if key == "(total)" else 1.2, label=key)
     ax.set_ylabel("capture (client / warehouse, %)", fontsize=8)
-    _date_ticks(ax, weeks)
+    date_ticks(ax, weeks)
     ax.set_title(f"Steady-state capture by week (week starting), total and {grouping or 'total'}", fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return fig
@@ -32,7 +32,7 @@ def trend_chart(weekly: pd.DataFrame, grouping: str) -> Figure:
 
 def pareto_chart(parts: pd.DataFrame) -> Figure:
     """Under-count per part with its interval, and the cumulative share of the loss."""
-    fig = _figure(10, 3.2)
+    fig = figure(10, 3.2)
     ax = fig.add_subplot()
     x = np.arange(len(parts))
     err = np.vstack([parts.under_count - parts.under_count_low, parts.under_count_high - parts.under_count])
@@ -51,7 +51,7 @@ def pareto_chart(parts: pd.DataFrame) -> Figure:
 def what_if_chart(table: pd.DataFrame, limit: int = 12) -> Figure:
     """Events per day recovered by bringing each slice to its target, largest first."""
     top = table.head(limit)
-    fig = _figure(10, 1.2 + 0.3 * max(len(top), 2))
+    fig = figure(10, 1.2 + 0.3 * max(len(top), 2))
     ax = fig.add_subplot()
     if top.empty:
         ax.set_axis_off()

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from rootcause import localize
+from rootcause.noise import weighted_median
 from sizing.data import PairCounts
 from sizing.estimate import Bootstrap, rate_replicates
 
@@ -95,10 +96,7 @@ def _against_typical(cube: pd.DataFrame) -> pd.DataFrame:
 def typical_capture(cube: pd.DataFrame) -> float:
     """The warehouse-weighted median of the leaves' captures."""
     has = cube[cube.warehouse > 0]
-    capture = (has.client / has.warehouse).to_numpy()
-    order = np.argsort(capture)
-    cumulative = np.cumsum(has.warehouse.to_numpy()[order])
-    return float(capture[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+    return weighted_median((has.client / has.warehouse).to_numpy(), has.warehouse.to_numpy())
 
 
 def _part(counts: PairCounts, cube: pd.DataFrame, label: str, share: float, mask: np.ndarray,
