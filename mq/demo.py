@@ -26,6 +26,19 @@ or country (`slow_drift`). `bot_spikes` adds that many bot spikes to a drawn sch
 its traffic for a day, on both sides: a count anomaly, not a discrepancy).
 The default spec generates exactly the demo it always did.
 
+Network: every event also names the network it was sent on (`network`: wifi / cellular /
+offline_batched), and the client capture rate depends on network x platform x app version
+(`network_capture`): every network captures ORDINARY_CAPTURE except one failure mode per platform
+(NETWORK_FAILURES: android and ios lose events they batch offline, web loses events on cellular),
+and on the two oldest app versions of a mobile platform fewer events are batched offline but far
+more of those are lost (an offline queue that overflows). The shares of the networks per platform
+and app version are chosen so that each (platform, app version) mixes to its platform's CAPTURE, and
+`captured` is drawn exactly as before; the network is drawn afterwards from its own random stream,
+given whether the event was captured (Bayes: P(network | captured) is proportional to share x
+capture, P(network | lost) to share x (1 - capture)). So every count of the demo without the
+network is what it always was, and the per-network truth is exact: incidents.json lists it
+(`capture`).
+
 Generation is numpy + pyarrow, one partition at a time, so memory stays flat at any size.
 """
 from __future__ import annotations
@@ -47,6 +60,15 @@ COUNTRIES = {"US": 0.30, "IN": 0.20, "BR": 0.12, "DE": 0.09, "JP": 0.08, "GB": 0
 EVENT_TYPES = {"page_view": 0.55, "click": 0.30, "share": 0.07, "purchase": 0.05, "signup": 0.03}
 WEEKLY = [1.00, 1.03, 1.04, 1.02, 0.97, 0.82, 0.78]            # Monday .. Sunday
 DIMENSIONS = ["platform", "country", "app_version", "event_type"]
+NETWORKS = ("wifi", "cellular", "offline_batched")
+# Share of a platform's events sent on each network (a browser does not batch events offline).
+NETWORK_SHARES = {"ios": {"wifi": 0.60, "cellular": 0.30, "offline_batched": 0.10},
+                  "android": {"wifi": 0.50, "cellular": 0.35, "offline_batched": 0.15},
+                  "web": {"wifi": 0.70, "cellular": 0.30, "offline_batched": 0.0}}
+ORDINARY_CAPTURE = 0.975       # capture of every (platform, network) but the failure modes
+NETWORK_FAILURES = {"ios": "offline_batched", "android": "offline_batched", "web": "cellular"}
+OLD_VERSIONS = 2               # a mobile platform's oldest versions: a smaller, lossier offline queue
+OLD_VERSION_FAILURE_SHARE = 0.6    # their failing network's share of traffic, relative to the platform's
 
 # At scale: the values a larger demo draws from (the demo's own values first).
 MORE_COUNTRIES = ["US", "IN", "BR", "DE", "JP", "GB", "FR", "MX", "ID", "PH", "NG", "TR", "VN", "EG", "IT", "ES",
@@ -259,6 +281,41 @@ def dimension_values(spec: DemoSpec) -> tuple[dict[str, float], dict[str, float]
     return countries, versions, event_types
 
 
+def network_capture(app_versions: dict[str, float]) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """(platform, app version) -> network -> (share of its events, capture rate), mixing to CAPTURE.
+
+    The failing network's capture is what is left of the platform's loss once every other network
+    captures ORDINARY_CAPTURE: (1 - CAPTURE) = (1 - s) (1 - ORDINARY_CAPTURE) + s (1 - c)."""
+    oldest = set(list(app_versions)[:OLD_VERSIONS])
+    out = {}
+    for platform, capture in CAPTURE.items():
+        failing = NETWORK_FAILURES[platform]
+        for version in ({"web": 1.0} if platform == "web" else app_versions):
+            shares = dict(NETWORK_SHARES[platform])
+            if version in oldest and len(app_versions) > OLD_VERSIONS:
+                fail = shares[failing] * OLD_VERSION_FAILURE_SHARE
+                rest = (1 - fail) / (1 - shares[failing])
+                shares = {n: fail if n == failing else v * rest for n, v in shares.items()}
+            s = shares[failing]
+            lost = ((1 - capture) - (1 - s) * (1 - ORDINARY_CAPTURE)) / s
+            out[(platform, version)] = {n: (shares[n], 1 - lost if n == failing else ORDINARY_CAPTURE)
+                                        for n in NETWORKS}
+    return out
+
+
+def _draw_networks(rng, captured: np.ndarray, p_capture: np.ndarray, mix: np.ndarray, shares: np.ndarray,
+                   rates: np.ndarray) -> np.ndarray:
+    """The network of each event given whether it was captured (index into NETWORKS).
+
+    `shares`, `rates`: (events, networks); `mix`: the event's capture without incidents. An incident
+    scales every network's capture by p_capture / mix, so P(network | lost) uses the scaled rates."""
+    scaled = rates * (p_capture / mix)[:, None]
+    weight = np.where(captured[:, None], shares * scaled, shares * (1 - scaled))
+    cumulative = np.cumsum(weight, axis=1)
+    u = rng.random(captured.size) * cumulative[:, -1]
+    return np.minimum((u[:, None] >= cumulative).sum(axis=1), len(NETWORKS) - 1)
+
+
 def _zipf(names: list[str], exponent: float) -> dict[str, float]:
     weights = np.arange(1, len(names) + 1, dtype=float) ** -exponent
     return dict(zip(names, (weights / weights.sum()).tolist()))
@@ -291,6 +348,11 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
     leaves, probs = _leaf_table(*dimension_values(spec))
     leaf_cols = [np.array([leaf[i] for leaf in leaves]) for i in range(4)]
     capture = np.array([CAPTURE[leaf[0]] for leaf in leaves])
+    versions = dimension_values(spec)[1]
+    by_network = network_capture(versions)
+    net_shares = np.array([[by_network[(leaf[0], leaf[2])][n][0] for n in NETWORKS] for leaf in leaves])
+    net_rates = np.array([[by_network[(leaf[0], leaf[2])][n][1] for n in NETWORKS] for leaf in leaves])
+    net_rng = np.random.default_rng([spec.seed, 2])   # its own stream: every other draw stays as it was
     incidents = plan_incidents(spec)
     active = _active_days(incidents)
     rows = {"client_events": 0, "warehouse_events": 0}
@@ -332,12 +394,14 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
                 lost = inc.params.get("loss", inc.params.get("rate", 0.0) * (nth_day + 1))
                 p_capture = np.where(hit, p_capture * (1 - lost), p_capture)
         captured = rng.random(n) < p_capture
+        network = np.asarray(NETWORKS)[_draw_networks(net_rng, captured, p_capture, capture[leaf_index],
+                                                       net_shares[leaf_index], net_rates[leaf_index])]
 
         columns = {
             "event_id": event_id, "event_ts": event_ts,
             "event_type": leaf_cols[3][leaf_index], "platform": leaf_cols[0][leaf_index],
             "country": leaf_cols[1][leaf_index], "app_version": leaf_cols[2][leaf_index],
-            "user_id": user_id,
+            "user_id": user_id, "network": network,
         }
         warehouse = pa.table({k: pa.array(v) for k, v in columns.items()})
         client_user = user_id[captured].copy()
@@ -365,7 +429,9 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
 
     truth = {"spec": {**_spec_record(spec), "start": spec.start.isoformat(), "end": spec.end.isoformat()},
              "dimensions": DIMENSIONS, "rows": rows,
-             "incidents": [{k: v for k, v in asdict(inc).items() if k != "params" or v} for inc in incidents]}
+             "incidents": [{k: v for k, v in asdict(inc).items() if k != "params" or v} for inc in incidents],
+             "capture": [{"platform": p, "app_version": v, "network": n, "share": share, "capture": rate}
+                         for (p, v), nets in by_network.items() for n, (share, rate) in nets.items() if share > 0]}
     (out / "incidents.json").write_text(json.dumps(truth, indent=2))
     return truth
 
