@@ -29,9 +29,9 @@ The default spec generates exactly the demo it always did.
 Network: every event also names the network it was sent on (`network`: wifi / cellular /
 offline_batched), and the client capture rate depends on network x platform x app version
 (`network_capture`): every network captures ORDINARY_CAPTURE except one failure mode per platform
-(NETWORK_FAILURES: android and ios lose events they batch offline, web loses events on cellular),
-and on the two oldest app versions of a mobile platform fewer events are batched offline but far
-more of those are lost (an offline queue that overflows). The shares of the networks per platform
+(NETWORK_FAILURES: android loses events it batches offline, ios and web lose events sent on
+cellular), and on the two oldest app versions of a mobile platform less traffic goes through the
+failing network but far more of it is lost (a smaller queue that overflows). The shares of the networks per platform
 and app version are chosen so that each (platform, app version) mixes to its platform's CAPTURE, and
 `captured` is drawn exactly as before; the network is drawn afterwards from its own random stream,
 given whether the event was captured (Bayes: P(network | captured) is proportional to share x
@@ -66,7 +66,7 @@ NETWORK_SHARES = {"ios": {"wifi": 0.60, "cellular": 0.30, "offline_batched": 0.1
                   "android": {"wifi": 0.50, "cellular": 0.35, "offline_batched": 0.15},
                   "web": {"wifi": 0.70, "cellular": 0.30, "offline_batched": 0.0}}
 ORDINARY_CAPTURE = 0.975       # capture of every (platform, network) but the failure modes
-NETWORK_FAILURES = {"ios": "offline_batched", "android": "offline_batched", "web": "cellular"}
+NETWORK_FAILURES = {"ios": "cellular", "android": "offline_batched", "web": "cellular"}
 OLD_VERSIONS = 2               # a mobile platform's oldest versions: a smaller, lossier offline queue
 OLD_VERSION_FAILURE_SHARE = 0.6    # their failing network's share of traffic, relative to the platform's
 
