@@ -37,6 +37,8 @@ cancels. Of the two predictions, the one with the smaller prediction error on th
 (judged before today's count is looked at, so the choice does not favour a verdict): the rest wins
 unless it is small and noisy, as when the cause is most of the table; with no rest (a table-wide
 cause) the own history is the only test, so a table-wide warehouse move still reads as the warehouse.
+The rest is a reference only while it has no discrepancy of its own (its client / warehouse ratio
+within its history's interval): a table-wide move the causes did not capture would otherwise cancel.
 """
 from __future__ import annotations
 
@@ -201,6 +203,8 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
     ...}, the rest of the table's count on `days` and on each of the sorted `incident_days`; None
     (or a side missing) when the cause is the whole table."""
     incident_days = tuple(sorted(set(incident_days)))
+    if rest is not None and not _rest_is_clean(days, rest, incident_days):
+        rest = None
     changes = {}
     for name, history, observed in (("client", client_history, client_observed),
                                     ("warehouse", warehouse_history, warehouse_observed)):
@@ -219,6 +223,22 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
     side = ("both" if client_to_blame and warehouse_to_blame else "client" if client_to_blame
             else "warehouse" if warehouse_to_blame else "undetermined")
     return SideVerdict(side, client, warehouse, incident_days)
+
+
+def _rest_is_clean(days: Sequence[dt.date], rest: dict, incident_days: tuple[dt.date, ...]) -> bool:
+    """Whether the rest of the table is a fair reference: its own client / warehouse ratio is within
+    its history's interval on the incident's days (the rest's client count predicted from its
+    warehouse count). A control group must not share the treatment (Angrist & Pischke, sec. 5.2):
+    when the rest has a discrepancy too (a table-wide move the causes did not capture, such as a
+    timezone shift named on one platform), each side is judged on its own history alone."""
+    if "client" not in rest or "warehouse" not in rest:
+        return False
+    (client, client_now), (warehouse, warehouse_now) = rest["client"], rest["warehouse"]
+    fit = _pooled_fit(days, client, incident_days, warehouse, warehouse_now)
+    if fit is None:
+        return False
+    _, lower, upper = _interval(*fit, INTERVAL_Z)
+    return lower <= float(np.sum(client_now)) <= upper
 
 
 def _side_change(days: Sequence[dt.date], history: np.ndarray, incident_days: tuple[dt.date, ...],

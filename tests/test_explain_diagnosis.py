@@ -285,3 +285,20 @@ def test_a_side_whose_rest_of_the_table_is_small_and_noisy_is_judged_on_its_own_
     assert verdict.side == "client"
     assert verdict.client.basis == verdict.warehouse.basis == "history"
     assert "its history's" in verdict.evidence()
+
+
+def test_a_warehouse_move_on_every_slice_is_the_warehouse_even_when_the_cause_is_one_slice():
+    # A timezone shift named on one slice: the rest of the table moved too, so it is no reference.
+    days = [TODAY - dt.timedelta(days=d) for d in range(28, 0, -1)]
+    rng = np.random.default_rng(10)
+    level = np.array([10_000 * WEEKLY[d.weekday()] for d in days])
+    warehouse, rest_warehouse = level * rng.normal(1, 0.01, len(days)), 4 * level * rng.normal(1, 0.01, len(days))
+    today = 10_000 * WEEKLY[TODAY.weekday()]
+    rest = {"client": (0.95 * rest_warehouse, np.array([0.95 * 4 * today])),
+            "warehouse": (rest_warehouse, np.array([0.8 * 4 * today]))}
+
+    verdict = attribute_side(days, 0.95 * warehouse, warehouse, [TODAY], client_observed=0.95 * today,
+                             warehouse_observed=0.8 * today, rest=rest)
+
+    assert verdict.side == "warehouse" and verdict.warehouse.moved == -1
+    assert verdict.warehouse.basis == "history"
