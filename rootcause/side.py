@@ -23,6 +23,22 @@ day-to-day correlation (AR(1), its lag-one coefficient estimated on the history'
 a run of high-traffic days is not read as ten independent pieces of evidence), plus the coefficients'
 uncertainty at the incident's design rows (Hyndman & Athanasopoulos, sec. 7.4 and 9.3). One day is
 the special case: the interval is then the one-day prediction interval.
+
+A slice's own count moves with the whole product's traffic (a launch, an outage of the app store, a
+seasonal swing the weekday levels do not capture), which is common to every slice and to both sides:
+its own history's interval is then wide and a few-percent loss stays "within". So each side is also
+judged against the REST OF THE TABLE on the same side (the slices outside every cause): the same
+seasonal regression on log(slice / rest), i.e. the slice's log count with the rest's log count as an
+offset (a share-of-table model: the comparison with a control group of difference-in-differences,
+Angrist & Pischke, *Mostly Harmless Econometrics*, 2009, sec. 5.2; an offset as a GLM's exposure,
+McCullagh & Nelder, *Generalized Linear Models*, 2nd ed., sec. 6.2.3). Today's prediction is then the
+rest's observed count today times the predicted share, so traffic common to the slice and the rest
+cancels. Of the two predictions, the one with the smaller prediction error on the history is used
+(judged before today's count is looked at, so the choice does not favour a verdict): the rest wins
+unless it is small and noisy, as when the cause is most of the table; with no rest (a table-wide
+cause) the own history is the only test, so a table-wide warehouse move still reads as the warehouse.
+The rest is a reference only while it has no discrepancy of its own (its client / warehouse ratio
+within its history's interval): a table-wide move the causes did not capture would otherwise cancel.
 """
 from __future__ import annotations
 
@@ -44,6 +60,7 @@ class SideChange:
     expected: float
     lower: float
     upper: float
+    basis: str = "history"      # "history" (its own) or "rest" (its share of the rest of the table)
 
     @property
     def moved(self) -> int:
@@ -71,7 +88,8 @@ class SideVerdict:
                 parts.append(f"{name}: too little history")
                 continue
             verdict = {1: "above", -1: "below", 0: "within"}[change.moved]
-            parts.append(f"{name} {change.observed:,.0f}{pooled} vs its history's {change.expected:,.0f} "
+            basis = "its history's" if change.basis == "history" else "its share of the rest of the table's"
+            parts.append(f"{name} {change.observed:,.0f}{pooled} vs {basis} {change.expected:,.0f} "
                          f"[{change.lower:,.0f}, {change.upper:,.0f}] ({change.relative:+.1%}, {verdict})")
         return "; ".join(parts)
 
@@ -88,21 +106,58 @@ def pooled_expectation(days: Sequence[dt.date], values: np.ndarray, targets: Seq
                        interval_z: float = INTERVAL_Z) -> tuple[float, float, float] | None:
     """(expected, lower, upper) for the sum of the values on the `targets` days (see the module
     docstring), from the history (`days`, `values`). None as `seasonal_expectation`."""
+    fit = _pooled_fit(days, values, targets)
+    return None if fit is None else _interval(*fit, interval_z)
+
+
+def relative_expectation(days: Sequence[dt.date], values: np.ndarray, rest: np.ndarray,
+                         targets: Sequence[dt.date], rest_targets: np.ndarray,
+                         interval_z: float = INTERVAL_Z) -> tuple[float, float, float] | None:
+    """(expected, lower, upper) for the sum of the values on the `targets` days from their share of
+    the rest of the table (see the module docstring): `rest` is the rest's count on the history
+    `days`, `rest_targets` on the `targets` days (sorted). None as `seasonal_expectation`, or when
+    the rest has no events on a target day."""
+    fit = _pooled_fit(days, values, targets, rest, rest_targets)
+    return None if fit is None else _interval(*fit, interval_z)
+
+
+def _interval(total: float, spread: float, interval_z: float) -> tuple[float, float, float]:
+    return total, total * float(np.exp(-interval_z * spread)), total * float(np.exp(interval_z * spread))
+
+
+def _pooled_fit(days: Sequence[dt.date], values: np.ndarray, targets: Sequence[dt.date],
+                rest: np.ndarray | None = None, rest_targets: np.ndarray | None = None,
+                weekdays: bool = True) -> tuple[float, float] | None:
+    """(predicted sum over `targets`, standard error of its log): the seasonal regression of the log
+    values, with log(`rest`) as an offset when given (today's prediction then scales with the rest's
+    observed `rest_targets`); `weekdays=False` fits a level and the trend only. None with fewer than
+    MIN_HISTORY_DAYS usable days."""
     days = list(days)
     targets = sorted(set(targets))
     if not targets:
         raise ValueError("pooled_expectation: no target days")
     values = np.asarray(values, dtype=np.float64)
+    offset = np.zeros(len(values)) if rest is None else np.log(np.maximum(np.asarray(rest, dtype=np.float64), 1e-300))
+    target_offset = np.zeros(len(targets))
     keep = values > 0
+    if rest is not None:
+        rest_targets = np.asarray(rest_targets, dtype=np.float64)
+        if rest_targets.shape != (len(targets),):
+            raise ValueError(f"relative_expectation: rest_targets has {rest_targets.size} values "
+                             f"for {len(targets)} target days")
+        if not (rest_targets > 0).all():
+            return None
+        keep &= np.asarray(rest, dtype=np.float64) > 0
+        target_offset = np.log(rest_targets)
     if keep.sum() < MIN_HISTORY_DAYS:
         return None
     days = [d for d, k in zip(days, keep) if k]
-    y = np.log(values[keep])
+    y = np.log(values[keep]) - offset[keep]
     k = len(targets)
     design = _design(days + targets[:-1], targets[-1])
     weekday_columns = np.flatnonzero(design[:len(y)].any(axis=0))      # weekdays seen in the history
     x, x_target = design[:len(y)][:, weekday_columns], design[len(y):][:, weekday_columns]
-    if not x_target.any(axis=1).all() or len(y) <= x.shape[1]:
+    if not weekdays or not x_target.any(axis=1).all() or len(y) <= x.shape[1]:
         # A target weekday never seen, or no residual degrees of freedom: drop the weekday levels.
         x = np.column_stack([np.ones(len(y)), design[:len(y), -1]])
         x_target = np.column_stack([np.ones(k), design[len(y):, -1]])
@@ -110,8 +165,7 @@ def pooled_expectation(days: Sequence[dt.date], values: np.ndarray, targets: Seq
     residual = y - x @ coef
     dof = max(len(y) - x.shape[1], 1)
     sigma = float(np.sqrt(residual @ residual / dof))
-    centre = x_target @ coef
-    predicted = np.exp(centre)
+    predicted = np.exp(x_target @ coef + target_offset)
     weights = predicted / predicted.sum()
     # Prediction error of the weighted mean log error: correlated residual noise, plus the
     # coefficients' uncertainty at the target rows.
@@ -120,9 +174,7 @@ def pooled_expectation(days: Sequence[dt.date], values: np.ndarray, targets: Seq
     correlation = phi ** np.abs(ordinal[:, None] - ordinal[None, :])
     coefficient_cov = np.linalg.pinv(x.T @ x)
     variance = float(weights @ correlation @ weights + weights @ x_target @ coefficient_cov @ x_target.T @ weights)
-    spread = sigma * np.sqrt(variance)
-    total = float(predicted.sum())
-    return total, total * float(np.exp(-interval_z * spread)), total * float(np.exp(interval_z * spread))
+    return float(predicted.sum()), sigma * float(np.sqrt(variance))
 
 
 def _lag_one_correlation(days: list[dt.date], residual: np.ndarray) -> float:
@@ -141,18 +193,22 @@ def _lag_one_correlation(days: list[dt.date], residual: np.ndarray) -> float:
 
 def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehouse_history: np.ndarray,
                    incident_days: Sequence[dt.date], client_observed: float,
-                   warehouse_observed: float) -> SideVerdict:
-    """Compare each side with its own history on the same slices (see the module docstring).
+                   warehouse_observed: float, *, rest: dict | None = None) -> SideVerdict:
+    """Compare each side with its own history on the same slices, or with its share of the rest of
+    the table when that predicts it more precisely (see the module docstring).
 
     `days`, `*_history`: the clean days before the incident and each side's count on them;
     `incident_days`: the incident's days (today alone for a one-day incident); `*_observed`: each
-    side's count summed over those days."""
+    side's count summed over those days. `rest`: {"client": (history, on_incident_days), "warehouse":
+    ...}, the rest of the table's count on `days` and on each of the sorted `incident_days`; None
+    (or a side missing) when the cause is the whole table."""
     incident_days = tuple(sorted(set(incident_days)))
+    if rest is not None and not _rest_is_clean(days, rest, incident_days):
+        rest = None
     changes = {}
     for name, history, observed in (("client", client_history, client_observed),
                                     ("warehouse", warehouse_history, warehouse_observed)):
-        expected = pooled_expectation(days, history, incident_days)
-        changes[name] = None if expected is None else SideChange(float(observed), *expected)
+        changes[name] = _side_change(days, history, incident_days, float(observed), (rest or {}).get(name))
     client, warehouse = changes["client"], changes["warehouse"]
     if client is None or warehouse is None or min(client.expected, warehouse.expected) <= 0:
         return SideVerdict("undetermined", client, warehouse, incident_days)
@@ -167,6 +223,39 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
     side = ("both" if client_to_blame and warehouse_to_blame else "client" if client_to_blame
             else "warehouse" if warehouse_to_blame else "undetermined")
     return SideVerdict(side, client, warehouse, incident_days)
+
+
+def _rest_is_clean(days: Sequence[dt.date], rest: dict, incident_days: tuple[dt.date, ...]) -> bool:
+    """Whether the rest of the table is a fair reference: its own client / warehouse ratio is within
+    its history's interval on the incident's days (the rest's client count predicted from its
+    warehouse count). A control group must not share the treatment (Angrist & Pischke, sec. 5.2):
+    when the rest has a discrepancy too (a table-wide move the causes did not capture, such as a
+    timezone shift named on one platform), each side is judged on its own history alone."""
+    if "client" not in rest or "warehouse" not in rest:
+        return False
+    (client, client_now), (warehouse, warehouse_now) = rest["client"], rest["warehouse"]
+    fit = _pooled_fit(days, client, incident_days, warehouse, warehouse_now)
+    if fit is None:
+        return False
+    _, lower, upper = _interval(*fit, INTERVAL_Z)
+    return lower <= float(np.sum(client_now)) <= upper
+
+
+def _side_change(days: Sequence[dt.date], history: np.ndarray, incident_days: tuple[dt.date, ...],
+                 observed: float, rest: tuple[np.ndarray, np.ndarray] | None) -> SideChange | None:
+    """One side against the most precise of its predictions: from its own history or its share of
+    the rest of the table, each with weekday levels or without (a share often has none). Precision is
+    the estimated standard error of the predicted log count, residual noise and coefficients' error
+    together: a final-prediction-error choice (Akaike, "Statistical predictor identification", Ann.
+    Inst. Statist. Math. 22, 1970), made before `observed` is looked at."""
+    fits = {("history", w): _pooled_fit(days, history, incident_days, weekdays=w) for w in (True, False)}
+    if rest is not None:
+        fits.update({("rest", w): _pooled_fit(days, history, incident_days, *rest, weekdays=w) for w in (True, False)})
+    usable = {key: fit for key, fit in fits.items() if fit is not None}
+    if not usable:
+        return None
+    basis, _ = key = min(usable, key=lambda k: usable[k][1])
+    return SideChange(observed, *_interval(*usable[key], INTERVAL_Z), basis=basis)
 
 
 def _design(days: list[dt.date], today: dt.date) -> np.ndarray:

@@ -208,3 +208,97 @@ def test_a_lasting_drift_states_the_events_lost_over_the_incident_with_its_inter
     assert pooled.summary.startswith("client lost about") and " today; lost about " in pooled.summary
     # A discrepancy judged on one day states one day's impact and nothing over an incident.
     assert one_day.impact is None or "incident_events" not in one_day.impact
+
+
+def swinging_history(seed: int, loss_days: int = 5, loss: float = 0.08) -> tuple[pd.DataFrame, tuple]:
+    """56 clean days, then `loss_days` (TODAY the last) on which the client logs `loss` fewer of
+    country=GB's events (2% of the table, about 1,200 a day); every day the whole product's traffic
+    swings by a common random factor (10% standard deviation, on every slice and both sides).
+    `frame.attrs["swing"]`: the traffic factors of the history days."""
+    rng = np.random.default_rng(seed)
+    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMS)
+    share = rng.dirichlet(np.full(len(leaves), 2.0))
+    gb = (leaves.country == "GB").to_numpy()
+    share = np.where(gb, 0.02 * share / share[gb].sum(), 0.98 * share / share[~gb].sum())
+    capture = leaves.platform.map(CAPTURE).to_numpy()
+    rows, lossy, swings = [], [], []
+    for back in range(56 + loss_days - 1, -1, -1):
+        day = TODAY - dt.timedelta(days=back)
+        swing = float(np.exp(rng.normal(0, 0.10)))
+        warehouse = rng.poisson(60_000 * swing * WEEKLY[day.weekday()] * share).astype(float)
+        client = rng.binomial(warehouse.astype(int), capture).astype(float)
+        if back < loss_days:
+            lossy.append(day)
+            client -= rng.binomial(client.astype(int), loss) * gb
+        else:
+            swings.append(swing)
+        rows.append(leaves.assign(partition=day, warehouse=warehouse, client=client,
+                                  slice_key=leaves.platform + "|" + leaves.country + "|" + leaves.event_type))
+    frame = pd.concat(rows, ignore_index=True)
+    frame.attrs["swing"] = np.array(swings)
+    return frame, tuple(lossy)
+
+
+@pytest.mark.parametrize("seed", [21, 23, 26])
+def test_a_few_percent_client_loss_on_a_small_slice_is_the_client_while_all_traffic_swings(seed):
+    frame, lossy = swinging_history(seed)
+    assert frame.attrs["swing"].std() > 0.05            # the product's traffic does swing
+
+    diagnosis = diagnose(frame, DIMS, TODAY, set(), pair_name="p", incident=lossy)
+
+    assert diagnosis.causes[0]["label"] == "country=GB"
+    assert diagnosis.impact["side"] == "client" and diagnosis.impact["events"] < 0
+    assert "share of the rest of the table" in diagnosis.impact["evidence"]
+    # Against its own history alone, the slice's count moves with the traffic: the loss is within.
+    gb = frame[frame.country == "GB"].groupby("partition")[["client", "warehouse"]].sum()
+    past = gb[gb.index < lossy[0]]
+    now = gb[gb.index >= lossy[0]].sum()
+    own = attribute_side(list(past.index), past.client.to_numpy(), past.warehouse.to_numpy(), lossy,
+                         float(now.client), float(now.warehouse))
+    assert own.side == "undetermined" and own.client.moved == 0
+
+
+@pytest.mark.parametrize("seed", [24, 25])
+def test_a_duplicate_of_a_small_slice_is_the_warehouse_while_all_traffic_swings(seed):
+    frame, _ = swinging_history(seed, loss_days=0)
+    today = (frame.partition == TODAY) & (frame.country == "GB")
+    rng = np.random.default_rng(seed)
+    frame.loc[today, "warehouse"] += rng.binomial(frame.loc[today, "warehouse"].astype(int), 0.25)
+
+    diagnosis = diagnose(frame, DIMS, TODAY, set(), pair_name="p")
+
+    assert diagnosis.causes[0]["label"] == "country=GB"
+    assert diagnosis.impact["side"] == "warehouse" and diagnosis.impact["events"] > 0
+
+
+def test_a_side_whose_rest_of_the_table_is_small_and_noisy_is_judged_on_its_own_history():
+    days = [TODAY - dt.timedelta(days=d) for d in range(28, 0, -1)]
+    rng = np.random.default_rng(9)
+    warehouse = np.array([10_000 * WEEKLY[d.weekday()] for d in days]) * rng.normal(1, 0.01, len(days))
+    client = warehouse * 0.95
+    rest = {side: (rng.poisson(40, len(days)).astype(float), np.array([40.0])) for side in ("client", "warehouse")}
+
+    verdict = attribute_side(days, client, warehouse, [TODAY],
+                             client_observed=10_000 * WEEKLY[TODAY.weekday()] * 0.8,
+                             warehouse_observed=10_000 * WEEKLY[TODAY.weekday()], rest=rest)
+
+    assert verdict.side == "client"
+    assert verdict.client.basis == verdict.warehouse.basis == "history"
+    assert "its history's" in verdict.evidence()
+
+
+def test_a_warehouse_move_on_every_slice_is_the_warehouse_even_when_the_cause_is_one_slice():
+    # A timezone shift named on one slice: the rest of the table moved too, so it is no reference.
+    days = [TODAY - dt.timedelta(days=d) for d in range(28, 0, -1)]
+    rng = np.random.default_rng(10)
+    level = np.array([10_000 * WEEKLY[d.weekday()] for d in days])
+    warehouse, rest_warehouse = level * rng.normal(1, 0.01, len(days)), 4 * level * rng.normal(1, 0.01, len(days))
+    today = 10_000 * WEEKLY[TODAY.weekday()]
+    rest = {"client": (0.95 * rest_warehouse, np.array([0.95 * 4 * today])),
+            "warehouse": (rest_warehouse, np.array([0.8 * 4 * today]))}
+
+    verdict = attribute_side(days, 0.95 * warehouse, warehouse, [TODAY], client_observed=0.95 * today,
+                             warehouse_observed=0.8 * today, rest=rest)
+
+    assert verdict.side == "warehouse" and verdict.warehouse.moved == -1
+    assert verdict.warehouse.basis == "history"

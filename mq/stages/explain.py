@@ -197,7 +197,7 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
                              baseline_numerator="baseline_client", baseline_denominator="baseline_warehouse")
     matched = _matched(leaves, causes)
     # The side is judged on the main cause's slices alone: a small second cause must not dilute it.
-    verdict = _side(wide, leaves, _matched(leaves, causes[:1]), incident, bad)
+    verdict = _side(wide, leaves, _matched(leaves, causes[:1]), incident, bad, outside=~matched)
     impact_dict = _impact_on_side(impact, verdict, leaves, matched, causes)
     impact_dict.update(incident_impact(wide, dims, bad, causes, verdict, impact_dict["summary"]))
     as_dicts = tuple({"label": c.label(), "elements": dict(c.elements), "share": round(float(c.share), 4),
@@ -234,21 +234,34 @@ def _matched(leaves: pd.DataFrame, causes) -> np.ndarray:
     return leaves_in(leaves, (c.elements for c in causes))
 
 
-def _side(wide: pd.DataFrame, leaves: pd.DataFrame, matched: np.ndarray, incident: tuple[dt.date, ...], bad: set):
+def _side(wide: pd.DataFrame, leaves: pd.DataFrame, matched: np.ndarray, incident: tuple[dt.date, ...], bad: set,
+          outside: np.ndarray | None = None):
     """Each side on the matched slices, summed over the incident's days (those both sides reported),
-    against its clean history of the `SIDE_HISTORY_DAYS` before the onset."""
+    against its clean history of the `SIDE_HISTORY_DAYS` before the onset, or against its share of
+    the rest of the table: the slices `outside` every cause (default: outside the matched ones), so
+    that a second cause's slices are not the reference (rootcause.side)."""
     keys = set(leaves.slice_key[matched])
+    rest_keys = set(leaves.slice_key[~matched if outside is None else outside])
+    window = ((wide.partition < incident[0]) & ~wide.partition.isin(bad)
+              & (wide.partition >= incident[0] - dt.timedelta(days=SIDE_HISTORY_DAYS)))
     mine = wide[wide.slice_key.isin(keys)]
-    past = mine[(mine.partition < incident[0]) & ~mine.partition.isin(bad)
-                & (mine.partition >= incident[0] - dt.timedelta(days=SIDE_HISTORY_DAYS))]
-    daily = past.groupby("partition")[["client", "warehouse"]].sum().sort_index()
+    daily = mine[window[mine.index]].groupby("partition")[["client", "warehouse"]].sum().sort_index()
     days = [pd.Timestamp(d).date() for d in daily.index]
     sides = wide[wide.partition.isin(incident)].groupby("partition")[["client", "warehouse"]].sum()
     reported = {pd.Timestamp(d).date() for d, row in sides.iterrows() if row.client > 0 and row.warehouse > 0}
     pooled = tuple(d for d in incident if d in reported) or incident[-1:]
     now = mine[mine.partition.isin(pooled)]
+    rest = None
+    if rest_keys:
+        others = wide[wide.slice_key.isin(rest_keys)]
+        past = others[window[others.index]].groupby("partition")[["client", "warehouse"]].sum().reindex(
+            daily.index, fill_value=0.0)
+        current = others[others.partition.isin(pooled)].groupby("partition")[["client", "warehouse"]].sum()
+        current.index = [pd.Timestamp(d).date() for d in current.index]
+        current = current.reindex(sorted(set(pooled)), fill_value=0.0)
+        rest = {side: (past[side].to_numpy(), current[side].to_numpy()) for side in ("client", "warehouse")}
     return attribute_side(days, daily.client.to_numpy(), daily.warehouse.to_numpy(), pooled,
-                          float(now.client.sum()), float(now.warehouse.sum()))
+                          float(now.client.sum()), float(now.warehouse.sum()), rest=rest)
 
 
 def _impact_on_side(impact, verdict, leaves: pd.DataFrame, matched: np.ndarray, causes) -> dict:
