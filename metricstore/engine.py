@@ -11,6 +11,24 @@ from sqlalchemy.engine import make_url
 from core.errors import MqError
 
 
+# SQLite's `synchronous` levels (https://www.sqlite.org/pragma.html#pragma_synchronous). FULL, SQLite's
+# default, syncs the WAL to disk at every commit, so a committed run survives a power loss. NORMAL
+# syncs at checkpoints only: in WAL mode the file stays consistent and a crashed process loses nothing
+# committed, but a power loss can drop the last commits (https://www.sqlite.org/wal.html#performance);
+# it suits a throw-away store (a trial run, a test) where each commit's sync costs more than the write.
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def sqlite_synchronous() -> str:
+    """`MQ_SQLITE_SYNCHRONOUS` (FULL unless set), checked against SQLITE_SYNCHRONOUS."""
+    raw = os.environ.get("MQ_SQLITE_SYNCHRONOUS", "FULL")
+    value = raw.strip().upper()
+    if value not in SQLITE_SYNCHRONOUS:
+        raise MqError(f"environment variable MQ_SQLITE_SYNCHRONOUS: {raw!r} is not one of "
+                      f"{', '.join(SQLITE_SYNCHRONOUS)}")
+    return value
+
+
 @lru_cache(maxsize=16)
 def make_engine(url: str) -> sa.Engine:
     parsed = make_url(url)
@@ -18,6 +36,7 @@ def make_engine(url: str) -> sa.Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         busy = float(os.environ.get("MQ_DB_LOCK_TIMEOUT_S", "60"))
+        synchronous = sqlite_synchronous()
         engine = sa.create_engine(url, connect_args={"timeout": busy})
 
         @sa.event.listens_for(engine, "connect")
@@ -25,6 +44,7 @@ def make_engine(url: str) -> sa.Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.close()
         return engine
     if parsed.get_backend_name() == "postgresql":

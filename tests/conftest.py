@@ -24,6 +24,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 # only and the serial collector cut the driver's CPU per small validation by more than half.
 # `spark-submit` adds SPARK_SUBMIT_OPTS to the driver's command line.
 os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+# Every state store of the tests is thrown away after it: a commit need not survive a power loss, so
+# SQLite syncs at checkpoints, not at each of the thousands of commits (metricstore/engine.py).
+os.environ.setdefault("MQ_SQLITE_SYNCHRONOUS", "NORMAL")
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,12 @@
 """The state store under faults: a killed run's row is closed as abandoned, and a held lock fails a
-statement after the lock timeout instead of hanging the run."""
+statement after the lock timeout instead of hanging the run; a SQLite store syncs each commit to disk
+unless told otherwise."""
 from __future__ import annotations
 
 import datetime as dt
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from metricstore import MetricStore, make_engine, schema, utcnow
@@ -50,3 +52,23 @@ def test_a_held_lock_fails_after_the_lock_timeout_instead_of_hanging(pg_url, mon
     make_engine.cache_clear()
     assert not worker.is_alive()
     assert outcome["result"] == "canceling statement due to lock timeout"
+
+
+def _synchronous(url: str) -> int:
+    with make_engine(url).connect() as conn:
+        return conn.exec_driver_sql("PRAGMA synchronous").scalar()
+
+
+def test_a_sqlite_store_syncs_every_commit_unless_told_otherwise(tmp_path, monkeypatch):
+    monkeypatch.delenv("MQ_SQLITE_SYNCHRONOUS", raising=False)
+    assert _synchronous(f"sqlite:///{tmp_path / 'default.db'}") == 2          # FULL
+    monkeypatch.setenv("MQ_SQLITE_SYNCHRONOUS", "normal")
+    assert _synchronous(f"sqlite:///{tmp_path / 'throwaway.db'}") == 1        # NORMAL
+
+
+def test_an_unknown_sqlite_synchronous_level_is_refused_with_its_name_and_value(tmp_path, monkeypatch):
+    from core.errors import MqError
+
+    monkeypatch.setenv("MQ_SQLITE_SYNCHRONOUS", "sometimes")
+    with pytest.raises(MqError, match=r"MQ_SQLITE_SYNCHRONOUS: 'sometimes' is not one of FULL, NORMAL"):
+        make_engine(f"sqlite:///{tmp_path / 'state.db'}")
