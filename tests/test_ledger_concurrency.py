@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from ledger import Ledger
+from metricstore.engine import make_engine
 from conftest import migrated
 
 THREADS = 8
@@ -15,7 +16,9 @@ SHARED_KEYS = 10  # every thread appends these too, as overlapping re-runs would
 
 
 def hammer(url: str) -> tuple[Ledger, list]:
-    engine = migrated(sa.create_engine(url, pool_size=THREADS, max_overflow=0))
+    # SQLite through the product's engine (WAL, its busy timeout): the writers queue as a run's would.
+    engine = migrated(make_engine(url) if url.startswith("sqlite") else
+                      sa.create_engine(url, pool_size=THREADS, max_overflow=0))
     ledger = Ledger(engine)
     ledger.install()
     start = threading.Barrier(THREADS)
