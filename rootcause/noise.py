@@ -169,10 +169,23 @@ def classify_leaves(real: np.ndarray, predict: np.ndarray, forecast_share: np.nd
     abnormal = low | high
     informative = np.zeros(n, dtype=bool)
     if abnormal.any():
-        relative = np.abs(real[abnormal] - predict[abnormal]) / np.maximum(predict[abnormal], floor)
-        typical = weighted_median(np.minimum(relative, 1.0), predict[abnormal] + 1e-12)
+        typical = weighted_median(_relative_change(real[abnormal], predict[abnormal], floor,
+                                                   forecast_share is not None), predict[abnormal] + 1e-12)
         informative = abnormal | (typical * predict / scale > threshold)
     return LeafStates(z, scale, low, high, informative, threshold, forecast_share is not None)
+
+
+def _relative_change(real: np.ndarray, predict: np.ndarray, floor: float, precise: bool) -> np.ndarray:
+    """A leaf's change on the scale its z is read on, so that `typical * predict / scale` is the z a
+    typical cause would give it: against a precise forecast, |real - predict| / predict, a rise of
+    1 / (1 - r) as large as it is (capped at 1, a 1,000-fold rise counted as a 100% one, and at forecast
+    noise above 1 / threshold, about 0.2, no unmoved leaf was informative: every element holding an
+    abnormal leaf was then "pure"); against the larger side, |real - predict| / max(real, predict),
+    the symmetric deviation `noise_scale` judges leaves by (at most 1)."""
+    change = np.abs(real - predict)
+    if precise:
+        return change / np.maximum(predict, floor)
+    return change / np.maximum(np.maximum(real, predict), floor)
 
 
 def _nonnegative_least_squares(x: np.ndarray, y: np.ndarray, target: np.ndarray) -> tuple[float, float]:

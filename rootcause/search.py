@@ -37,12 +37,17 @@ class Candidate:
 
 
 def leaf_votes(states: LeafStates, real: np.ndarray, predict: np.ndarray) -> np.ndarray:
-    """Each informative leaf votes with sqrt(max(real, predict)): the signal-to-noise ratio a
-    proportional change of its count has under counting noise, so a leaf expected to hold 1 event,
-    which a failure cannot visibly change, barely counts, and one huge leaf cannot outvote dozens of
-    ordinary ones. The max lets a leaf that was expected empty but is not (say, events the warehouse
-    lost but the client logged) vote too."""
-    return np.sqrt(np.maximum(real, predict)) * states.informative
+    """Each informative leaf votes with sqrt(predict): the signal-to-noise ratio a proportional change
+    of its count has under counting noise, so a leaf expected to hold 1 event, which a failure cannot
+    visibly change, barely counts, and one huge leaf cannot outvote dozens of ordinary ones. A leaf
+    expected empty but observed (say, events the warehouse lost but the client logged) votes with
+    sqrt(real), as a zero forecast is judged at its observation (`noise.precise_noise_scale`).
+
+    The vote is the leaf's weight under the null, fixed before it moved: weighted by how far it moved
+    (sqrt(max(real, predict))), a leaf that rose 1,000-fold outvoted 30 unmoved siblings, and a
+    slice holding one risen element and several unmoved ones looked "pure" (RiskLoc's generator
+    draws rises of 1 / (1 - r) with r up to 1, i.e. up to 1,000-fold)."""
+    return np.sqrt(np.where(predict > 0, predict, np.maximum(real, 0.0))) * states.informative
 
 
 def purity_votes(states: LeafStates, votes: np.ndarray, direction: int, leaves: np.ndarray) -> tuple[float, float]:
