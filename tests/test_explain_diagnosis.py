@@ -146,16 +146,22 @@ def test_side_attribution_sees_a_client_drop_against_a_steady_warehouse():
     assert "client" in verdict.evidence() and "below" in verdict.evidence()
 
 
+def gb_cube(rng) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The leaves, each leaf's share of the traffic (country=GB 2% of it), GB's mask and the leaves'
+    capture rates."""
+    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMS)
+    share = rng.dirichlet(np.full(len(leaves), 2.0))
+    gb = (leaves.country == "GB").to_numpy()
+    share = np.where(gb, 0.02 * share / share[gb].sum(), 0.98 * share / share[~gb].sum())
+    return leaves, share, gb, leaves.platform.map(CAPTURE).to_numpy()
+
+
 def drifting_history(seed: int, drift_days: int = 10, depth: float = 0.10) -> tuple[pd.DataFrame, tuple]:
     """56 clean days, then `drift_days` (TODAY the last) on which the client logs `depth` fewer of
     country=GB's events (about 400 a day); the rest as `history`. Returns (frame, the drift's days);
     `frame.attrs["lost"]`: the client events the drift lost over its days."""
     rng = np.random.default_rng(seed)
-    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMS)
-    share = rng.dirichlet(np.full(len(leaves), 2.0))
-    gb = (leaves.country == "GB").to_numpy()
-    share = np.where(gb, 0.02 * share / share[gb].sum(), 0.98 * share / share[~gb].sum())
-    capture = leaves.platform.map(CAPTURE).to_numpy()
+    leaves, share, gb, capture = gb_cube(rng)
     rows, drift, lost = [], [], 0.0
     for back in range(56 + drift_days - 1, -1, -1):
         day = TODAY - dt.timedelta(days=back)
@@ -216,11 +222,7 @@ def swinging_history(seed: int, loss_days: int = 5, loss: float = 0.08) -> tuple
     swings by a common random factor (10% standard deviation, on every slice and both sides).
     `frame.attrs["swing"]`: the traffic factors of the history days."""
     rng = np.random.default_rng(seed)
-    leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMS)
-    share = rng.dirichlet(np.full(len(leaves), 2.0))
-    gb = (leaves.country == "GB").to_numpy()
-    share = np.where(gb, 0.02 * share / share[gb].sum(), 0.98 * share / share[~gb].sum())
-    capture = leaves.platform.map(CAPTURE).to_numpy()
+    leaves, share, gb, capture = gb_cube(rng)
     rows, lossy, swings = [], [], []
     for back in range(56 + loss_days - 1, -1, -1):
         day = TODAY - dt.timedelta(days=back)

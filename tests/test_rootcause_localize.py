@@ -166,6 +166,17 @@ def test_events_the_warehouse_lost_show_as_client_over_count_where_nothing_was_e
     assert causes[0].expected == 0 and causes[0].observed > 0
 
 
+def capture_history(leaves: pd.DataFrame, rng, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Adds 28 days of history at a per-leaf capture rate and today's (exact) warehouse count to
+    `leaves`; returns (volume, rate, today's day-to-day factor N(1, noise) of the client count)."""
+    volume = np.round(rng.lognormal(6.0, 1.2, len(leaves)))
+    rate = rng.uniform(0.5, 0.9, len(leaves))
+    leaves["warehouse_history"] = volume * 28
+    leaves["client_history"] = np.round(volume * 28 * rate)
+    leaves["warehouse"] = volume
+    return volume, rate, np.clip(rng.normal(1.0, noise, len(leaves)), 0.0, None)
+
+
 def capture_cube(seed: int, changed: np.ndarray | None = None, factor: float = 1.0,
                  noise: float = 0.15) -> pd.DataFrame:
     """Leaves with 28 days of history at a per-leaf capture rate; today the client count moves by a
@@ -173,12 +184,7 @@ def capture_cube(seed: int, changed: np.ndarray | None = None, factor: float = 1
     the `changed` leaves."""
     rng = np.random.default_rng(seed)
     leaves = pd.DataFrame(list(itertools.product(*VALUES.values())), columns=DIMENSIONS)
-    volume = np.round(rng.lognormal(6.0, 1.2, len(leaves)))
-    rate = rng.uniform(0.5, 0.9, len(leaves))
-    leaves["warehouse_history"] = volume * 28
-    leaves["client_history"] = np.round(volume * 28 * rate)
-    leaves["warehouse"] = volume
-    day = np.clip(rng.normal(1.0, noise, len(leaves)), 0.0, None)
+    volume, rate, day = capture_history(leaves, rng, noise)
     if changed is not None:
         day = np.where(changed, factor, day)
     leaves["client"] = np.round(volume * rate * day)
@@ -277,12 +283,7 @@ def rate_cube(sizes: dict[str, int], seed: int, noise: float, risen: dict[tuple[
     rng = np.random.default_rng(seed)
     values = [[f"{dim}{i}" for i in range(1, n + 1)] for dim, n in sizes.items()]
     leaves = pd.DataFrame(list(itertools.product(*values)), columns=list(sizes))
-    volume = np.round(rng.lognormal(6.0, 1.2, len(leaves)))
-    rate = rng.uniform(0.5, 0.9, len(leaves))
-    leaves["warehouse_history"] = volume * 28
-    leaves["client_history"] = np.round(volume * 28 * rate)
-    leaves["warehouse"] = volume
-    day = np.clip(rng.normal(1.0, noise, len(leaves)), 0.0, None)
+    volume, rate, day = capture_history(leaves, rng, noise)
     for element, factor in risen.items():
         mask = np.logical_and.reduce([leaves[dim].to_numpy() == value for dim, value in element])
         day[mask] = factor
