@@ -345,11 +345,11 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
     for table in ("client_events", "warehouse_events"):
         shutil.rmtree(out / table, ignore_errors=True)
     rng = np.random.default_rng(spec.seed)
-    leaves, probs = _leaf_table(*dimension_values(spec))
+    values = dimension_values(spec)
+    leaves, probs = _leaf_table(*values)
     leaf_cols = [np.array([leaf[i] for leaf in leaves]) for i in range(4)]
     capture = np.array([CAPTURE[leaf[0]] for leaf in leaves])
-    versions = dimension_values(spec)[1]
-    by_network = network_capture(versions)
+    by_network = network_capture(values[1])
     net_shares = np.array([[by_network[(leaf[0], leaf[2])][n][0] for n in NETWORKS] for leaf in leaves])
     net_rates = np.array([[by_network[(leaf[0], leaf[2])][n][1] for n in NETWORKS] for leaf in leaves])
     net_rng = np.random.default_rng([spec.seed, 2])   # its own stream: every other draw stays as it was

@@ -110,17 +110,6 @@ def pooled_expectation(days: Sequence[dt.date], values: np.ndarray, targets: Seq
     return None if fit is None else _interval(*fit, interval_z)
 
 
-def relative_expectation(days: Sequence[dt.date], values: np.ndarray, rest: np.ndarray,
-                         targets: Sequence[dt.date], rest_targets: np.ndarray,
-                         interval_z: float = INTERVAL_Z) -> tuple[float, float, float] | None:
-    """(expected, lower, upper) for the sum of the values on the `targets` days from their share of
-    the rest of the table (see the module docstring): `rest` is the rest's count on the history
-    `days`, `rest_targets` on the `targets` days (sorted). None as `seasonal_expectation`, or when
-    the rest has no events on a target day."""
-    fit = _pooled_fit(days, values, targets, rest, rest_targets)
-    return None if fit is None else _interval(*fit, interval_z)
-
-
 def _interval(total: float, spread: float, interval_z: float) -> tuple[float, float, float]:
     return total, total * float(np.exp(-interval_z * spread)), total * float(np.exp(interval_z * spread))
 
@@ -143,7 +132,7 @@ def _pooled_fit(days: Sequence[dt.date], values: np.ndarray, targets: Sequence[d
     if rest is not None:
         rest_targets = np.asarray(rest_targets, dtype=np.float64)
         if rest_targets.shape != (len(targets),):
-            raise ValueError(f"relative_expectation: rest_targets has {rest_targets.size} values "
+            raise ValueError(f"side: the rest of the table has {rest_targets.size} counts "
                              f"for {len(targets)} target days")
         if not (rest_targets > 0).all():
             return None
