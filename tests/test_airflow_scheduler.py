@@ -139,9 +139,9 @@ def deployment(pg_url, demo_warehouse, tmp_path):
         for p in procs:   # each component and the workers it forked: its own process group
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
+        for p in procs:   # how a component shuts down is not under test: a few seconds, then SIGKILL
             try:
-                p.wait(timeout=30)
+                p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=10)

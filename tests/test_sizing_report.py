@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import DEMO_CONFIG, assert_matches_golden
+from conftest import assert_matches_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "sizing"
 GOLDEN_CSVS = ("slices", "pareto", "what_if")
@@ -28,7 +28,7 @@ def report(worked_demo, tmp_path_factory):
 
     pipe, truth, _, (start, end) = worked_demo
     out = tmp_path_factory.mktemp("sizing") / "report"
-    assert main(["--config", str(DEMO_CONFIG), "report", "sizing", "--start", start.isoformat(),
+    assert main(["report", "sizing", "--start", start.isoformat(),
                  "--end", end.isoformat(), "--out", str(out)]) == 0
     return out, pipe, truth, (start, end)
 
@@ -113,7 +113,7 @@ def test_a_given_target_and_an_unknown_pair(report, tmp_path, capsys):
     from mq.cli import main
 
     _, _, _, (start, end) = report
-    args = ["--config", str(DEMO_CONFIG), "report", "sizing", "--start", start.isoformat(), "--end",
+    args = ["report", "sizing", "--start", start.isoformat(), "--end",
             end.isoformat()]
     assert main([*args, "--out", str(tmp_path / "t"), "--target", "0.99", "--pair", PAIR]) == 0
     what_if = pd.read_csv(tmp_path / "t" / "what_if.csv")
