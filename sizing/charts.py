@@ -21,11 +21,15 @@ def trend_chart(weekly: pd.DataFrame, grouping: str) -> Figure:
     keys = (shown.groupby("slice_key").warehouse.sum().sort_values(ascending=False).index[:MAX_LINES + 1])
     for key in keys:
         line = shown[shown.slice_key == key].sort_values("week")
-        ax.plot([x[str(w)] for w in line.week], 100 * line.capture, marker="o", markersize=3,
-                linewidth=2.4 if key == "(total)" else 1.2, label=key)
+        at = [x[str(w)] for w in line.week]
+        drawn = ax.plot(at, 100 * line.capture, marker="o", markersize=3,
+                        linewidth=2.4 if key == "(total)" else 1.2, label=key)[0]
+        ax.fill_between(at, 100 * line.capture_low, 100 * line.capture_high, color=drawn.get_color(), alpha=0.15,
+                        linewidth=0)
     ax.set_ylabel("capture (client / warehouse, %)", fontsize=8)
     date_ticks(ax, weeks)
-    ax.set_title(f"Steady-state capture by week (week starting), total and {grouping or 'total'}", fontsize=10)
+    ax.set_title(f"Steady-state capture by week (week starting, band: 95% interval), total and "
+                 f"{grouping or 'total'}", fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return fig
 
