@@ -69,3 +69,28 @@ def what_if_chart(table: pd.DataFrame, limit: int = 12) -> Figure:
     ax.set_xlabel("events per day recovered", fontsize=8)
     ax.set_title("What-if: capture brought to the target", fontsize=10)
     return fig
+
+
+def rollout_chart(table: pd.DataFrame) -> Figure:
+    """Change of the parent's capture from the window before each rollout to the window after, with
+    its interval (versions that rolled out before the period have no before and are not drawn)."""
+    rows = table.dropna(subset=["change"])
+    fig = figure(10, 1.2 + 0.3 * max(len(rows), 2))
+    ax = fig.add_subplot()
+    if rows.empty:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no version rolled out inside the period", ha="center", va="center", fontsize=10)
+        return fig
+    y = np.arange(len(rows))
+    err = 100 * np.vstack([rows.change - rows.change_low, rows.change_high - rows.change])
+    colours = ["#d0392b" if hi < 0 else "#3a9a5b" if lo > 0 else "#888888"
+               for lo, hi in zip(rows.change_low, rows.change_high)]
+    ax.barh(y, 100 * rows.change, xerr=np.clip(err, 0, None), color=colours, capsize=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, [f"{p}: {v} ({d})" for p, v, d in zip(rows.parent, rows.version, rows.rollout_day)],
+                  fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("change in the capture, after - before (percentage points)", fontsize=8)
+    ax.set_title("Capture before and after each version's rollout (red: fell, green: rose, grey: not told "
+                 "apart from 0)", fontsize=10)
+    return fig
