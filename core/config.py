@@ -145,6 +145,9 @@ class PairSpec(_Spec):
     warehouse: str
     detectors: list[DetectorRef] = Field(default_factory=lambda: [DetectorRef(name="ratio_binomial")])
     row_ratio_band: tuple[float, float] | None = None   # expected client/warehouse row ratio
+    # The dimension whose values are app releases: the sizing report compares the capture before and
+    # after each one's rollout (None: no rollout comparison).
+    version_dimension: Identifier | None = None
     owner: str = "metrics-quality"
     team: str | None = None
     sox: bool = False
@@ -298,6 +301,7 @@ class Config(_Spec):
                 if getattr(pair, side) not in self.metrics:
                     raise ValueError(f"pairs.{name}.{side}: unknown metric {getattr(pair, side)!r}; "
                                      f"known: {sorted(self.metrics)}")
+            self._version_dimension_is_monitored(name, pair)
         for i, dims in enumerate(self.slices):
             unknown = set(dims) - set(self.dimensions)
             if unknown:
@@ -309,6 +313,20 @@ class Config(_Spec):
                 raise ValueError(f"alerting.route: receiver {route.receiver!r} is not defined in "
                                  f"alerting.receivers ({sorted(receivers)})")
         return self
+
+    def _version_dimension_is_monitored(self, name: str, pair: "PairSpec") -> None:
+        """A pair's `version_dimension` is one of its client metric's dimensions and in a monitored
+        slice set (the sizing report reads each version's counts from that set's slices)."""
+        version = pair.version_dimension
+        if version is None:
+            return
+        dims = self.metric_dimensions(pair.client)
+        if version not in dims:
+            raise ValueError(f"pairs.{name}.version_dimension: {version!r} is not a dimension of metric "
+                             f"{pair.client!r} ({dims})")
+        if not any(version in s and set(s) <= set(dims) for s in self.slices):
+            raise ValueError(f"pairs.{name}.version_dimension: {version!r} is in no monitored slice set "
+                             f"(`slices`); add one that holds it, e.g. [platform, {version}]")
 
     def _history_covers_detectors(self) -> None:
         """A detector reading further back than `alerting.history_days` would see less history in a

@@ -44,14 +44,15 @@ pair's discrepancies, its metrics' anomalies, expectation or freshness alerts on
 was missing or failed, or it is a calendar holiday; those days' losses are listed apart.
 
 The report also has: where the loss is (the root-cause localiser on the leaf cube, cut into parts
-that add up to the total), the trend by week, and what-if: the events per day recovered by bringing
-each slice's capture to --target, or by default to its best sibling's (e.g. the best app version of
-the same platform). The page says how these figures were computed, in a paragraph to cite.
+that add up to the total), the trend by week with intervals, the capture before and after each app
+version's rollout (with pairs.<name>.version_dimension), and what-if: the events per day recovered by
+bringing each slice's capture to --target, or by default to its best sibling's (e.g. the best app
+version of the same platform). The page says how these figures were computed, in a paragraph to cite.
 
   out/index.html        the report
   out/slices.csv        steady-state figures per monitored slice
   out/daily.csv         every slice and day, with why a day was excluded
-  out/incident_losses.csv, out/pareto.csv, out/weekly.csv, out/what_if.csv
+  out/incident_losses.csv, out/pareto.csv, out/weekly.csv, out/what_if.csv, out/rollouts.csv
 
 example:
   mq report sizing --start 2026-08-03 --end 2026-10-11 --out sizing/ --target 0.99

@@ -21,11 +21,15 @@ def trend_chart(weekly: pd.DataFrame, grouping: str) -> Figure:
     keys = (shown.groupby("slice_key").warehouse.sum().sort_values(ascending=False).index[:MAX_LINES + 1])
     for key in keys:
         line = shown[shown.slice_key == key].sort_values("week")
-        ax.plot([x[str(w)] for w in line.week], 100 * line.capture, marker="o", markersize=3,
-                linewidth=2.4 if key == "(total)" else 1.2, label=key)
+        at = [x[str(w)] for w in line.week]
+        drawn = ax.plot(at, 100 * line.capture, marker="o", markersize=3,
+                        linewidth=2.4 if key == "(total)" else 1.2, label=key)[0]
+        ax.fill_between(at, 100 * line.capture_low, 100 * line.capture_high, color=drawn.get_color(), alpha=0.15,
+                        linewidth=0)
     ax.set_ylabel("capture (client / warehouse, %)", fontsize=8)
     date_ticks(ax, weeks)
-    ax.set_title(f"Steady-state capture by week (week starting), total and {grouping or 'total'}", fontsize=10)
+    ax.set_title(f"Steady-state capture by week (week starting, band: 95% interval), total and "
+                 f"{grouping or 'total'}", fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return fig
 
@@ -64,4 +68,29 @@ def what_if_chart(table: pd.DataFrame, limit: int = 12) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel("events per day recovered", fontsize=8)
     ax.set_title("What-if: capture brought to the target", fontsize=10)
+    return fig
+
+
+def rollout_chart(table: pd.DataFrame) -> Figure:
+    """Change of the parent's capture from the window before each rollout to the window after, with
+    its interval (versions that rolled out before the period have no before and are not drawn)."""
+    rows = table.dropna(subset=["change"])
+    fig = figure(10, 1.2 + 0.3 * max(len(rows), 2))
+    ax = fig.add_subplot()
+    if rows.empty:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no version rolled out inside the period", ha="center", va="center", fontsize=10)
+        return fig
+    y = np.arange(len(rows))
+    err = 100 * np.vstack([rows.change - rows.change_low, rows.change_high - rows.change])
+    colours = ["#d0392b" if hi < 0 else "#3a9a5b" if lo > 0 else "#888888"
+               for lo, hi in zip(rows.change_low, rows.change_high)]
+    ax.barh(y, 100 * rows.change, xerr=np.clip(err, 0, None), color=colours, capsize=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, [f"{p}: {v} ({d})" for p, v, d in zip(rows.parent, rows.version, rows.rollout_day)],
+                  fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("change in the capture, after - before (percentage points)", fontsize=8)
+    ax.set_title("Capture before and after each version's rollout (red: fell, green: rose, grey: not told "
+                 "apart from 0)", fontsize=10)
     return fig

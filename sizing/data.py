@@ -42,6 +42,7 @@ class SizingSettings:
     groupings: tuple[str, ...]               # stored `grouping` of each monitored slice set ("" = total)
     tables: frozenset[str] = frozenset()
     holidays: Mapping[dt.date, str] = field(default_factory=dict)
+    version_dimension: str | None = None     # app releases: compared before/after rollout (`sizing.rollout`)
 
     @classmethod
     def from_config(cls, config, pair: str | None = None) -> "SizingSettings":
@@ -58,7 +59,7 @@ class SizingSettings:
         groupings = [",".join(d for d in dims if d in s) for s in config.slices if set(s) <= set(dims)]
         return cls(pair, spec.client, spec.warehouse, tuple(dims), tuple(dict.fromkeys(groupings)),
                    frozenset({config.metrics[spec.client].table, config.metrics[spec.warehouse].table}),
-                   {h.date: h.name for h in config.calendar.holidays})
+                   {h.date: h.name for h in config.calendar.holidays}, spec.version_dimension)
 
     @property
     def leaf_grouping(self) -> str:

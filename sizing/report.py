@@ -1,7 +1,7 @@
 """The sizing report of a pair and period: one HTML page for people, one CSV per table.
 
     out/index.html, out/slices.csv, out/daily.csv, out/incident_losses.csv, out/pareto.csv,
-    out/weekly.csv, out/what_if.csv
+    out/weekly.csv, out/what_if.csv, out/rollouts.csv
 """
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ from sizing import charts
 from sizing.data import PairCounts, SizingSettings, read_counts
 from sizing.estimate import BLOCK_DAYS, CONFIDENCE, REPLICATES, Bootstrap, incident_losses, size_slices
 from sizing.pareto import pareto
+from sizing.rollout import ROLLOUT_SHARE, WINDOW_DAYS, rollouts
 from sizing.whatif import weekly_trend, what_if
 
 # The page's own template, and the style it shares with the other reports (reports/report.css).
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader([Path(__file__).parent, Path(reports.__file__).parent]),
                           autoescape=True, undefined=jinja2.StrictUndefined)
-CSVS = ("slices", "daily", "incident_losses", "pareto", "weekly", "what_if")
+CSVS = ("slices", "daily", "incident_losses", "pareto", "weekly", "what_if", "rollouts")
 EVENT_COLUMNS = ("client", "warehouse", "under_count", "under_count_low", "under_count_high", "per_day",
                  "incident_under_count", "recovered", "recovered_low", "recovered_high", "per_day_low",
                  "per_day_high")
@@ -58,7 +59,8 @@ def compute(settings: SizingSettings, store, start: dt.date, end: dt.date, targe
               "daily": daily[["partition", "grouping", "slice_key", "client", "warehouse", "capture", "under_count",
                               "excluded", "reason"]],
               "incident_losses": incident_losses(counts), "pareto": pareto(counts, boot),
-              "weekly": weekly_trend(counts), "what_if": what_if(counts, target, boot)}
+              "weekly": weekly_trend(counts), "what_if": what_if(counts, target, boot),
+              "rollouts": rollouts(counts)}
     return Sizing(counts, frames, target)
 
 
@@ -72,7 +74,8 @@ def rounded(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 SHARE_COLUMNS = ("capture", "typical_capture", "compared_capture", "target", "localiser_share", "share_of_loss",
-                 "cumulative_share")
+                 "cumulative_share", "capture_low", "capture_high", "share_after", "capture_before", "capture_after",
+                 "version_capture_after", "change", "change_low", "change_high")
 
 
 def shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -150,7 +153,27 @@ def method_text(sized: Sizing) -> str:
         f"the typical leaf's capture) over the total's steady-state days; each leaf belongs to one part, so "
         f"the parts add up to the total. What-if: bringing a slice to {target} recovers warehouse x "
         f"(target - capture) events over its steady-state days; recoveries add up within one grouping, not "
-        f"across groupings (their slices share events).")
+        f"across groupings (their slices share events). {trend_method_text(sized)}")
+
+
+def trend_method_text(sized: Sizing) -> str:
+    """The method paragraph's sentences on the weekly trend's interval and the rollout comparison."""
+    s = sized.counts.settings
+    weekly = ("Weekly captures have a quasi-binomial interval (binomial thinning widened by the days' "
+              "extra-binomial spread, Pearson's X^2 over its degrees of freedom around each week's capture, "
+              "pooled over the slice's weeks and never below 1; Student quantile; McCullagh & Nelder 1989): a "
+              "week is a single bootstrap block.")
+    if s.version_dimension is None:
+        return weekly + (f" No version dimension is configured (pairs.{s.pair}.version_dimension), so there is "
+                         f"no before/after comparison of rollouts.")
+    return weekly + (
+        f" Rollouts: a value of {s.version_dimension} rolls out on the first day it carries {ROLLOUT_SHARE:.0%} "
+        f"of its parent slice's warehouse events (a version already there on the first day rolled out before "
+        f"the period and has no before); the parent's capture over its steady-state days in the {WINDOW_DAYS} "
+        f"days before that day is compared with the {WINDOW_DAYS} days from it, the change has the same "
+        f"quasi-binomial interval (the dispersion pooled within the two windows), and the under-count per day "
+        f"it implies is minus the change times the parent's warehouse events per steady-state day after. The "
+        f"change holds whatever else changed between the windows.")
 
 
 def render(sized: Sizing, source: str = "") -> str:
@@ -160,10 +183,14 @@ def render(sized: Sizing, source: str = "") -> str:
                "what_if": charts.what_if_chart(sized.frames["what_if"])}
     if len(sized.frames["weekly"]):
         figures["trend"] = charts.trend_chart(sized.frames["weekly"], groupings[0] if groupings else "")
+    if sized.counts.settings.version_dimension is not None:
+        figures["rollouts"] = charts.rollout_chart(sized.frames["rollouts"])
     return _ENV.get_template("sizing.html").render(
         s=sized.counts.settings, start=sized.counts.start, end=sized.counts.end, h=headline(sized),
-        source=source, method=method_text(sized), target=sized.target,
+        source=source, method=method_text(sized), target=sized.target, rollout_share=ROLLOUT_SHARE,
+        window_days=WINDOW_DAYS,
         charts={k: png_base64(v) for k, v in figures.items()},
-        tables={name: table(f[name]) for name in ("slices", "incident_losses", "pareto", "what_if")},
+        tables={**{name: table(f[name]) for name in ("slices", "incident_losses", "pareto", "what_if")},
+                "rollouts": table(f["rollouts"].drop(columns=["grouping", "before_period"]))},
         weekly=table(f["weekly"][f["weekly"].grouping == ""]), csv_files=[f"{n}.csv" for n in CSVS],
         incident_total=float(sized.frames["incident_losses"].query("grouping == ''").under_count.sum()))

@@ -1,7 +1,8 @@
 """The under-count by week, and what bringing a slice's capture to a target would recover.
 
 Trend: per monitored slice and ISO week (Monday first), the steady-state days' counts, capture and
-under-count; a week with no steady-state day has no row.
+under-count with a 95% interval (quasi-binomial, `sizing.dispersion`); a week with no steady-state day
+has no row.
 
 What-if: a slice whose capture rose to a target would have logged `warehouse x (target - capture)`
 more events on its steady-state days. The target is a number (`--target 0.99`) or, by default, the
@@ -36,25 +37,38 @@ import pandas as pd
 from scipy.stats import chi2
 
 from sizing.data import PairCounts
+from sizing.dispersion import capture_interval, pooled_dispersion
 from sizing.estimate import Bootstrap, capture_replicates, daily_arrays
 
 
 HETEROGENEITY_LEVEL = 0.05   # Cochran's Q: siblings are compared only when they differ at this level
 
 
+WEEKLY_COLUMNS = ["grouping", "slice_key", "week", "steady_days", "client", "warehouse", "capture", "capture_low",
+                  "capture_high", "under_count", "under_count_low", "under_count_high", "per_day", "pct_of_metric"]
+
+
 def weekly_trend(counts: PairCounts) -> pd.DataFrame:
+    """Per slice and week: the steady-state counts, capture and under-count, with a quasi-binomial
+    interval (`sizing.dispersion`) whose dispersion is pooled over the slice's weeks: a week of seven
+    days is one block of the period's bootstrap, so the bootstrap cannot size it."""
     steady = counts.slices[~counts.slices.excluded]
     if steady.empty:
-        return pd.DataFrame(columns=["grouping", "slice_key", "week", "steady_days", "client", "warehouse",
-                                     "capture", "under_count", "per_day", "pct_of_metric"])
+        return pd.DataFrame(columns=WEEKLY_COLUMNS)
     weeks = steady.assign(week=[d - dt.timedelta(days=d.weekday()) for d in steady.partition])
     out = weeks.groupby(["grouping", "slice_key", "week"], as_index=False).agg(
         steady_days=("partition", "nunique"), client=("client", "sum"), warehouse=("warehouse", "sum"))
     out["capture"] = out.client / out.warehouse.where(out.warehouse > 0)
     out["under_count"] = out.warehouse - out.client
+    spread = {key: pooled_dispersion(f.client.to_numpy(), f.warehouse.to_numpy(), f.week.to_numpy())
+              for key, f in weeks.groupby("slice_key")}
+    bounds = [capture_interval(r.client, r.warehouse, spread[r.slice_key]) for r in out.itertuples()]
+    out["capture_low"], out["capture_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    out["under_count_low"] = out.warehouse * (1 - out.capture_high)
+    out["under_count_high"] = out.warehouse * (1 - out.capture_low)
     out["per_day"] = out.under_count / out.steady_days
     out["pct_of_metric"] = 100 * (1 - out.capture)
-    return out.sort_values(["grouping", "slice_key", "week"]).reset_index(drop=True)
+    return out.sort_values(["grouping", "slice_key", "week"]).reset_index(drop=True)[WEEKLY_COLUMNS]
 
 
 def siblings(labels: dict[str, dict], grouping: str) -> dict[str, list[str]]:

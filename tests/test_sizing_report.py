@@ -17,7 +17,7 @@ import pytest
 from conftest import assert_matches_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "sizing"
-GOLDEN_CSVS = ("slices", "pareto", "what_if")
+GOLDEN_CSVS = ("slices", "pareto", "what_if", "weekly", "rollouts")
 PAIR = "client_vs_warehouse_events"
 
 
@@ -91,7 +91,7 @@ def test_the_page_explains_its_method_and_renders_in_headless_chromium(report, t
 
     page = (report[0] / "index.html").read_text()
     assert "How these figures were computed" in page and "circular block bootstrap" in page
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 4
     chromium = _tool("chromium", "chromium-browser")
     shot = tmp_path / "sizing.png"
     proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
@@ -100,6 +100,31 @@ def test_the_page_explains_its_method_and_renders_in_headless_chromium(report, t
     assert shot.is_file(), f"no screenshot; chromium said: {proc.stderr[-2000:]}"
     inked, colours = _ink(shot)
     assert inked > 0.05 and colours > 20, (inked, colours)
+
+
+def test_the_demos_versions_all_rolled_out_before_the_period(report):
+    """The demo draws every app version from its first day (mq.demo.APP_VERSIONS): each (platform,
+    version) slice is listed as rolled out on the first day, with no before and so no change."""
+    _, _, _, (start, _) = report
+    table = csv(report, "rollouts")
+    slices = csv(report, "slices")
+    assert sorted(table.parent + "&app_version=" + table.version) == sorted(
+        slices[slices.grouping == "platform,app_version"].slice_key)
+    assert (table.rollout_day == start.isoformat()).all() and table.before_period.all()
+    assert table.change.isna().all() and (table.note == "rolled out before the period: no before").all()
+
+
+def test_the_weekly_intervals_hold_the_demos_capture_rates(report):
+    """Each platform captures with a fixed probability (mq.demo.CAPTURE): its weeks' 95% intervals hold
+    it in most weeks (the golden run: 23 of 24)."""
+    from mq.demo import CAPTURE
+
+    weekly = csv(report, "weekly")
+    platforms = weekly[weekly.grouping == "platform"]
+    truth = platforms.slice_key.str.removeprefix("platform=").map(CAPTURE)
+    held = (platforms.capture_low <= truth) & (truth <= platforms.capture_high)
+    assert len(platforms) == 24 and held.sum() >= 21, held.sum()
+    assert (weekly.capture_low < weekly.capture).all() and (weekly.capture < weekly.capture_high).all()
 
 
 @pytest.mark.parametrize("name", GOLDEN_CSVS)
