@@ -194,6 +194,9 @@ def light_demo_config(folder: Path, slices: list[list[str]] | None = None, suite
     raw = yaml.safe_load(DEMO_CONFIG.read_text())
     if slices is not None:
         raw["slices"] = slices
+        for pair in raw["pairs"].values():   # a version dimension must be monitored (core/config.py)
+            if not any(pair.get("version_dimension") in s for s in slices):
+                pair.pop("version_dimension", None)
     for table, expectation in suites.items():
         suite = folder / f"{table}.yml"
         suite.write_text(yaml.safe_dump({"table": table, "expectations": [expectation]}))
