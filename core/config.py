@@ -88,6 +88,8 @@ class CompletenessCurveSpec(_Spec):
     def _increasing(cls, value: list[int]) -> list[int]:
         if not value:
             raise ValueError("give at least one lag in days, e.g. [0, 1, 2, 7]")
+        if value[0] != 0:
+            raise ValueError(f"the curve starts at the partition's own day: the first lag must be 0, got {value}")
         if any(b <= a for a, b in zip(value, value[1:])):
             raise ValueError(f"lags must be distinct days in increasing order, got {value}")
         return value

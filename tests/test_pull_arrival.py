@@ -67,6 +67,7 @@ def test_a_missing_arrival_column_is_named(spark, late_path):
     ("{column: received_at, lags_days: [0, 7, 2]}", "tables.events.completeness_curve.lags_days", "[0, 7, 2]"),
     ("{column: received_at, lags_days: [0, -1]}", "tables.events.completeness_curve.lags_days.1", "-1"),
     ("{column: received_at, lags_days: []}", "tables.events.completeness_curve.lags_days", "at least one lag"),
+    ("{column: received_at, lags_days: [1, 2]}", "tables.events.completeness_curve.lags_days", "must be 0"),
     ("{column: received at}", "tables.events.completeness_curve.column", "'received at'"),
     ("{column: ds}", "tables.events.completeness_curve.column", "'ds' is the partition column"),
 ])
