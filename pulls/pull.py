@@ -20,7 +20,7 @@ import pandas as pd
 from metricstore import utcnow
 from core.config import Config
 from core.errors import PullError
-from pulls.arrival import arrival_columns, check_arrival_column
+from pulls.arrival import arrival_columns, check_arrival_column, drop_unreached_lags
 from pulls.inputs import diagnose, spark_reason
 from pulls.sql import MetricColumn, PullQuery, render_pull
 from pulls.tables import _first_line, partition_files
@@ -145,6 +145,7 @@ def _result(table, partition, frame, dims, columns, evidence, points=None) -> Pu
         return PullResult(table, partition, "missing", 0, _empty_points(), evidence)
     if points is None:
         points = _to_points(frame, dims, [c.name for c in columns])
+    points = drop_unreached_lags(points, columns, partition, evidence.get("started_at"))
     total = frame[list(dims)].isna().all(axis=1) if dims else slice(None)
     row_count = int(frame.loc[total, "__rows"].iloc[0])
     # How many values each dimension had (before folding): the cardinality guard's evidence.

@@ -12,14 +12,13 @@ under-counts W - c_0, which splits exactly into
 - lost = W - C: events the client never sent (the steady-state under-count of the rest of the report).
 
 Completeness at D+k is c_k / C, the share of the final count present at D+k. Only steady-state
-slice-days (`sizing.data`) whose latest client pull started after the end of D+K count: before that
-the final count is not final yet, and what is still to come would read as lost. Intervals come from
+slice-days (`sizing.data`) of settled partitions count: those whose latest client pull started after
+the end of D+K, so that it stored the last lag's point (`pulls.arrival`). Before that the final
+count is not final yet, and what is still to come would read as lost. Intervals come from
 the report's day-block bootstrap (`sizing.estimate.Bootstrap`), every slice and rate on the same
 resampled days, with the binomial floor of `capture_replicates` (a row is late or not, captured or not).
 """
 from __future__ import annotations
-
-import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -34,8 +33,8 @@ EVENT_COLUMNS = ("client_d0", "under_count_d0", "late", "late_low", "late_high",
 
 def read_arrivals(counts: PairCounts, store) -> pd.DataFrame:
     """Per monitored slice and partition: c_k of every lag k of the curve (columns `d<k>`) and whether the
-    partition has settled (`settled`: its latest client pull started after the end of D + the last lag).
-    Empty without a completeness curve."""
+    partition has settled (`settled`: its latest client pull stored the last lag, having started after the
+    end of D + that lag). Empty without a completeness curve."""
     s = counts.settings
     columns = ["slice_key", "partition", *(f"d{k}" for k in s.arrival_lags), "settled"]
     if not s.arrival_lags:
@@ -47,39 +46,30 @@ def read_arrivals(counts: PairCounts, store) -> pd.DataFrame:
     points = points.assign(partition=pd.to_datetime(points.partition).dt.date, lag=points.metric.map(names))
     wide = points.pivot_table(index=["slice_key", "partition"], columns="lag", values="value", aggfunc="sum")
     wide = wide.reindex(columns=list(names.values())).reset_index()
-    settled = settled_partitions(store, s.client_table, counts.start, counts.end, max(s.arrival_lags))
-    wide["settled"] = wide.partition.isin(settled)
+    last = f"d{s.arrival_lags[-1]}"
+    wide["settled"] = wide.partition.isin(set(wide.partition[wide[last].notna()]))
     return wide[columns]
 
 
-def settled_partitions(store, table: str, start: dt.date, end: dt.date, last_lag: int) -> set[dt.date]:
-    """Partitions of `table` whose latest pull started after the end of their day + `last_lag`."""
-    pulls = store.pulls(start, end)
-    pulls = pulls[pulls.table_name == table].sort_values("version").drop_duplicates("partition", keep="last")
-    out = set()
-    for r in pulls.itertuples():
-        day = pd.Timestamp(r.partition).date()
-        settles = pd.Timestamp(day + dt.timedelta(days=last_lag + 1), tz="UTC")
-        started = pd.Timestamp(r.started_at)
-        if not pd.isna(started) and (started.tz_localize("UTC") if started.tzinfo is None else started) >= settles:
-            out.add(day)
-    return out
-
-
 def late_vs_lost(counts: PairCounts, arrivals: pd.DataFrame, boot: Bootstrap | None = None) -> pd.DataFrame:
-    """One row per monitored slice: its settled steady-state days, warehouse W, final client C, c_0,
+    """One row per monitored slice: its settled steady-state days (and how many steady-state days had no
+    settled curve), warehouse W, final client C, c_0,
     the D+0 under-count W - c_0 split into late (C - c_0) and lost (W - C), each with its interval,
     late's share of the D+0 under-count, and completeness c_k / C at every lag with its interval."""
     lags = counts.settings.arrival_lags
     if not lags or arrivals.empty:
         return pd.DataFrame(columns=_columns(lags))
     boot = boot or Bootstrap.for_days(len(counts.days))
-    rows = counts.slices[~counts.slices.excluded].merge(arrivals, on=["slice_key", "partition"], how="inner")
+    steady = counts.slices[~counts.slices.excluded]
+    steady_days = steady.groupby("slice_key").partition.nunique()
+    rows = steady.merge(arrivals, on=["slice_key", "partition"], how="inner")
     rows = rows[rows.settled]
     out = []
     for (grouping, key), frame in rows.groupby(["grouping", "slice_key"], sort=False):
         daily = _daily(frame, counts.days, ["warehouse", "client", *(f"d{k}" for k in lags)])
-        out.append({"grouping": grouping, "slice_key": key, **_split(daily, lags, boot)})
+        split = _split(daily, lags, boot)
+        out.append({"grouping": grouping, "slice_key": key, **split,
+                    "unsettled_days": int(steady_days[key]) - frame.partition.nunique()})
     if not out:
         return pd.DataFrame(columns=_columns(lags))
     table = pd.DataFrame(out)[_columns(lags)]
@@ -91,7 +81,7 @@ def late_vs_lost(counts: PairCounts, arrivals: pd.DataFrame, boot: Bootstrap | N
 def _columns(lags) -> list[str]:
     last = lags[-1] if lags else 0
     curve = [c for k in lags for c in (f"completeness_d{k}", f"completeness_d{k}_low", f"completeness_d{k}_high")]
-    return ["grouping", "slice_key", "days", "warehouse", "client", "client_d0", "under_count_d0", "late",
+    return ["grouping", "slice_key", "days", "unsettled_days", "warehouse", "client", "client_d0", "under_count_d0", "late",
             "late_low", "late_high", f"late_by_d{last}", "lost", "lost_low", "lost_high", "late_share", *curve]
 
 
@@ -136,6 +126,7 @@ def method_text(counts: PairCounts, table: pd.DataFrame) -> str:
                 f"(tables.{s.client_table}.completeness_curve), so late events cannot be told from lost ones.")
     total = table[table.grouping == ""]
     days = int(total.days.iloc[0]) if len(total) else 0
+    unsettled = int(total.unsettled_days.iloc[0]) if len(total) else 0
     last = s.arrival_lags[-1]
     lags = ", ".join(f"D+{k}" for k in s.arrival_lags)
     return (f"Late vs lost: the pull stores, per slice and partition D, the client count of the rows of "
@@ -143,8 +134,9 @@ def method_text(counts: PairCounts, table: pd.DataFrame) -> str:
             f"slice under-counts warehouse - client(D+0); of that, late = final client - client(D+0) "
             f"(events that arrive later: waiting or re-pulling recovers them) and lost = warehouse - final "
             f"client (never sent), so late + lost is the D+0 under-count. Completeness at D+k is client(D+k) / "
-            f"final client. Only steady-state days whose latest client pull started after the end of D+{last} "
-            f"count (the total had {days}); the intervals are the same block bootstrap's, with a binomial floor.")
+            f"final client. Only settled steady-state days count, those whose latest client pull started after the "
+            f"end of D+{last} (the total had {days}, {unsettled} more not settled yet: re-pull them after D+{last}); "
+            f"the intervals are the same block bootstrap's, with a binomial floor.")
 
 
 def page_table(table: pd.DataFrame, lags) -> pd.DataFrame:

@@ -82,3 +82,17 @@ def test_a_bad_curve_config_names_file_key_and_value(tmp_path, curve, key, shown
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(path) in str(err.value) and f"{key}:" in str(err.value) and shown in str(err.value)
+
+
+def test_a_lag_whose_day_has_not_ended_is_not_stored_yet(spark, tmp_path):
+    """Pulled today, yesterday's partition has its D+0 point (yesterday ended) but no D+1 or D+7 one: rows
+    may still arrive by their end, and a re-pull then adds them."""
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    path = tmp_path / "events"
+    rows = [(f"e{i}", "ios", dt.datetime.combine(yesterday, dt.time(1)), yesterday.isoformat()) for i in range(5)]
+    (spark.createDataFrame(rows, "event_id string, platform string, received_at timestamp, ds string")
+     .write.partitionBy("ds").parquet(str(path)))
+    config = make_config(path, {"column": "received_at", "lags_days": [0, 1, 7]})
+    register_tables(spark, config)
+    metrics = set(pull_partition(spark, config, "events", yesterday).points.metric)
+    assert metrics == {"events_n", "ios_n", "events_n__arrived_d0", "ios_n__arrived_d0"}

@@ -1,5 +1,6 @@
 """Late vs lost (sizing/lateness.py) on the small pair of tests/sizing_data.py with a completeness curve
-recorded as the pull records it: a partition counts only once its latest client pull ran after D+7,
+recorded as the pull records it (a partition pulled before its D+7 ended has no D+7 point, so it
+counts only once a re-pull after D+7 stored one),
 late + lost is the under-count read at D+0, completeness holds the injected arrival rate, and a pair
 whose client table has no curve says so instead of splitting anything."""
 from __future__ import annotations
@@ -32,12 +33,11 @@ def late_pair(stores):
         day = pd.Timestamp(day).date()
         final = {tuple(lab[d] for d in sd.DIMS): int(v) for lab, v in zip(frame.labels, frame.value)}
         d0 = {leaf: int(rng.binomial(n, ON_TIME)) for leaf, n in final.items()}
+        settled = (day - info["start"]).days < DAYS - UNSETTLED
         points = pd.concat([sd.slice_points(final, sd.CLIENT), sd.slice_points(d0, f"{sd.CLIENT}__arrived_d0"),
                             sd.slice_points(final, f"{sd.CLIENT}__arrived_d1"),
-                            sd.slice_points(final, f"{sd.CLIENT}__arrived_d7")])
-        settled = (day - info["start"]).days < DAYS - UNSETTLED
-        started = dt.datetime.combine(day + dt.timedelta(days=9 if settled else 3), dt.time(2), dt.timezone.utc)
-        store.record_pull({"table_name": "client", "partition": day, "status": "ok", "started_at": started,
+                            *([sd.slice_points(final, f"{sd.CLIENT}__arrived_d7")] if settled else [])])
+        store.record_pull({"table_name": "client", "partition": day, "status": "ok",
                            "content_hash": hashlib.sha256(repr(sorted(d0.items())).encode()).hexdigest(),
                            "row_count": sum(final.values())}, points)
     return store, info
@@ -47,7 +47,7 @@ def test_late_plus_lost_is_the_d0_under_count_on_settled_days_only(late_pair):
     store, info = late_pair
     counts = read_counts(SETTINGS, store, info["start"], info["end"])
     table = late_vs_lost(counts, read_arrivals(counts, store)).set_index("slice_key")
-    assert (table.days == DAYS - UNSETTLED).all()
+    assert (table.days == DAYS - UNSETTLED).all() and (table.unsettled_days == UNSETTLED).all()
     settled = counts.slices[counts.slices.partition < info["start"] + dt.timedelta(days=DAYS - UNSETTLED)]
     sums = settled.groupby("slice_key")[["client", "warehouse"]].sum()
     assert (table.client == sums.client.loc[table.index]).all()
