@@ -53,8 +53,11 @@ def drop_unreached_lags(points: pd.DataFrame, columns: list[MetricColumn], parti
         return points
     if started.tzinfo is None:
         started = started.replace(tzinfo=dt.timezone.utc)
-    unreached = {c.name for c in columns if isinstance(c, ArrivalColumn)
-                 and dt.datetime.combine(partition + dt.timedelta(days=c.lag + 1), dt.time(), dt.timezone.utc) > started}
+
+    def ends(lag: int) -> dt.datetime:   # the end of day D + lag, in UTC
+        return dt.datetime.combine(partition + dt.timedelta(days=lag + 1), dt.time(), dt.timezone.utc)
+
+    unreached = {c.name for c in columns if isinstance(c, ArrivalColumn) and ends(c.lag) > started}
     if not unreached or points.empty:
         return points
     return points[~points.metric.isin(unreached)].reset_index(drop=True)

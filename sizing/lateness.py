@@ -52,10 +52,10 @@ def read_arrivals(counts: PairCounts, store) -> pd.DataFrame:
 
 
 def late_vs_lost(counts: PairCounts, arrivals: pd.DataFrame, boot: Bootstrap | None = None) -> pd.DataFrame:
-    """One row per monitored slice: its settled steady-state days (and how many steady-state days had no
-    settled curve), warehouse W, final client C, c_0,
-    the D+0 under-count W - c_0 split into late (C - c_0) and lost (W - C), each with its interval,
-    late's share of the D+0 under-count, and completeness c_k / C at every lag with its interval."""
+    """One row per monitored slice: its settled steady-state days (`unsettled_days`: the steady-state days
+    without a settled curve), warehouse W, final client C, c_0, the D+0 under-count W - c_0 split into late
+    (C - c_0) and lost (W - C), each with its interval, late's share of the D+0 under-count, and
+    completeness c_k / C at every lag with its interval."""
     lags = counts.settings.arrival_lags
     if not lags or arrivals.empty:
         return pd.DataFrame(columns=_columns(lags))
@@ -81,13 +81,14 @@ def late_vs_lost(counts: PairCounts, arrivals: pd.DataFrame, boot: Bootstrap | N
 def _columns(lags) -> list[str]:
     last = lags[-1] if lags else 0
     curve = [c for k in lags for c in (f"completeness_d{k}", f"completeness_d{k}_low", f"completeness_d{k}_high")]
-    return ["grouping", "slice_key", "days", "unsettled_days", "warehouse", "client", "client_d0", "under_count_d0", "late",
-            "late_low", "late_high", f"late_by_d{last}", "lost", "lost_low", "lost_high", "late_share", *curve]
+    return ["grouping", "slice_key", "days", "unsettled_days", "warehouse", "client", "client_d0", "under_count_d0",
+            "late", "late_low", "late_high", f"late_by_d{last}", "lost", "lost_low", "lost_high", "late_share", *curve]
 
 
 def _daily(frame: pd.DataFrame, days: list, columns: list[str]) -> dict[str, np.ndarray]:
     """Per calendar day of the period, the sum of each column over the slice's rows (0 on other days)."""
-    pos = np.array([{d: i for i, d in enumerate(days)}[p] for p in frame.partition], dtype=int)
+    index = {d: i for i, d in enumerate(days)}
+    pos = np.array([index[p] for p in frame.partition], dtype=int)
     out = {}
     for c in columns:
         values = np.zeros(len(days))
