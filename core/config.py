@@ -67,6 +67,34 @@ class CalendarSpec(_Spec):
     holidays: list[Holiday] = Field(default_factory=list)
 
 
+MAX_ARRIVAL_LAG_DAYS = 90
+
+
+def arrived_metric(metric: str, lag: int) -> str:
+    """The stored metric counting `metric` over the rows that had arrived by the end of day D+`lag`."""
+    return f"{metric}__arrived_d{lag}"
+
+
+class CompletenessCurveSpec(_Spec):
+    """Late arrival: the table's rows say when they arrived (`column`, a timestamp), and every pull
+    also stores each metric of the table over the rows that had arrived by the end of the partition's
+    day + k, for each k of `lags_days` (`arrived_metric`), computed in the same scan."""
+    column: Identifier
+    lags_days: list[Annotated[int, Field(ge=0, le=MAX_ARRIVAL_LAG_DAYS)]] = Field(
+        default_factory=lambda: [0, 1, 2, 7])
+
+    @field_validator("lags_days")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("give at least one lag in days, e.g. [0, 1, 2, 7]")
+        if value[0] != 0:
+            raise ValueError(f"the curve starts at the partition's own day: the first lag must be 0, got {value}")
+        if any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"lags must be distinct days in increasing order, got {value}")
+        return value
+
+
 class TableSpec(_Spec):
     path: str | None = None      # Parquet (Hive-partitioned) folder
     table: str | None = None     # or a catalog table: db.table
@@ -77,6 +105,7 @@ class TableSpec(_Spec):
     min_slice_rows: int = Field(default=0, ge=0)   # rarer dimension values fold into "(other)"
     max_dimension_values: int = Field(default=1000, ge=1)   # the rest fold into "(other)", with a warning
     owner: str = "metrics-quality"
+    completeness_curve: CompletenessCurveSpec | None = None   # late arrival: counts by D+k
 
     _ident = field_validator("partition_column", "timestamp_column")(
         classmethod(lambda cls, v: v if v is None else _check_identifier(v)))
@@ -296,6 +325,7 @@ class Config(_Spec):
             if metric.table not in self.tables:
                 raise ValueError(f"metrics.{name}.table: unknown table {metric.table!r}; "
                                  f"known: {sorted(self.tables)}")
+        self._check_completeness_curves()
         for name, pair in self.pairs.items():
             for side in ("client", "warehouse"):
                 if getattr(pair, side) not in self.metrics:
@@ -327,6 +357,22 @@ class Config(_Spec):
         if not any(version in s and set(s) <= set(dims) for s in self.slices):
             raise ValueError(f"pairs.{name}.version_dimension: {version!r} is in no monitored slice set "
                              f"(`slices`); add one that holds it, e.g. [platform, {version}]")
+
+    def _check_completeness_curves(self) -> None:
+        """A completeness curve's column is not the partition column, and the metrics it adds
+        (`arrived_metric`) do not take the name of a configured metric."""
+        for name, table in self.tables.items():
+            curve = table.completeness_curve
+            if curve is None:
+                continue
+            if curve.column == table.partition_column:
+                raise ValueError(f"tables.{name}.completeness_curve.column: {curve.column!r} is the partition "
+                                 f"column; name the column that says when a row arrived")
+            for metric, spec in self.metrics.items():
+                for lag in curve.lags_days if spec.table == name else ():
+                    if arrived_metric(metric, lag) in self.metrics:
+                        raise ValueError(f"metrics.{arrived_metric(metric, lag)}: the name is taken by the "
+                                         f"completeness curve of tables.{name} (metric {metric}, lag {lag})")
 
     def _history_covers_detectors(self) -> None:
         """A detector reading further back than `alerting.history_days` would see less history in a

@@ -39,6 +39,16 @@ capture, P(network | lost) to share x (1 - capture)). So every count of the demo
 network is what it always was, and the per-network truth is exact: incidents.json lists it
 (`capture`).
 
+Late arrival: a client event logged offline reaches the backend hours or days after it happened.
+Every client row has a `received_at` timestamp and sits in the partition of its event day (so each
+partition's final count is what it always was); `received_at` says when it arrived. The day it
+arrives on, D+k, is drawn per (platform, app version, network) from `arrival_days` (wifi: nearly
+all the same day; cellular: some the next day; offline_batched: many days late, longest on the
+oldest app versions, whose queue is flushed less often), the hour from a uniform draw after the
+event (same day) or over the arrival day, all from a third random stream. incidents.json lists
+each cell's true completeness (`arrival`: the share of its received events present by the end of
+D+0, D+1, D+2, D+7).
+
 Generation is numpy + pyarrow, one partition at a time, so memory stays flat at any size.
 """
 from __future__ import annotations
@@ -69,6 +79,13 @@ ORDINARY_CAPTURE = 0.975       # capture of every (platform, network) but the fa
 NETWORK_FAILURES = {"ios": "cellular", "android": "offline_batched", "web": "cellular"}
 OLD_VERSIONS = 2               # a mobile platform's oldest versions: a smaller, lossier offline queue
 OLD_VERSION_FAILURE_SHARE = 0.6    # their failing network's share of traffic, relative to the platform's
+# Late arrival (`arrival_days`): share of a network's events that arrive the day they happen, and how
+# slowly the rest trickle in (each later day holds `decay` times the share of the day before), up to
+# MAX_ARRIVAL_DAYS late. Old app versions (OLD_VERSIONS) flush their offline queue less often.
+ARRIVAL = {"wifi": (0.995, 0.2), "cellular": (0.96, 0.35), "offline_batched": (0.55, 0.6)}
+OLD_VERSION_ARRIVAL = {"wifi": (0.99, 0.2), "cellular": (0.93, 0.4), "offline_batched": (0.35, 0.75)}
+MAX_ARRIVAL_DAYS = 10
+ARRIVAL_TRUTH_LAGS = (0, 1, 2, 7)  # the completeness incidents.json records
 
 # At scale: the values a larger demo draws from (the demo's own values first).
 MORE_COUNTRIES = ["US", "IN", "BR", "DE", "JP", "GB", "FR", "MX", "ID", "PH", "NG", "TR", "VN", "EG", "IT", "ES",
@@ -303,6 +320,35 @@ def network_capture(app_versions: dict[str, float]) -> dict[tuple[str, str], dic
     return out
 
 
+def arrival_days(app_versions: dict[str, float]) -> dict[tuple[str, str, str], np.ndarray]:
+    """(platform, app version, network) -> P(a received event arrives k days after its event day),
+    k = 0 .. MAX_ARRIVAL_DAYS: the same-day share, then a geometric tail (ARRIVAL)."""
+    oldest = set(list(app_versions)[:OLD_VERSIONS])
+    out = {}
+    for platform in PLATFORMS:
+        for version in ({"web": 1.0} if platform == "web" else app_versions):
+            old = platform != "web" and version in oldest and len(app_versions) > OLD_VERSIONS
+            for network in NETWORKS:
+                same_day, decay = (OLD_VERSION_ARRIVAL if old else ARRIVAL)[network]
+                tail = decay ** np.arange(MAX_ARRIVAL_DAYS)
+                out[(platform, version, network)] = np.concatenate([[same_day], (1 - same_day) * tail / tail.sum()])
+    return out
+
+
+def _draw_received_at(rng, event_ts: np.ndarray, day_start: np.datetime64, probs: np.ndarray) -> np.ndarray:
+    """When each client event reached the backend: `probs` (events, days) gives its arrival day D+k;
+    on the event's own day a uniform time between the event and midnight, on a later day a uniform
+    time over that day."""
+    cumulative = np.cumsum(probs, axis=1)
+    u = rng.random(len(event_ts)) * cumulative[:, -1]
+    lag = np.minimum((u[:, None] >= cumulative).sum(axis=1), probs.shape[1] - 1)
+    day_us = 86_400 * 10**6
+    after = (event_ts - day_start).astype("int64")            # microseconds into the event day
+    frac = rng.random(len(event_ts))
+    offset = np.where(lag == 0, after + frac * (day_us - 1 - after), lag * day_us + frac * (day_us - 1))
+    return day_start + offset.astype("int64").astype("timedelta64[us]")
+
+
 def _draw_networks(rng, captured: np.ndarray, p_capture: np.ndarray, mix: np.ndarray, shares: np.ndarray,
                    rates: np.ndarray) -> np.ndarray:
     """The network of each event given whether it was captured (index into NETWORKS).
@@ -353,6 +399,9 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
     net_shares = np.array([[by_network[(leaf[0], leaf[2])][n][0] for n in NETWORKS] for leaf in leaves])
     net_rates = np.array([[by_network[(leaf[0], leaf[2])][n][1] for n in NETWORKS] for leaf in leaves])
     net_rng = np.random.default_rng([spec.seed, 2])   # its own stream: every other draw stays as it was
+    arrival_rng = np.random.default_rng([spec.seed, 3])   # the same for the arrival times
+    by_cell = arrival_days(values[1])
+    arrival_probs = np.array([[by_cell[(leaf[0], leaf[2], n)] for n in NETWORKS] for leaf in leaves])
     incidents = plan_incidents(spec)
     active = _active_days(incidents)
     rows = {"client_events": 0, "warehouse_events": 0}
@@ -394,8 +443,9 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
                 lost = inc.params.get("loss", inc.params.get("rate", 0.0) * (nth_day + 1))
                 p_capture = np.where(hit, p_capture * (1 - lost), p_capture)
         captured = rng.random(n) < p_capture
-        network = np.asarray(NETWORKS)[_draw_networks(net_rng, captured, p_capture, capture[leaf_index],
-                                                       net_shares[leaf_index], net_rates[leaf_index])]
+        net_index = _draw_networks(net_rng, captured, p_capture, capture[leaf_index], net_shares[leaf_index],
+                                   net_rates[leaf_index])
+        network = np.asarray(NETWORKS)[net_index]
 
         columns = {
             "event_id": event_id, "event_ts": event_ts,
@@ -409,6 +459,9 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
             client_user[rng.random(client_user.size) < 0.25] = None
         client = pa.table({k: pa.array(client_user if k == "user_id" else v[captured])
                            for k, v in columns.items()})
+        received = _draw_received_at(arrival_rng, event_ts[captured], day_start,
+                                     arrival_probs[leaf_index[captured], net_index[captured]])
+        client = client.append_column("received_at", pa.array(received))
         if shifted is not None:
             warehouse, shifted = pa.concat_tables([shifted, warehouse]), None
         if any(inc.kind in ("timezone_shift", "shock") and nth_day == 0 for inc, nth_day in today):
@@ -431,7 +484,10 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress=None) ->
              "dimensions": DIMENSIONS, "rows": rows,
              "incidents": [{k: v for k, v in asdict(inc).items() if k != "params" or v} for inc in incidents],
              "capture": [{"platform": p, "app_version": v, "network": n, "share": share, "capture": rate}
-                         for (p, v), nets in by_network.items() for n, (share, rate) in nets.items() if share > 0]}
+                         for (p, v), nets in by_network.items() for n, (share, rate) in nets.items() if share > 0],
+             "arrival": [{"platform": p, "app_version": v, "network": n,
+                          **{f"d{k}": round(float(probs[:k + 1].sum()), 9) for k in ARRIVAL_TRUTH_LAGS}}
+                         for (p, v, n), probs in by_cell.items() if by_network[(p, v)][n][0] > 0]}
     (out / "incidents.json").write_text(json.dumps(truth, indent=2))
     return truth
 

@@ -20,6 +20,7 @@ import pandas as pd
 from metricstore import utcnow
 from core.config import Config
 from core.errors import PullError
+from pulls.arrival import arrival_columns, check_arrival_column, drop_unreached_lags
 from pulls.inputs import diagnose, spark_reason
 from pulls.sql import MetricColumn, PullQuery, render_pull
 from pulls.tables import _first_line, partition_files
@@ -51,7 +52,7 @@ def table_plan(config: Config, table: str) -> tuple[list[str], list[list[str]], 
     groupings = [g for g in config.slices if set(g) <= set(dims)] + [dims]
     columns = [MetricColumn(m, config.metrics[m].expression, config.metrics[m].where,
                             config.metrics[m].additive) for m in names]
-    return dims, groupings, columns
+    return dims, groupings, columns + arrival_columns(config.tables[table], columns)
 
 
 def pull_partition(spark, config: Config, table: str, partition: dt.date) -> PullResult:
@@ -144,6 +145,7 @@ def _result(table, partition, frame, dims, columns, evidence, points=None) -> Pu
         return PullResult(table, partition, "missing", 0, _empty_points(), evidence)
     if points is None:
         points = _to_points(frame, dims, [c.name for c in columns])
+    points = drop_unreached_lags(points, columns, partition, evidence.get("started_at"))
     total = frame[list(dims)].isna().all(axis=1) if dims else slice(None)
     row_count = int(frame.loc[total, "__rows"].iloc[0])
     # How many values each dimension had (before folding): the cardinality guard's evidence.
@@ -157,6 +159,7 @@ def _result(table, partition, frame, dims, columns, evidence, points=None) -> Pu
 
 def _check_columns(spark, config: Config, table: str, dims: list[str]) -> None:
     columns = set(spark.table(table).columns)
+    check_arrival_column(table, config.tables[table], columns)
     for d in dims:
         if d not in columns:
             owner = next(m for m, s in config.metrics.items()

@@ -94,3 +94,24 @@ def rollout_chart(table: pd.DataFrame) -> Figure:
     ax.set_title("Capture before and after each version's rollout (red: fell, green: rose, grey: not told "
                  "apart from 0)", fontsize=10)
     return fig
+
+
+def completeness_chart(table: pd.DataFrame, lags, grouping: str) -> Figure:
+    """Completeness curve (share of the final client count present by the end of D+k, with its interval)
+    of the total and the slices of `grouping`, the least complete at D+0 first."""
+    fig = figure(10, 3.2)
+    ax = fig.add_subplot()
+    shown = table[table.grouping.isin(["", grouping])].sort_values(f"completeness_d{lags[0]}").head(MAX_LINES + 1)
+    for row in shown.itertuples():
+        y = np.array([getattr(row, f"completeness_d{k}") for k in lags])
+        lo = np.array([getattr(row, f"completeness_d{k}_low") for k in lags])
+        hi = np.array([getattr(row, f"completeness_d{k}_high") for k in lags])
+        err = np.clip(np.vstack([y - lo, hi - y]), 0, None)
+        ax.errorbar(list(lags), 100 * y, yerr=100 * err, marker="o", markersize=3, capsize=3,
+                    linewidth=2.4 if row.slice_key == "(total)" else 1.2, label=row.slice_key)
+    ax.set_xticks(list(lags), [f"D+{k}" for k in lags])
+    ax.set_ylabel("% of the final client count", fontsize=8)
+    ax.set_title(f"Completeness curve: share arrived by the end of D+k, total and {grouping or 'total'}",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return fig

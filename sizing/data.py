@@ -43,6 +43,8 @@ class SizingSettings:
     tables: frozenset[str] = frozenset()
     holidays: Mapping[dt.date, str] = field(default_factory=dict)
     version_dimension: str | None = None     # app releases: compared before/after rollout (`sizing.rollout`)
+    client_table: str = ""
+    arrival_lags: tuple[int, ...] = ()       # the client table's completeness curve (sizing.lateness)
 
     @classmethod
     def from_config(cls, config, pair: str | None = None) -> "SizingSettings":
@@ -57,9 +59,12 @@ class SizingSettings:
         spec = config.pairs[pair]
         dims = config.metric_dimensions(spec.client)
         groupings = [",".join(d for d in dims if d in s) for s in config.slices if set(s) <= set(dims)]
+        client_table = config.metrics[spec.client].table
+        curve = config.tables[client_table].completeness_curve
         return cls(pair, spec.client, spec.warehouse, tuple(dims), tuple(dict.fromkeys(groupings)),
-                   frozenset({config.metrics[spec.client].table, config.metrics[spec.warehouse].table}),
-                   {h.date: h.name for h in config.calendar.holidays}, spec.version_dimension)
+                   frozenset({client_table, config.metrics[spec.warehouse].table}),
+                   {h.date: h.name for h in config.calendar.holidays}, spec.version_dimension,
+                   client_table, tuple(curve.lags_days) if curve else ())
 
     @property
     def leaf_grouping(self) -> str:

@@ -1,7 +1,7 @@
 """The sizing report of a pair and period: one HTML page for people, one CSV per table.
 
     out/index.html, out/slices.csv, out/daily.csv, out/incident_losses.csv, out/pareto.csv,
-    out/weekly.csv, out/what_if.csv, out/rollouts.csv
+    out/weekly.csv, out/what_if.csv, out/rollouts.csv, out/completeness.csv
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import reports
 from core.errors import MqError
 from reports.charts import png_base64
 from reports.html import table
-from sizing import charts
+from sizing import charts, lateness
 from sizing.data import PairCounts, SizingSettings, read_counts
 from sizing.estimate import BLOCK_DAYS, CONFIDENCE, REPLICATES, Bootstrap, incident_losses, size_slices
 from sizing.pareto import pareto
@@ -31,6 +31,9 @@ CSVS = ("slices", "daily", "incident_losses", "pareto", "weekly", "what_if", "ro
 EVENT_COLUMNS = ("client", "warehouse", "under_count", "under_count_low", "under_count_high", "per_day",
                  "incident_under_count", "recovered", "recovered_low", "recovered_high", "per_day_low",
                  "per_day_high")
+# Late vs lost (sizing.lateness): its own table and events.
+CSVS += ("completeness",)
+EVENT_COLUMNS += lateness.EVENT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ def compute(settings: SizingSettings, store, start: dt.date, end: dt.date, targe
               "incident_losses": incident_losses(counts), "pareto": pareto(counts, boot),
               "weekly": weekly_trend(counts), "what_if": what_if(counts, target, boot),
               "rollouts": rollouts(counts)}
+    frames["completeness"] = lateness.late_vs_lost(counts, lateness.read_arrivals(counts, store), boot)
     return Sizing(counts, frames, target)
 
 
@@ -153,7 +157,8 @@ def method_text(sized: Sizing) -> str:
         f"the typical leaf's capture) over the total's steady-state days; each leaf belongs to one part, so "
         f"the parts add up to the total. What-if: bringing a slice to {target} recovers warehouse x "
         f"(target - capture) events over its steady-state days; recoveries add up within one grouping, not "
-        f"across groupings (their slices share events). {trend_method_text(sized)}")
+        f"across groupings (their slices share events). {trend_method_text(sized)} "
+        + lateness.method_text(c, sized.frames["completeness"]))
 
 
 def trend_method_text(sized: Sizing) -> str:
@@ -185,6 +190,7 @@ def render(sized: Sizing, source: str = "") -> str:
         figures["trend"] = charts.trend_chart(sized.frames["weekly"], groupings[0] if groupings else "")
     if sized.counts.settings.version_dimension is not None:
         figures["rollouts"] = charts.rollout_chart(sized.frames["rollouts"])
+    figures.update(_late_figures(sized, groupings))
     return _ENV.get_template("sizing.html").render(
         s=sized.counts.settings, start=sized.counts.start, end=sized.counts.end, h=headline(sized),
         source=source, method=method_text(sized), target=sized.target, rollout_share=ROLLOUT_SHARE,
@@ -193,4 +199,22 @@ def render(sized: Sizing, source: str = "") -> str:
         tables={**{name: table(f[name]) for name in ("slices", "incident_losses", "pareto", "what_if")},
                 "rollouts": table(f["rollouts"].drop(columns=["grouping", "before_period"]))},
         weekly=table(f["weekly"][f["weekly"].grouping == ""]), csv_files=[f"{n}.csv" for n in CSVS],
-        incident_total=float(sized.frames["incident_losses"].query("grouping == ''").under_count.sum()))
+        incident_total=float(sized.frames["incident_losses"].query("grouping == ''").under_count.sum()),
+        late=_late_section(sized, groupings))
+
+
+def _late_figures(sized: Sizing, groupings: list[str]) -> dict:
+    """The completeness-curve chart, when the client table has a curve."""
+    late, lags = sized.frames["completeness"], sized.counts.settings.arrival_lags
+    return {"completeness": charts.completeness_chart(late, lags, groupings[0] if groupings else "")} \
+        if len(late) else {}
+
+
+def _late_section(sized: Sizing, groupings: list[str]) -> dict:
+    """What the "Late vs lost" section shows: the total and the chart's grouping (all slices in the CSV)."""
+    late, lags = sized.frames["completeness"], sized.counts.settings.arrival_lags
+    shown_rows = late[late.grouping.isin(["", *groupings[:1]])]
+    total = late[late.grouping == ""]
+    return {"configured": bool(lags), "table": table(lateness.page_table(shown_rows, lags)) if len(late) else "",
+            "total": total.iloc[0].to_dict() if len(total) else None, "lags": lags,
+            "client_table": sized.counts.settings.client_table}

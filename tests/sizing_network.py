@@ -7,7 +7,12 @@ spec, pulls the days before its first incident with the real range pull (one Spa
 into a metric store, and gives every monitored slice's true steady-state under-count: the warehouse
 events of each of its leaves times one minus the leaf's true capture. The incident days are left out
 of the period, so every day is steady state and the truth is exact (it conditions on the reported
-volume, as the report's interval does)."""
+volume, as the report's interval does).
+
+The client table has a completeness curve (`received_at`, D+0/1/2/7), and the generator knows each
+cell's true completeness (`incidents.json` -> `arrival`): a slice's true completeness at D+k is the
+mean of its leaves' truths weighted by their final client counts, and its true late count the final
+client count less the events expected by the end of D+0."""
 from __future__ import annotations
 
 import datetime as dt
@@ -33,7 +38,8 @@ workdir: {dir}
 dimensions: [platform, country, app_version, event_type, network]
 slices: {slices}
 tables:
-  client_events: {{path: {dir}/client_events, partition_column: ds, timestamp_column: event_ts}}
+  client_events: {{path: {dir}/client_events, partition_column: ds, timestamp_column: event_ts,
+                   completeness_curve: {{column: received_at, lags_days: [0, 1, 2, 7]}}}}
   warehouse_events: {{path: {dir}/warehouse_events, partition_column: ds, timestamp_column: event_ts}}
 metrics:
   client_events: {{table: client_events, expression: "COUNT(*)", detectors: [{{name: seasonal_mad}}]}}
@@ -47,7 +53,7 @@ def build(spark, store, folder: Path, seed: int) -> dict:
     """Generate the spec with `seed` into `folder`, pull its clean days into `store`.
 
     Returns {"config", "start", "end", "truth": {slice_key: true under-count}, "capture": generator's
-    per-cell truth}."""
+    per-cell truth, "completeness": {slice_key: {lag: true completeness}}, "late": {slice_key: true late}}."""
     from mq.config import load_config
     from pulls.pull import pull_range
     from pulls.tables import register_tables
@@ -70,8 +76,11 @@ def build(spark, store, folder: Path, seed: int) -> dict:
             store.record_pull(result.evidence, result.points)
     leaves = store.points(["warehouse_events"], start, end,
                           groupings=[",".join(config.metric_dimensions("warehouse_events"))])
+    client = store.points(["client_events"], start, end,
+                          groupings=[",".join(config.metric_dimensions("client_events"))])
+    completeness, late = true_completeness(client, truth["arrival"])
     return {"config": config, "start": start, "end": end, "capture": truth["capture"],
-            "truth": true_under_count(leaves, truth["capture"])}
+            "truth": true_under_count(leaves, truth["capture"]), "completeness": completeness, "late": late}
 
 
 def true_under_count(leaves: pd.DataFrame, capture: list[dict]) -> dict[str, float]:
@@ -84,3 +93,22 @@ def true_under_count(leaves: pd.DataFrame, capture: list[dict]) -> dict[str, flo
             key = "&".join(f"{d}={labels[d]}" for d in dims) or "(total)"
             out[key] = out.get(key, 0.0) + lost
     return out
+
+
+def true_completeness(leaves: pd.DataFrame, arrival: list[dict]) -> tuple[dict, dict]:
+    """({slice_key: {lag: true completeness}}, {slice_key: true late events}) from the leaves' final client
+    counts and each cell's true share arrived by D+k."""
+    cells = {(c["platform"], c["app_version"], c["network"]): c for c in arrival}
+    lags = [int(k[1:]) for k in arrival[0] if k.startswith("d")]
+    final: dict[str, float] = {}
+    arrived: dict[str, dict[int, float]] = {}
+    for labels, value in zip(leaves.labels, leaves.value):
+        cell = cells[(labels["platform"], labels["app_version"], labels["network"])]
+        for dims in SLICES:
+            key = "&".join(f"{d}={labels[d]}" for d in dims) or "(total)"
+            final[key] = final.get(key, 0.0) + value
+            for k in lags:
+                arrived.setdefault(key, {}).setdefault(k, 0.0)
+                arrived[key][k] += value * cell[f"d{k}"]
+    return ({key: {k: arrived[key][k] / final[key] for k in lags} for key in final},
+            {key: final[key] - arrived[key][0] for key in final})

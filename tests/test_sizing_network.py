@@ -2,7 +2,9 @@
 with `network` configured as a dimension, pulled with the real range pull; each monitored slice's
 steady-state under-count holds the generator's known truth within its interval (as often as 95%
 intervals should), and the breakdown's
-named slices are the three injected failure modes (mq.demo.NETWORK_FAILURES)."""
+named slices are the three injected failure modes (mq.demo.NETWORK_FAILURES). With the client table's
+completeness curve, each slice's completeness at D+0 and D+1 and its late events hold the generator's
+truth within their intervals, and late + lost is the under-count read at D+0."""
 from __future__ import annotations
 
 import pytest
@@ -23,6 +25,7 @@ def network_demo(spark, tmp_path_factory):
     store.install()
     info = sn.build(spark, store, tmp_path_factory.mktemp("network_demo"), seed=11)
     counts = read_counts(SizingSettings.from_config(info["config"]), store, info["start"], info["end"])
+    info["store"] = store
     yield counts, info
     engine.dispose()
 
@@ -72,3 +75,29 @@ def test_the_breakdowns_top_three_slices_are_the_injected_failure_modes(network_
     for row in named.head(3).itertuples():
         truth = info["truth"][row.part.replace(" & ", "&")]
         assert row.under_count_low <= truth <= row.under_count_high, row.part
+
+
+def test_late_and_lost_hold_the_generators_arrival_truth(network_demo):
+    """Per slice of the total, platform, network and platform x network: completeness at D+0 and D+1 and the
+    late count hold the truth in their 95% intervals as often as calibrated intervals do; late + lost is the
+    D+0 under-count on every slice; offline batches are the late ones."""
+    from scipy.stats import binom
+
+    from sizing.lateness import late_vs_lost, read_arrivals
+
+    counts, info = network_demo
+    table = late_vs_lost(counts, read_arrivals(counts, info["store"]))
+    table = table[table.grouping.isin(["", "platform", "network", "platform,network"])]
+    assert len(table) == 1 + 3 + 3 + 8
+    held = []
+    for row in table.itertuples():
+        truth = info["completeness"][row.slice_key]
+        held += [row.completeness_d0_low <= truth[0] <= row.completeness_d0_high,
+                 row.completeness_d1_low <= truth[1] <= row.completeness_d1_high,
+                 row.late_low <= info["late"][row.slice_key] <= row.late_high]
+    assert len(held) - sum(held) <= binom.ppf(0.99, len(held), 0.05), table
+    assert (table.late + table.lost == table.under_count_d0).all()
+    assert (table.days == (counts.end - counts.start).days + 1).all()   # every day pulled long after D+7
+    by_key = table.set_index("slice_key")
+    assert by_key.loc["network=offline_batched", "completeness_d0"] < 0.7 < by_key.loc["network=wifi",
+                                                                                        "completeness_d0"]

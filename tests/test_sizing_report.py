@@ -17,7 +17,7 @@ import pytest
 from conftest import assert_matches_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "sizing"
-GOLDEN_CSVS = ("slices", "pareto", "what_if", "weekly", "rollouts")
+GOLDEN_CSVS = ("slices", "pareto", "what_if", "weekly", "rollouts", "completeness")
 PAIR = "client_vs_warehouse_events"
 
 
@@ -60,6 +60,27 @@ def test_the_report_sums_back_to_the_metric_store(report):
     assert pareto.under_count.sum() == pytest.approx(slices.loc["(total)", "under_count"], abs=0.1 * len(pareto))
 
 
+def test_late_vs_lost_sums_back_to_the_metric_store(report):
+    """completeness.csv: each slice's D+0 count is the store's `client_events__arrived_d0` points over its
+    steady-state days (every demo partition was pulled long after D+7), its final client and warehouse
+    counts are slices.csv's, and late + lost is the D+0 under-count."""
+    out, pipe, _, (start, end) = report
+    late, daily = csv(report, "completeness").set_index("slice_key"), csv(report, "daily")
+    slices = csv(report, "slices").set_index("slice_key")
+    steady = daily[~daily.excluded]
+    d0 = pipe.store.points(["client_events__arrived_d0"], start, end)
+    d0 = d0.assign(partition=d0.partition.astype(str)).set_index(["slice_key", "partition"]).value
+    assert set(late.index) == set(steady.slice_key)
+    for key, rows in steady.groupby("slice_key"):
+        assert late.loc[key, "client_d0"] == d0.reindex(list(zip(rows.slice_key, rows.partition))).fillna(0).sum()
+        assert late.loc[key, "days"] == slices.loc[key, "steady_days"]
+    assert (late.client == slices.client.loc[late.index]).all()
+    assert (late.warehouse == slices.warehouse.loc[late.index]).all()
+    assert (late.late + late.lost - late.under_count_d0).abs().max() <= 0.2
+    assert (late.lost == slices.under_count.loc[late.index]).all()
+    assert (late.client_d0 < late.client).all()     # the demo's offline batches arrive late on every slice
+
+
 def test_the_steady_state_loss_per_platform_holds_the_demos_capture_rate(report):
     """The demo captures each platform's events with a known probability (mq.demo.CAPTURE): on the
     steady-state days, the expected under-count is the warehouse count times one minus that rate."""
@@ -91,6 +112,7 @@ def test_the_page_explains_its_method_and_renders_in_headless_chromium(report, t
 
     page = (report[0] / "index.html").read_text()
     assert "How these figures were computed" in page and "circular block bootstrap" in page
+    assert "Late vs lost" in page and "late = final client - client(D+0)" in page
     assert page.count("data:image/png;base64,") == 4
     chromium = _tool("chromium", "chromium-browser")
     shot = tmp_path / "sizing.png"
