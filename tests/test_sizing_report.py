@@ -113,7 +113,7 @@ def test_the_page_explains_its_method_and_renders_in_headless_chromium(report, t
     page = (report[0] / "index.html").read_text()
     assert "How these figures were computed" in page and "circular block bootstrap" in page
     assert "Late vs lost" in page and "late = final client - client(D+0)" in page
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 5   # pareto, what-if, trend, rollouts, completeness
     chromium = _tool("chromium", "chromium-browser")
     shot = tmp_path / "sizing.png"
     proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
