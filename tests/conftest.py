@@ -284,6 +284,44 @@ def worked_demo(backfilled_demo, demo_home, shared_demo_config, spark, tmp_path_
 
 
 
+@pytest.fixture(scope="session")
+def light_home(tmp_path_factory) -> Path:
+    """The $MQ_DEMO_DIR of `light_history` and of every module's copy of it (as `demo_home` is)."""
+    return tmp_path_factory.mktemp("light_home") / "demo"
+
+
+@pytest.fixture(scope="session")
+def light_history(demo_warehouse, light_home, spark, tmp_path_factory):
+    """(folder, last day) of the small demo with `light_demo_config` (mq.yml and its suites in the
+    folder), backfilled into `folder/state.db` from the demo's first day to two days before its first
+    incident: the history the DAG tests start from, built once (`light_copy` gives a module its own)."""
+    from mq.config import load_config
+    from mq.pipeline import Pipeline
+
+    built = tmp_path_factory.mktemp("light_history")
+    (built / "warehouse").symlink_to(demo_warehouse[0], target_is_directory=True)
+    truth = demo_warehouse[1]
+    start = dt.date.fromisoformat(truth["spec"]["start"])
+    end = min(dt.date.fromisoformat(i["start"]) for i in truth["incidents"]) - dt.timedelta(days=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MQ_DEMO_DIR", str(_point(light_home, built)))
+        for name in ("MQ_STATE_URL", "MQ_RECEIVER", "MQ_CONFIG", "MQ_SPARK_MASTER", "MQ_SPARK_REMOTE"):
+            mp.delenv(name, raising=False)
+        pipe = Pipeline(load_config(light_demo_config(light_home)), spark=spark,
+                        state_url=f"sqlite:///{light_home / 'state.db'}")
+        pipe.backfill(start, end)
+        pipe.engine.dispose()
+    return built, end
+
+
+def light_copy(light_history, light_home: Path, tmp_path_factory, name: str) -> Path:
+    """A module's own copy of `light_history`, with `light_home` pointed at it (modules run one after
+    another); returns `light_home`: the module's $MQ_DEMO_DIR, holding mq.yml, state.db and warehouse/."""
+    work = tmp_path_factory.mktemp(name)
+    shutil.copytree(light_history[0], work, dirs_exist_ok=True, symlinks=True)
+    return _point(light_home, work)
+
+
 def assert_matches_golden(got: str, golden: Path) -> None:
     """`got` equals the golden file; MQ_UPDATE_GOLDEN=1 rewrites the file first (then review the diff)."""
     if os.environ.get("MQ_UPDATE_GOLDEN") == "1":

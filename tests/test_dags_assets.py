@@ -17,7 +17,7 @@ from mq.airflow.testing import use_temporary_airflow_home
 
 use_temporary_airflow_home()   # before anything imports airflow
 
-from conftest import light_demo_config  # noqa: E402
+from conftest import light_copy  # noqa: E402
 from status.certify import CertifySettings, statuses  # noqa: E402
 
 HISTORY_DAYS = 35   # five same-weekday seasons: a flagged day left out of a baseline still leaves the three it needs
@@ -73,15 +73,14 @@ def _execute(dag, dag_run, session) -> dict:
 
 
 @pytest.fixture(scope="module")
-def airflow_demo(spark, demo_warehouse, tmp_path_factory):
+def airflow_demo(spark, demo_warehouse, light_history, light_home, tmp_path_factory):
     from mq.airflow.factory import build_daily_dag
     from mq.airflow.testing import init_metadata_db
     from mq.airflow.settings import DagSettings
     from mq.config import load_config
     from mq.pipeline import Pipeline
 
-    work = tmp_path_factory.mktemp("dag-assets")
-    (work / "warehouse").symlink_to(demo_warehouse[0], target_is_directory=True)
+    work = light_copy(light_history, light_home, tmp_path_factory, "dag-assets")
     by_id = {i["id"]: i for i in demo_warehouse[1]["incidents"]}
     missing = dt.date.fromisoformat(by_id["missing-partition"]["start"])   # warehouse_events has no partition
     with pytest.MonkeyPatch.context() as mp:
@@ -90,10 +89,13 @@ def airflow_demo(spark, demo_warehouse, tmp_path_factory):
             mp.delenv(name, raising=False)
         mp.setenv("MQ_EXAMPLE_METRIC", METRIC)   # dags/certified_example.py consumes this metric's Asset
         init_metadata_db()
-        config_path = light_demo_config(work)   # certification needs a suite's outcome, not a full suite
+        config_path = work / "mq.yml"   # certification needs a suite's outcome, not a full suite
         config = load_config(config_path)
         pipe = Pipeline(config, spark=spark, state_url=f"sqlite:///{work / 'state.db'}")
-        pipe.backfill(missing - dt.timedelta(days=HISTORY_DAYS), missing - dt.timedelta(days=1))
+        # The shared history (conftest `light_history`), carried on to the eve of the missing partition.
+        history_end = light_history[1]
+        assert (missing - dt.date.fromisoformat(demo_warehouse[1]["spec"]["start"])).days >= HISTORY_DAYS
+        pipe.backfill(history_end + dt.timedelta(days=1), missing - dt.timedelta(days=1))
         pipe.engine.dispose()
         mp.setenv("AIRFLOW_CONN_MQ_STATE_STORE", json.dumps({"conn_type": "sqlite", "host": str(work / "state.db")}))
         daily = build_daily_dag(DagSettings(config_path=config_path, retries=0), config)

@@ -1,7 +1,8 @@
 """The daily DAG, run with `dag.test()` on the demo data, does what `Pipeline.run` does.
 
-History (three weeks, enough for the detectors) is backfilled once through the library and copied, so
-the DAG's store and the command line's store start identical. Then the incident dates run through the
+History (the demo's first four weeks, enough for the detectors: conftest `light_history`, shared with
+test_dags_assets.py) is backfilled once through the library and copied, so the DAG's store and the
+command line's store start identical. Then the incident dates run through the
 DAG on one store (its state store comes from the `mq_state_store` Connection) and through
 `Pipeline.run` on the other; alerts, stored points and audit records must agree, and a re-run of a date
 must add nothing. The suites hold one expectation per table (`conftest.LIGHT_SUITES`): the comparison
@@ -22,7 +23,7 @@ use_temporary_airflow_home()   # before anything imports airflow
 import pandas as pd  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from conftest import light_demo_config  # noqa: E402
+from conftest import light_copy  # noqa: E402
 
 HISTORY_DAYS = 21          # seasonal_mad gives verdicts from three weeks of history on
 WALL_CLOCK_FIELDS = ("id", "first_fired_at", "last_fired_at")
@@ -35,7 +36,7 @@ def incident_dates(truth: dict) -> dict[str, dt.date]:
 
 
 @pytest.fixture(scope="module")
-def runs(spark, demo_warehouse, tmp_path_factory):
+def runs(spark, demo_warehouse, light_history, light_home, tmp_path_factory):
     from mq.airflow.factory import build_daily_dag
     from mq.airflow.partition import logical_date_for
     from mq.airflow.settings import DagSettings
@@ -43,8 +44,7 @@ def runs(spark, demo_warehouse, tmp_path_factory):
     from mq.config import load_config
     from mq.pipeline import Pipeline
 
-    work = tmp_path_factory.mktemp("dag-vs-cli")
-    (work / "warehouse").symlink_to(demo_warehouse[0], target_is_directory=True)
+    work = light_copy(light_history, light_home, tmp_path_factory, "dag-vs-cli")
     incidents = incident_dates(demo_warehouse[1])
     loss = incidents["logging-loss"]
     # Three consecutive dates around the start of an incident, then two single incident dates.
@@ -55,10 +55,14 @@ def runs(spark, demo_warehouse, tmp_path_factory):
         for name in ("MQ_STATE_URL", "MQ_RECEIVER", "MQ_CONFIG", "MQ_SPARK_MASTER", "MQ_SPARK_REMOTE"):
             mp.delenv(name, raising=False)
         init_metadata_db()
-        config_path = light_demo_config(work)   # what is compared is the same with one check per table
+        config_path = work / "mq.yml"   # what is compared is the same with one check per table
         config = load_config(config_path)
+        shutil.copy(work / "state.db", work / "cli.db")
         cli = Pipeline(config, spark=spark, state_url=f"sqlite:///{work / 'cli.db'}")
-        cli.backfill(dates[0] - dt.timedelta(days=HISTORY_DAYS), dates[0] - dt.timedelta(days=1))
+        history_end = light_history[1]
+        assert (history_end - dt.date.fromisoformat(demo_warehouse[1]["spec"]["start"])).days + 1 >= HISTORY_DAYS
+        if history_end < dates[0] - dt.timedelta(days=1):
+            cli.backfill(history_end + dt.timedelta(days=1), dates[0] - dt.timedelta(days=1))
         cli.engine.dispose()
         shutil.copy(work / "cli.db", work / "dag.db")
         mp.setenv("AIRFLOW_CONN_MQ_STATE_STORE", json.dumps({"conn_type": "sqlite", "host": str(work / "dag.db")}))
