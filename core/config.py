@@ -145,10 +145,19 @@ class PairSpec(_Spec):
     warehouse: str
     detectors: list[DetectorRef] = Field(default_factory=lambda: [DetectorRef(name="ratio_binomial")])
     row_ratio_band: tuple[float, float] | None = None   # expected client/warehouse row ratio
+    # A column of both tables naming the user of an event: the pair then also stores, per monitored
+    # slice and day, the distinct users the warehouse saw and those of them the client never logged.
+    user_column: Identifier | None = None
     owner: str = "metrics-quality"
     team: str | None = None
     sox: bool = False
     description: str = ""
+
+
+def user_metric_names(pair: str) -> tuple[str, str]:
+    """The stored metrics of a pair with a `user_column`: (distinct warehouse users, of them missed by
+    the client). The colon keeps them apart from configured metric names, which are identifiers."""
+    return f"{pair}:warehouse_users", f"{pair}:missed_users"
 
 
 class ReceiverSpec(_Spec):

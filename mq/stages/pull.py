@@ -101,18 +101,25 @@ def recorded_pulls(settings: PullSettings, store, partition: dt.date) -> list[di
 def run_pulls(pipe, partition: dt.date, run_id: str | None = None) -> list[dict]:
     from pulls import pull_partition
 
-    return pull(PullSettings.from_config(pipe.config), pipe.store, pipe.ledger, partition, run_id,
-                scan=lambda table, day: pull_partition(pipe.spark, pipe.config, table, day))
+    from mq.stages.users import run_user_pulls
+
+    outcomes = pull(PullSettings.from_config(pipe.config), pipe.store, pipe.ledger, partition, run_id,
+                    scan=lambda table, day: pull_partition(pipe.spark, pipe.config, table, day))
+    run_user_pulls(pipe, partition, partition)   # pair-level: needs both tables' pulls of the day
+    return outcomes
 
 
 def run_range_pulls(pipe, start: dt.date, end: dt.date, run_id: str | None = None) -> None:
     """A backfill's pulls: one Spark scan per table for the whole range, recorded per partition."""
     from pulls.pull import pull_partitions
 
+    from mq.stages.users import run_user_pulls
+
     settings = PullSettings.from_config(pipe.config)
     for table in settings.tables:
         for result in pull_partitions(pipe.spark, pipe.config, table, start, end):
             record_pull(settings, pipe.store, pipe.ledger, result, run_id)
+    run_user_pulls(pipe, start, end)   # pair-level: one job per pair for the range, after both tables
 
 
 def run_recorded_pulls(pipe, partition: dt.date) -> list[dict]:
