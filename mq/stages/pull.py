@@ -9,6 +9,9 @@ Unlike the other stages, the pull stage writes as it goes, one partition at a ti
 each partition's points and evidence are committed as soon as its scan finishes, so a run (or a
 backfill of many partitions) that crashes keeps what it pulled, and its re-run records nothing new for
 an unchanged partition (the store keeps a new version only when the content changed).
+
+After the tables, the pairs with a `user_column` get their distinct and missed users of the same
+partitions (mq/stages/users.py), which need both tables' pulls of the day.
 """
 from __future__ import annotations
 
