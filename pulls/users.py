@@ -91,14 +91,16 @@ def render_users(plan: UserPlan) -> str:
 
     ctes = [f"w_rows AS ({rows(plan.warehouse_table, plan.partition_column, 1)})",
             f"c_rows AS ({rows(plan.client_table, plan.client_partition_column, 0)})"]
-    folded = [f"{d}" for d in dims]
     joins = ""
+    if dims:   # the warehouse's rows per leaf, from one scan: what each dimension's folding reads
+        ctes.append(f"w_leaves AS (SELECT __ds{''.join(', ' + d for d in dims)}, COUNT(*) AS __n "
+                    f"FROM w_rows GROUP BY __ds{''.join(', ' + d for d in dims)})")
     for d in dims:   # the warehouse's rows per value and day decide which values keep their own slice
         ctes.append(
             f"fold_{d} AS (SELECT __ds, {d} AS __v, CASE WHEN __n < :fold_below OR __r > :max_values "
-            f"THEN '{OTHER_LABEL}' ELSE {d} END AS __f FROM (SELECT __ds, {d}, COUNT(*) AS __n, "
-            f"DENSE_RANK() OVER (PARTITION BY __ds ORDER BY COUNT(*) DESC, {d}) AS __r "
-            f"FROM w_rows GROUP BY __ds, {d}))")
+            f"THEN '{OTHER_LABEL}' ELSE {d} END AS __f FROM (SELECT __ds, {d}, SUM(__n) AS __n, "
+            f"DENSE_RANK() OVER (PARTITION BY __ds ORDER BY SUM(__n) DESC, {d}) AS __r "
+            f"FROM w_leaves GROUP BY __ds, {d}))")
         joins += f" LEFT JOIN fold_{d} ON s.__ds = fold_{d}.__ds AND s.{d} = fold_{d}.__v"
     folded = [f"COALESCE(fold_{d}.__f, '{OTHER_LABEL}') AS {d}" for d in dims]
     ctes.append("sides AS (SELECT * FROM w_rows WHERE __user IS NOT NULL "
@@ -121,7 +123,9 @@ def pull_users(spark, config: Config, pair: str, start: dt.date, end: dt.date) -
     check_user_column(spark, config, pair)
     plan = UserPlan.from_config(config, pair)
     spec = config.tables[plan.warehouse_table]
-    args = {"start": start, "end": end, "fold_below": spec.min_slice_rows, "max_values": spec.max_dimension_values}
+    args = {"start": start, "end": end}
+    if plan.dimensions:   # the folding parameters exist only when a monitored slice has dimensions
+        args.update(fold_below=spec.min_slice_rows, max_values=spec.max_dimension_values)
     frame = spark.sql(render_users(plan), args=args).toPandas()
     return {day: user_points(plan, part) for day, part in frame.groupby(pd.to_datetime(frame.__ds).dt.date)}
 
