@@ -138,3 +138,23 @@ def test_a_malformed_user_column_is_refused_on_load(tmp_path):
         config_from_yaml(tmp_path, CONFIG.format(work=tmp_path, data=tmp_path, column='"user id"'))
     message = str(err.value)
     assert str(tmp_path / "mq.yml") in message and "pairs.cw.user_column" in message and "'user id'" in message
+
+
+def test_folded_values_give_the_user_slices_the_keys_of_the_event_slices(spark, tmp_path, sqlite_url):
+    """With `min_slice_rows: 2` on the warehouse, web (one warehouse event on D1) is `(other)` in the
+    event counts; its users are `(other)`'s too, on both sides, so user and event slices line up."""
+    from mq.pipeline import Pipeline
+    from mq.stages.pull import run_range_pulls
+
+    write_side(spark, tmp_path / "data" / "warehouse", WAREHOUSE)
+    write_side(spark, tmp_path / "data" / "client", CLIENT)
+    text = CONFIG.format(work=tmp_path / "work", data=tmp_path / "data", column="user_id")
+    text = text.replace("warehouse: {path:", "warehouse: {min_slice_rows: 2, path:")
+    pipe = Pipeline(config_from_yaml(tmp_path, text), spark=spark, state_url=sqlite_url)
+    run_range_pulls(pipe, D1, D1)
+    events = set(pipe.store.points(["warehouse_events"], D1, D1, groupings=["platform"]).slice_key)
+    users = stored(pipe)[D1]
+    assert events == {"platform=ios", "platform=android", "platform=(other)"}
+    assert set(users) - {"(total)"} == events
+    assert users["platform=(other)"] == (1, 0)   # u5, logged by the client's web events
+    pipe.engine.dispose()
