@@ -105,12 +105,18 @@ def render_users(plan: UserPlan) -> str:
     folded = [f"COALESCE(fold_{d}.__f, '{OTHER_LABEL}') AS {d}" for d in dims]
     ctes.append("sides AS (SELECT * FROM w_rows WHERE __user IS NOT NULL "
                 "UNION ALL SELECT * FROM c_rows WHERE __user IS NOT NULL)")
-    ctes.append(f"tagged AS (SELECT s.__ds, {''.join(f + ', ' for f in folded)}s.__user, s.__in_w, s.__in_c "
+    # The fold tables are small (values x days): broadcast, so the rows are never shuffled to meet them.
+    hint = f"/*+ BROADCAST({', '.join(f'fold_{d}' for d in dims)}) */ " if dims else ""
+    ctes.append(f"tagged AS (SELECT {hint}s.__ds, {''.join(f + ', ' for f in folded)}s.__user, s.__in_w, s.__in_c "
                 f"FROM sides s{joins})")
     sets = ", ".join("(" + ", ".join(["__ds", "__user", *g]) + ")" for g in plan.groupings)
     dim_cols = "".join(f", {d}" for d in dims)
+    # Both sides' rows of a user in a leaf of the monitored dimensions become one row first: the grouping
+    # sets then expand about half as many rows (most users have one event a day, on both sides).
+    ctes.append(f"leaf_users AS (SELECT __ds{dim_cols}, __user, MAX(__in_w) AS __in_w, MAX(__in_c) AS __in_c "
+                f"FROM tagged GROUP BY __ds{dim_cols}, __user)")
     ctes.append(f"per_user AS (SELECT __ds{dim_cols}, __user, MAX(__in_w) AS __in_w, MAX(__in_c) AS __in_c "
-                f"FROM tagged GROUP BY GROUPING SETS ({sets}))")
+                f"FROM leaf_users GROUP BY GROUPING SETS ({sets}))")
     # Dimension values are never NULL after COALESCE: NULL in a grouping set's row means "aggregated over".
     return ("WITH " + ",\n".join(ctes) + "\n"
             f"SELECT __ds{dim_cols}, COUNT_IF(__in_w = 1) AS users, "

@@ -104,16 +104,17 @@ def test_a_rerun_records_nothing_new_and_late_client_rows_make_a_new_version(pai
     assert stored(pipe, version=1)[D1] == EXPECTED[D1]      # the first version still readable
 
 
-def test_a_day_whose_client_pull_is_missing_stores_no_users(pair):
-    """With no client partition every warehouse user would look missed: the day is not recorded."""
-    from mq.stages.users import run_user_pulls
+def test_a_day_whose_client_partition_cannot_be_read_is_skipped_and_the_rest_stored(pair):
+    """A failed side would make every warehouse user look missed (and its files fail the job): the
+    day is skipped, the other days are stored, the backfill goes on."""
+    from mq.stages.pull import run_range_pulls
 
-    pipe, _ = pair
-    pipe.pull(D2)
-    day = D2 + dt.timedelta(days=1)
-    pipe.pull(day)
-    assert run_user_pulls(pipe, day, day)[0]["status"] == "skipped"
-    assert set(stored(pipe)) == {D2}
+    pipe, tmp_path = pair
+    (tmp_path / "data" / "client" / f"ds={D1}" / "part-junk.parquet").write_bytes(b"not parquet")
+    pipe.refresh_tables()
+    run_range_pulls(pipe, D1, D2)
+    assert pipe.store.latest_pull("client", D1)["status"] == "error"
+    assert stored(pipe) == {D2: EXPECTED[D2]}
 
 
 def test_a_user_column_missing_from_a_table_names_the_file_key_and_value(pair):

@@ -121,20 +121,3 @@ def test_a_given_target_and_an_unknown_pair(report, tmp_path, capsys):
     assert set(what_if.grouping.dropna()) >= {"platform"}
     assert main([*args, "--out", str(tmp_path / "u"), "--pair", "nope"]) == 2
     assert "unknown pair 'nope'" in capsys.readouterr().err
-
-
-def test_the_demos_users_missed_follow_its_events_and_its_null_spike(report):
-    """The demo draws each event's user from 400k ids, so a user rarely has two events in a slice-day:
-    the users the client missed are about the events it missed. On the null-spike day a quarter of the
-    client's events lost their user id: those users count as missed (and the day is excluded)."""
-    _, _, truth, _ = report
-    users, slices = csv(report, "users").set_index("slice_key"), csv(report, "slices").set_index("slice_key")
-    for key in ("(total)", "platform=ios", "platform=android", "platform=web"):
-        assert users.loc[key, "user_capture"] == pytest.approx(slices.loc[key, "capture"], abs=0.005), key
-    daily = csv(report, "users_daily").query("slice_key == '(total)'").set_index("partition")
-    spike = next(i for i in truth["incidents"] if i["id"] == "null-spike")["start"]
-    ordinary = daily[~daily.excluded]
-    assert daily.loc[spike, "excluded"]
-    assert daily.loc[spike, "user_capture"] < ordinary.user_capture.min() - 0.15
-    assert daily.loc[spike, "user_capture"] == pytest.approx(0.75 * daily.loc[spike, "client"]
-                                                             / daily.loc[spike, "warehouse"], abs=0.02)
