@@ -177,10 +177,19 @@ class PairSpec(_Spec):
     # The dimension whose values are app releases: the sizing report compares the capture before and
     # after each one's rollout (None: no rollout comparison).
     version_dimension: Identifier | None = None
+    # A column of both tables naming the user of an event: the pair then also stores, per monitored
+    # slice and day, the distinct users the warehouse saw and those of them the client never logged.
+    user_column: Identifier | None = None
     owner: str = "metrics-quality"
     team: str | None = None
     sox: bool = False
     description: str = ""
+
+
+def user_metric_names(pair: str) -> tuple[str, str]:
+    """The stored metrics of a pair with a `user_column`: (distinct warehouse users, of them missed by
+    the client). The colon keeps them apart from configured metric names, which are identifiers."""
+    return f"{pair}:warehouse_users", f"{pair}:missed_users"
 
 
 class ReceiverSpec(_Spec):

@@ -98,6 +98,30 @@ class MetricStore:
                 conn.execute(schema.metric_points.insert(), rows)
         return pull_id, version, True
 
+    def record_pair_points(self, metrics: Iterable[str], partition: dt.date, points: pd.DataFrame) -> tuple[int, bool]:
+        """Store points of metrics computed from a pair's two tables (no pull row of their own, e.g. a
+        pair's distinct users) as a new version of `partition` when they differ from the latest version
+        stored; returns (version, changed). Same points again: nothing is written (idempotent re-runs
+        and backfills); changed points (late data): version + 1, the old version stays readable."""
+        metrics = sorted(set(metrics))
+        mp = schema.metric_points
+        with self.engine.begin() as conn:
+            latest = conn.execute(sa.select(sa.func.max(mp.c.version)).where(
+                mp.c.metric.in_(metrics), mp.c.partition == partition)).scalar()
+            if latest is not None:
+                held = conn.execute(sa.select(mp.c.metric, mp.c.slice_key, mp.c.value).where(
+                    mp.c.metric.in_(metrics), mp.c.partition == partition, mp.c.version == latest)).all()
+                if _same_points(held, points):
+                    return latest, False
+            version = (latest or 0) + 1
+            rows = [{"metric": r.metric, "slice_key": r.slice_key, "partition": partition, "version": version,
+                     "grouping": r.grouping, "labels": r.labels,
+                     "value": None if pd.isna(r.value) else float(r.value), "pull_id": None}
+                    for r in points.itertuples(index=False)]
+            if rows:
+                conn.execute(mp.insert(), rows)
+        return version, True
+
     def pulls(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
         return self._read(schema.pulls, start, end, order="pull_id")
 
@@ -178,3 +202,12 @@ class MetricStore:
             q = q.order_by(table.c[order])
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in table.c])
+
+
+def _same_points(held, points: pd.DataFrame) -> bool:
+    """Stored rows (metric, slice_key, value) hold exactly the values of `points` (to 1e-9)."""
+    def key(metric, slice_key, value):
+        return metric, slice_key, None if value is None or pd.isna(value) else round(float(value), 9)
+
+    return (sorted(key(*r) for r in held)
+            == sorted(key(r.metric, r.slice_key, r.value) for r in points.itertuples(index=False)))

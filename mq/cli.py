@@ -53,6 +53,9 @@ version of the same platform). The page says how these figures were computed, in
   out/slices.csv        steady-state figures per monitored slice
   out/daily.csv         every slice and day, with why a day was excluded
   out/incident_losses.csv, out/pareto.csv, out/weekly.csv, out/what_if.csv, out/rollouts.csv
+  out/users.csv, out/users_daily.csv   for a pair with a user_column: users the warehouse saw that the
+                        client never logged, per slice (per day, with the interval) and per slice and day
+                        (user capture = 1 - missed / warehouse users)
 
 example:
   mq report sizing --start 2026-08-03 --end 2026-10-11 --out sizing/ --target 0.99

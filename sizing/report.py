@@ -1,7 +1,8 @@
 """The sizing report of a pair and period: one HTML page for people, one CSV per table.
 
     out/index.html, out/slices.csv, out/daily.csv, out/incident_losses.csv, out/pareto.csv,
-    out/weekly.csv, out/what_if.csv, out/rollouts.csv, out/completeness.csv
+    out/weekly.csv, out/what_if.csv, out/rollouts.csv, out/completeness.csv; for a pair with a user
+    column also out/users.csv, out/users_daily.csv
 """
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ from sizing.data import PairCounts, SizingSettings, read_counts
 from sizing.estimate import BLOCK_DAYS, CONFIDENCE, REPLICATES, Bootstrap, incident_losses, size_slices
 from sizing.pareto import pareto
 from sizing.rollout import ROLLOUT_SHARE, WINDOW_DAYS, rollouts
+from sizing.users import USER_COUNT_COLUMNS, user_frames, users_headline
 from sizing.whatif import weekly_trend, what_if
 
 # The page's own template, and the style it shares with the other reports (reports/report.css).
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader([Path(__file__).parent, Path(reports.__file__).parent]),
                           autoescape=True, undefined=jinja2.StrictUndefined)
 CSVS = ("slices", "daily", "incident_losses", "pareto", "weekly", "what_if", "rollouts")
+USER_CSVS = ("users", "users_daily")   # written when the pair stores users (sizing/users.py)
 EVENT_COLUMNS = ("client", "warehouse", "under_count", "under_count_low", "under_count_high", "per_day",
                  "incident_under_count", "recovered", "recovered_low", "recovered_high", "per_day_low",
                  "per_day_high")
@@ -65,6 +68,7 @@ def compute(settings: SizingSettings, store, start: dt.date, end: dt.date, targe
               "weekly": weekly_trend(counts), "what_if": what_if(counts, target, boot),
               "rollouts": rollouts(counts)}
     frames["completeness"] = lateness.late_vs_lost(counts, lateness.read_arrivals(counts, store), boot)
+    frames.update(user_frames(counts, store, boot))
     return Sizing(counts, frames, target)
 
 
@@ -80,6 +84,9 @@ def rounded(frame: pd.DataFrame) -> pd.DataFrame:
 SHARE_COLUMNS = ("capture", "typical_capture", "compared_capture", "target", "localiser_share", "share_of_loss",
                  "cumulative_share", "capture_low", "capture_high", "share_after", "capture_before", "capture_after",
                  "version_capture_after", "change", "change_low", "change_high")
+# The users section's counts read as events do, its capture as a share (sizing/users.py).
+EVENT_COLUMNS += USER_COUNT_COLUMNS
+SHARE_COLUMNS += ("user_capture",)
 
 
 def shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,11 +121,16 @@ def compute_and_write(settings: SizingSettings, store, start: dt.date, end: dt.d
     sized = compute(settings, store, start, end, target)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in CSVS:
+    for name in written_csvs(sized):
         rounded(sized.frames[name]).to_csv(out / f"{name}.csv", index=False)
     (out / "index.html").write_text(render(sized, source), encoding="utf-8")
     return out / "index.html", {k: (float(v) if isinstance(v, (int, float)) else v)
                                 for k, v in headline(sized).items()}
+
+
+def written_csvs(sized: Sizing) -> list[str]:
+    """The CSVs of the report: every table, and the users' tables when the pair stores users."""
+    return [*CSVS, *(n for n in USER_CSVS if n in sized.frames)]
 
 
 def headline(sized: Sizing) -> dict:
@@ -198,7 +210,8 @@ def render(sized: Sizing, source: str = "") -> str:
         charts={k: png_base64(v) for k, v in figures.items()},
         tables={**{name: table(f[name]) for name in ("slices", "incident_losses", "pareto", "what_if")},
                 "rollouts": table(f["rollouts"].drop(columns=["grouping", "before_period"]))},
-        weekly=table(f["weekly"][f["weekly"].grouping == ""]), csv_files=[f"{n}.csv" for n in CSVS],
+        weekly=table(f["weekly"][f["weekly"].grouping == ""]), csv_files=[f"{n}.csv" for n in written_csvs(sized)],
+        users=users_headline(sized.frames), users_table=table(f["users"]) if "users" in f else "",
         incident_total=float(sized.frames["incident_losses"].query("grouping == ''").under_count.sum()),
         late=_late_section(sized, groupings))
 

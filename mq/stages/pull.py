@@ -9,6 +9,9 @@ Unlike the other stages, the pull stage writes as it goes, one partition at a ti
 each partition's points and evidence are committed as soon as its scan finishes, so a run (or a
 backfill of many partitions) that crashes keeps what it pulled, and its re-run records nothing new for
 an unchanged partition (the store keeps a new version only when the content changed).
+
+After the tables, the pairs with a `user_column` get their distinct and missed users of the same
+partitions (mq/stages/users.py), which need both tables' pulls of the day.
 """
 from __future__ import annotations
 
@@ -101,18 +104,25 @@ def recorded_pulls(settings: PullSettings, store, partition: dt.date) -> list[di
 def run_pulls(pipe, partition: dt.date, run_id: str | None = None) -> list[dict]:
     from pulls import pull_partition
 
-    return pull(PullSettings.from_config(pipe.config), pipe.store, pipe.ledger, partition, run_id,
-                scan=lambda table, day: pull_partition(pipe.spark, pipe.config, table, day))
+    from mq.stages.users import run_user_pulls
+
+    outcomes = pull(PullSettings.from_config(pipe.config), pipe.store, pipe.ledger, partition, run_id,
+                    scan=lambda table, day: pull_partition(pipe.spark, pipe.config, table, day))
+    run_user_pulls(pipe, partition, partition)   # pair-level: needs both tables' pulls of the day
+    return outcomes
 
 
 def run_range_pulls(pipe, start: dt.date, end: dt.date, run_id: str | None = None) -> None:
     """A backfill's pulls: one Spark scan per table for the whole range, recorded per partition."""
     from pulls.pull import pull_partitions
 
+    from mq.stages.users import run_user_pulls
+
     settings = PullSettings.from_config(pipe.config)
     for table in settings.tables:
         for result in pull_partitions(pipe.spark, pipe.config, table, start, end):
             record_pull(settings, pipe.store, pipe.ledger, result, run_id)
+    run_user_pulls(pipe, start, end)   # pair-level: one job per pair for the range, after both tables
 
 
 def run_recorded_pulls(pipe, partition: dt.date) -> list[dict]:
