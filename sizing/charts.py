@@ -52,14 +52,22 @@ def pareto_chart(parts: pd.DataFrame) -> Figure:
     return fig
 
 
+def _bars_figure(bars: int, empty: str):
+    """(figure, axes) sized for `bars` horizontal bars; with none, a figure that says `empty`, and no axes."""
+    fig = figure(10, 1.2 + 0.3 * max(bars, 2))
+    ax = fig.add_subplot()
+    if bars == 0:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=10)
+        return fig, None
+    return fig, ax
+
+
 def what_if_chart(table: pd.DataFrame, limit: int = 12) -> Figure:
     """Events per day recovered by bringing each slice to its target, largest first."""
     top = table.head(limit)
-    fig = figure(10, 1.2 + 0.3 * max(len(top), 2))
-    ax = fig.add_subplot()
-    if top.empty:
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, "no slice is below its target", ha="center", va="center", fontsize=10)
+    fig, ax = _bars_figure(len(top), "no slice is below its target")
+    if ax is None:
         return fig
     y = np.arange(len(top))
     err = np.vstack([top.per_day - top.per_day_low, top.per_day_high - top.per_day])
@@ -75,11 +83,8 @@ def rollout_chart(table: pd.DataFrame) -> Figure:
     """Change of the parent's capture from the window before each rollout to the window after, with
     its interval (versions that rolled out before the period have no before and are not drawn)."""
     rows = table.dropna(subset=["change"])
-    fig = figure(10, 1.2 + 0.3 * max(len(rows), 2))
-    ax = fig.add_subplot()
-    if rows.empty:
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, "no version rolled out inside the period", ha="center", va="center", fontsize=10)
+    fig, ax = _bars_figure(len(rows), "no version rolled out inside the period")
+    if ax is None:
         return fig
     y = np.arange(len(rows))
     err = 100 * np.vstack([rows.change - rows.change_low, rows.change_high - rows.change])
