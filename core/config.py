@@ -75,6 +75,15 @@ def arrived_metric(metric: str, lag: int) -> str:
     return f"{metric}__arrived_d{lag}"
 
 
+def arrived_metrics(config: "Config", table: str) -> frozenset[str]:
+    """Every completeness-curve metric the pulls of `table` store (none without a curve)."""
+    curve = config.tables[table].completeness_curve
+    if curve is None:
+        return frozenset()
+    return frozenset(arrived_metric(m, lag) for m, spec in config.metrics.items() if spec.table == table
+                     for lag in curve.lags_days)
+
+
 class CompletenessCurveSpec(_Spec):
     """Late arrival: the table's rows say when they arrived (`column`, a timestamp), and every pull
     also stores each metric of the table over the rows that had arrived by the end of the partition's

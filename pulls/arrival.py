@@ -9,8 +9,11 @@ partition holds at the pull; the curve says how much of that was there at D+0, D
 
 A lag whose day had not ended when the pull started is not a measurement yet (more rows may still
 arrive by its end), so its points are left out (`drop_unreached_lags`): a partition pulled at D+1 has
-its D+0 point only, and a re-pull after D+7 adds the rest (a new version, its content having changed).
-A partition whose last lag is stored has settled: its count is final as far as the curve goes.
+its D+0 point only. The daily run of D re-pulls D - k for every lag k > 0 (`mq.stages.pull.settling_pulls`),
+which adds lag k's points; the curve's points are versioned apart from the metrics' (the pull's content
+hash leaves them out), so a re-pull that only reaches a later lag is not a new version of the
+partition's data. A partition whose last lag is stored has settled: its count is final as far as the
+curve goes.
 """
 from __future__ import annotations
 

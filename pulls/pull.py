@@ -20,7 +20,7 @@ import pandas as pd
 from metricstore import utcnow
 from core.config import Config
 from core.errors import PullError
-from pulls.arrival import arrival_columns, check_arrival_column, drop_unreached_lags
+from pulls.arrival import ArrivalColumn, arrival_columns, check_arrival_column, drop_unreached_lags
 from pulls.inputs import diagnose, spark_reason
 from pulls.sql import MetricColumn, PullQuery, render_pull
 from pulls.tables import _first_line, partition_files
@@ -151,8 +151,11 @@ def _result(table, partition, frame, dims, columns, evidence, points=None) -> Pu
     # How many values each dimension had (before folding): the cardinality guard's evidence.
     evidence["dimension_values"] = {d: int(frame.loc[total, f"__seen_{d}"].iloc[0]) for d in dims
                                     if f"__seen_{d}" in frame}
+    # The hash that decides whether a re-pull is a new version covers the metrics, not their completeness
+    # curve: a re-pull that only finds a later lag reached is the same data (pulls/arrival.py).
+    reported = points[~points.metric.isin({c.name for c in columns if isinstance(c, ArrivalColumn)})]
     content = hashlib.sha256(json.dumps(
-        sorted(zip(points.metric, points.slice_key, points.value.round(9))), default=str).encode()).hexdigest()
+        sorted(zip(reported.metric, reported.slice_key, reported.value.round(9))), default=str).encode()).hexdigest()
     evidence.update(status="ok", row_count=row_count, content_hash=content)
     return PullResult(table, partition, "ok", row_count, points, evidence)
 

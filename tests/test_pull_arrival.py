@@ -96,3 +96,43 @@ def test_a_lag_whose_day_has_not_ended_is_not_stored_yet(spark, tmp_path):
     register_tables(spark, config)
     metrics = set(pull_partition(spark, config, "events", yesterday).points.metric)
     assert metrics == {"events_n", "ios_n", "events_n__arrived_d0", "ios_n__arrived_d0"}
+
+
+def test_the_daily_run_settles_earlier_partitions_without_restating_them(spark, tmp_path):
+    """The run of D re-pulls D - k for each lag k > 0: a partition first pulled the morning after its day
+    (D+0 only) gets its D+1 and D+7 points from the runs of D+1 and D+7, while its pull stays version 1
+    (its data did not change, so nothing certified on it would be revoked as a restatement)."""
+    from mq.pipeline import Pipeline
+    from mq.stages.pull import PullSettings, record_pull, run_pulls
+    from pulls.arrival import drop_unreached_lags
+    from pulls.pull import table_plan
+
+    day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=8)
+    path = tmp_path / "events"
+    rows = [(f"e{i}", "ios", dt.datetime.combine(day, dt.time(9)) + dt.timedelta(days=(0, 0, 0, 1, 3)[i % 5]),
+             day.isoformat()) for i in range(50)]
+    (spark.createDataFrame(rows, "event_id string, platform string, received_at timestamp, ds string")
+     .write.partitionBy("ds").parquet(str(path)))
+    config = make_config(path, {"column": "received_at", "lags_days": [0, 1, 7]})
+    pipe = Pipeline(config, spark=spark, state_url=f"sqlite:///{tmp_path / 'state.db'}")
+    register_tables(spark, config)
+    settings = PullSettings.from_config(config)
+    # The daily run of `day`, the morning after it: only the D+0 lag had ended.
+    full = pull_partition(spark, config, "events", day)
+    morning = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6), dt.timezone.utc)
+    early = type(full)(full.table, full.partition, full.status, full.row_count,
+                       drop_unreached_lags(full.points, table_plan(config, "events")[2], day, morning), full.evidence)
+    record_pull(settings, pipe.store, pipe.ledger, early)
+
+    def curve():
+        points = pipe.store.points(["events_n__arrived_d0", "events_n__arrived_d1", "events_n__arrived_d7"], day, day)
+        return dict(zip(points[points.slice_key == "(total)"].metric, points[points.slice_key == "(total)"].value))
+
+    assert curve() == {"events_n__arrived_d0": 30}
+    run_pulls(pipe, day + dt.timedelta(days=7))      # re-pulls day + 6, day + 5 (never pulled: left alone), day
+    assert curve() == {"events_n__arrived_d0": 30, "events_n__arrived_d1": 40, "events_n__arrived_d7": 50}
+    assert pipe.store.latest_pull("events", day)["version"] == 1
+    assert pipe.store.latest_pull("events", day + dt.timedelta(days=6)) is None
+    run_pulls(pipe, day + dt.timedelta(days=7))      # a re-run records nothing new
+    assert pipe.store.latest_pull("events", day)["version"] == 1
+    assert len(pipe.store.points(["events_n__arrived_d0"], day, day, version=3)) == 0   # the curve: v1 early, v2 settled

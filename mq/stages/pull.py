@@ -31,11 +31,18 @@ class PullSettings:
     """The part of the config the pull stage reads."""
     tables: tuple[str, ...]                                  # tables with at least one metric, in config order
     controls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # table -> its SOX controls
+    arrived: Mapping[str, frozenset[str]] = field(default_factory=dict)    # table -> its curve's metrics
+    settle_lags: Mapping[str, tuple[int, ...]] = field(default_factory=dict)   # table -> lags > 0 of its curve
 
     @classmethod
     def from_config(cls, config) -> "PullSettings":
+        from core.config import arrived_metrics
+
         tables = tuple(pulled_tables(config))
-        return cls(tables, {t: table_controls(config, t) for t in tables})
+        curves = {t: config.tables[t].completeness_curve for t in tables}
+        return cls(tables, {t: table_controls(config, t) for t in tables},
+                   {t: arrived_metrics(config, t) for t in tables if curves[t] is not None},
+                   {t: tuple(k for k in curves[t].lags_days if k > 0) for t in tables if curves[t] is not None})
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,17 @@ def pull_outcome(result, before: dict | None, version: int, changed: bool,
 def record_pull(settings: PullSettings, store, ledger, result, run_id: str | None = None) -> dict:
     """Store one pull's points and evidence, then its ledger entry when it changed; returns its outcome."""
     before = store.latest_pull(result.table, result.partition)
-    _, version, changed = store.record_pull({**result.evidence, "run_id": run_id}, result.points)
+    points, curve = result.points, None
+    arrived = settings.arrived.get(result.table)
+    if arrived and points is not None and len(points):
+        # The completeness curve is versioned on its own (metricstore `record_pair_points`): a re-pull
+        # that reaches a later lag adds its points without making the partition's data a new version,
+        # so nothing certified on it is revoked as a restatement.
+        is_curve = points.metric.isin(arrived)
+        points, curve = points[~is_curve], points[is_curve]
+    _, version, changed = store.record_pull({**result.evidence, "run_id": run_id}, points)
+    if curve is not None and len(curve):
+        store.record_pair_points(sorted(set(curve.metric)), result.partition, curve)
     found = pull_outcome(result, before, version, changed, settings.controls.get(result.table, ()))
     if "late" in found.outcome:
         log.warning("late data in %s %s", result.table, result.partition, extra={"mq": found.outcome["late"]})
@@ -106,10 +123,31 @@ def run_pulls(pipe, partition: dt.date, run_id: str | None = None) -> list[dict]
 
     from mq.stages.users import run_user_pulls
 
-    outcomes = pull(PullSettings.from_config(pipe.config), pipe.store, pipe.ledger, partition, run_id,
+    settings = PullSettings.from_config(pipe.config)
+    outcomes = pull(settings, pipe.store, pipe.ledger, partition, run_id,
                     scan=lambda table, day: pull_partition(pipe.spark, pipe.config, table, day))
     run_user_pulls(pipe, partition, partition)   # pair-level: needs both tables' pulls of the day
+    for table, day in settling_pulls(settings, partition):
+        held = pipe.store.latest_pull(table, day)
+        if held is None or held["status"] != "ok":
+            continue                    # never pulled (before the first run), or not there: nothing to settle
+        result = pull_partition(pipe.spark, pipe.config, table, day)
+        if result.status != "ok":       # a failed re-read does not replace the partition's good pull
+            log.warning("settling re-pull of %s %s: %s", table, day, result.status,
+                        extra={"mq": {"table": table, "partition": day.isoformat(), "status": result.status}})
+            continue
+        record_pull(settings, pipe.store, pipe.ledger, result, run_id)
     return outcomes
+
+
+def settling_pulls(settings: PullSettings, partition: dt.date) -> list[tuple[str, dt.date]]:
+    """(table, partition) re-pulled by the run of `partition` so that completeness curves fill in: the
+    run of D goes after D ends, which is when lag k of partition D - k (day D - k + k) has just ended, so
+    it re-pulls D - k for every lag k > 0 of each table's curve (only partitions already pulled ok). Keyed by the run's partition, like
+    the rest of the run: a re-run re-pulls the same partitions, and an unchanged one records nothing.
+    Late rows that changed a partition's count are recorded as any late data is (a new version)."""
+    return [(table, partition - dt.timedelta(days=k)) for table, lags in settings.settle_lags.items()
+            for k in lags]
 
 
 def run_range_pulls(pipe, start: dt.date, end: dt.date, run_id: str | None = None) -> None:
