@@ -77,6 +77,19 @@ def _when(text: str) -> dt.datetime:
     return assume_utc(value)
 
 
+CAPTURE_HELP = """The client/warehouse capture rate of every monitored slice and day, read back from the metric
+store (latest version of each point): client and warehouse events and capture = client / warehouse;
+with pairs.<name>.user_column, the warehouse's distinct users, those the client missed and the user
+capture; with a completeness curve on the client table, completeness_d<k>, the share of the final
+client count arrived by the end of D+k. `excluded` / `reason`: whether `mq report sizing` counts the
+day as steady state, and why not.
+
+examples:
+  mq capture --start 2026-09-01 --end 2026-09-30 --slice platform=android
+  mq capture --start 2026-09-01 --end 2026-09-30 --format csv > capture.csv
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mq", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -148,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     sizing.add_argument("--pair", help="the pair to size (required when the config has several)")
     sizing.add_argument("--target", type=float, metavar="CAPTURE",
                         help="what-if target capture, e.g. 0.99 (default: each slice's best sibling's capture)")
+
+    cap = sub.add_parser(
+        "capture", help="the stored capture rates of a pair per monitored slice and day (client / warehouse "
+                        "events; users and completeness where configured)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=CAPTURE_HELP)
+    cap.add_argument("--start", type=_date, required=True, help="first partition, YYYY-MM-DD")
+    cap.add_argument("--end", type=_date, required=True, help="last partition, YYYY-MM-DD")
+    cap.add_argument("--pair", help="the pair (required when the config has several)")
+    cap.add_argument("--slice", dest="slice_key", metavar="KEY",
+                     help="one slice only, as the store names it: '(total)', 'platform=ios', "
+                          "'platform=android&app_version=10.3'")
+    cap.add_argument("--format", choices=["table", "csv"], default="table", help="table (default) or CSV")
 
     lg = sub.add_parser("ledger", help="verify or export the tamper-evident audit ledger")
     lsub = lg.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")

@@ -218,6 +218,30 @@ def _report_sizing(args) -> int:
     return 0
 
 
+def cmd_capture(args) -> int:
+    from sizing import SizingSettings
+    from sizing.capture import capture_table
+
+    pipe = _pipeline(args)
+    table = capture_table(SizingSettings.from_config(pipe.config, args.pair), pipe.store, args.start, args.end,
+                          args.slice_key)
+    if table.empty:
+        print(f"no stored counts for {args.slice_key or 'the pair'} between {args.start} and {args.end}",
+              file=sys.stderr)
+        return 1
+    import pandas as pd
+
+    for column in ("client", "warehouse", "warehouse_users", "missed_users"):   # counts print as counts
+        if column in table:
+            table[column] = table[column].round().astype("Int64")
+    if args.format == "csv":
+        table.to_csv(sys.stdout, index=False, float_format="%.6g")
+    else:
+        with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
 def cmd_ledger(args) -> int:
     pipe = _pipeline(args)
     if args.ledger_command == "verify":

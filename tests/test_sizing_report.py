@@ -168,3 +168,28 @@ def test_a_given_target_and_an_unknown_pair(report, tmp_path, capsys):
     assert set(what_if.grouping.dropna()) >= {"platform"}
     assert main([*args, "--out", str(tmp_path / "u"), "--pair", "nope"]) == 2
     assert "unknown pair 'nope'" in capsys.readouterr().err
+
+
+def test_mq_capture_prints_the_stored_capture_of_each_slice_and_day(report, capsys):
+    """`mq capture`: every monitored slice-day's counts are the store's, capture is their ratio, the
+    completeness columns are the stored curve over the final client count, the exclusions the report's."""
+    import io
+
+    from mq.cli import main
+
+    out, pipe, _, (start, end) = report
+    capsys.readouterr()
+    assert main(["capture", "--start", start.isoformat(), "--end", end.isoformat(), "--format", "csv"]) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False, na_values=[""])
+    daily = csv(report, "daily")
+    merged = got.merge(daily, on=["partition", "slice_key"], suffixes=("", "_report"))
+    assert len(merged) == len(got) == len(daily)
+    assert (merged.client == merged.client_report).all() and (merged.warehouse == merged.warehouse_report).all()
+    assert (merged.excluded == merged.excluded_report).all()
+    assert ((merged.capture - merged.client / merged.warehouse).abs() < 1e-5).all()
+    d0 = pipe.store.points(["client_events__arrived_d0"], start, end)
+    total = d0[d0.slice_key == "(total)"].assign(partition=lambda f: f.partition.astype(str)).set_index("partition")
+    rows = got[got.slice_key == "(total)"].set_index("partition")
+    assert ((rows.completeness_d0 - total.value.loc[rows.index] / rows.client).abs() < 1e-5).all()
+    assert main(["capture", "--start", start.isoformat(), "--end", end.isoformat(), "--slice", "platform=nope"]) == 1
+    assert "no stored counts for platform=nope" in capsys.readouterr().err
