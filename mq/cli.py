@@ -90,6 +90,13 @@ examples:
 """
 
 
+def _pair_period(parser: argparse.ArgumentParser, pair_help: str) -> None:
+    """--start, --end and --pair of a command that reads one pair over a period."""
+    parser.add_argument("--start", type=_date, required=True, help="first partition, YYYY-MM-DD")
+    parser.add_argument("--end", type=_date, required=True, help="last partition, YYYY-MM-DD")
+    parser.add_argument("--pair", help=pair_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mq", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -155,10 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sizing", help="how many events the client side under-counts in steady state, where, and what fixing "
                        "it would recover (HTML + CSV)",
         formatter_class=argparse.RawDescriptionHelpFormatter, description=SIZING_HELP)
-    sizing.add_argument("--start", type=_date, required=True, help="first partition, YYYY-MM-DD")
-    sizing.add_argument("--end", type=_date, required=True, help="last partition, YYYY-MM-DD")
+    _pair_period(sizing, "the pair to size (required when the config has several)")
     sizing.add_argument("--out", required=True, help="folder for index.html and the CSVs (created if needed)")
-    sizing.add_argument("--pair", help="the pair to size (required when the config has several)")
     sizing.add_argument("--target", type=float, metavar="CAPTURE",
                         help="what-if target capture, e.g. 0.99 (default: each slice's best sibling's capture)")
 
@@ -166,9 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         "capture", help="the stored capture rates of a pair per monitored slice and day (client / warehouse "
                         "events; users and completeness where configured)",
         formatter_class=argparse.RawDescriptionHelpFormatter, description=CAPTURE_HELP)
-    cap.add_argument("--start", type=_date, required=True, help="first partition, YYYY-MM-DD")
-    cap.add_argument("--end", type=_date, required=True, help="last partition, YYYY-MM-DD")
-    cap.add_argument("--pair", help="the pair (required when the config has several)")
+    _pair_period(cap, "the pair (required when the config has several)")
     cap.add_argument("--slice", dest="slice_key", metavar="KEY",
                      help="one slice only, as the store names it: '(total)', 'platform=ios', "
                           "'platform=android&app_version=10.3'")
