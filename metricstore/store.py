@@ -99,9 +99,10 @@ class MetricStore:
         return pull_id, version, True
 
     def record_pair_points(self, metrics: Iterable[str], partition: dt.date, points: pd.DataFrame) -> tuple[int, bool]:
-        """Store points of metrics computed from a pair's two tables (no pull row of their own, e.g. a
-        pair's distinct users) as a new version of `partition` when they differ from the latest version
-        stored; returns (version, changed). Same points again: nothing is written (idempotent re-runs
+        """Store points versioned apart from any pull (a pair's distinct users, computed from both tables;
+        a table's completeness curve, whose later lags must not make a new version of the pull) as a new
+        version of `partition` when they differ from the latest version of these `metrics` stored;
+        returns (version, changed). Same points again: nothing is written (idempotent re-runs
         and backfills); changed points (late data): version + 1, the old version stays readable."""
         metrics = sorted(set(metrics))
         mp = schema.metric_points

@@ -66,6 +66,16 @@ def drop_unreached_lags(points: pd.DataFrame, columns: list[MetricColumn], parti
     return points[~points.metric.isin(unreached)].reset_index(drop=True)
 
 
+def monitored_only(points: pd.DataFrame, columns: list[MetricColumn], monitored: set[str]) -> pd.DataFrame:
+    """`points` without the curve's points of slices that are not monitored (the leaves, unless they are
+    a monitored slice set): the curve is read per monitored slice only, and the leaves hold most points."""
+    curve = {c.name for c in columns if isinstance(c, ArrivalColumn)}
+    if not curve or points.empty:
+        return points
+    unused = points.metric.isin(curve) & ~points.grouping.isin(monitored)
+    return points[~unused].reset_index(drop=True) if unused.any() else points
+
+
 def check_arrival_column(table: str, spec: TableSpec, columns: set[str]) -> None:
     """The configured arrival column exists in the table (checked before the scan, as dimensions are)."""
     curve = spec.completeness_curve

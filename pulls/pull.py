@@ -20,7 +20,8 @@ import pandas as pd
 from metricstore import utcnow
 from core.config import Config
 from core.errors import PullError
-from pulls.arrival import ArrivalColumn, arrival_columns, check_arrival_column, drop_unreached_lags
+from pulls.arrival import (ArrivalColumn, arrival_columns, check_arrival_column, drop_unreached_lags,
+                           monitored_only)
 from pulls.inputs import diagnose, spark_reason
 from pulls.sql import MetricColumn, PullQuery, render_pull
 from pulls.tables import _first_line, partition_files
@@ -75,7 +76,7 @@ def pull_partition(spark, config: Config, table: str, partition: dt.date) -> Pul
         return _failed(table, partition, evidence, reason)
     evidence["finished_at"] = utcnow()
     evidence["error"] = None
-    return _result(table, partition, frame, dims, columns, evidence)
+    return _result(table, partition, frame, dims, columns, evidence, None, _monitored(dims, groupings))
 
 
 def pull_partitions(spark, config: Config, table: str, start: dt.date, end: dt.date) -> list[PullResult]:
@@ -129,12 +130,17 @@ def pull_range(spark, config: Config, table: str, start: dt.date, end: dt.date) 
                     "spark_app_id": app_id, "error": None}
         part = frames.get(day, frame.iloc[0:0])
         part_points = day_points[day].reset_index(drop=True) if day in day_points else None
-        results.append(_result(table, day, part, dims, columns, evidence, part_points))
+        results.append(_result(table, day, part, dims, columns, evidence, part_points, _monitored(dims, groupings)))
         day += dt.timedelta(days=1)
     return results
 
 
-def _result(table, partition, frame, dims, columns, evidence, points=None) -> PullResult:
+def _monitored(dims: list[str], groupings: list[list[str]]) -> set[str]:
+    """The stored `grouping` of each monitored slice set (`table_plan`'s groupings but the leaves)."""
+    return {",".join(d for d in dims if d in g) for g in groupings[:-1]}
+
+
+def _result(table, partition, frame, dims, columns, evidence, points, monitored: set[str]) -> PullResult:
     if not evidence["input_files"]:
         evidence.update(status="missing", row_count=0, content_hash=hashlib.sha256(b"missing").hexdigest())
         return PullResult(table, partition, "missing", 0, _empty_points(), evidence)
@@ -146,6 +152,7 @@ def _result(table, partition, frame, dims, columns, evidence, points=None) -> Pu
     if points is None:
         points = _to_points(frame, dims, [c.name for c in columns])
     points = drop_unreached_lags(points, columns, partition, evidence.get("started_at"))
+    points = monitored_only(points, columns, monitored)
     total = frame[list(dims)].isna().all(axis=1) if dims else slice(None)
     row_count = int(frame.loc[total, "__rows"].iloc[0])
     # How many values each dimension had (before folding): the cardinality guard's evidence.
