@@ -76,7 +76,7 @@ def pull_partition(spark, config: Config, table: str, partition: dt.date) -> Pul
         return _failed(table, partition, evidence, reason)
     evidence["finished_at"] = utcnow()
     evidence["error"] = None
-    return _result(table, partition, frame, dims, columns, evidence, None, _monitored(dims, groupings))
+    return _result(table, partition, frame, dims, columns, evidence, monitored=_monitored(dims, groupings))
 
 
 def pull_partitions(spark, config: Config, table: str, start: dt.date, end: dt.date) -> list[PullResult]:
@@ -140,7 +140,9 @@ def _monitored(dims: list[str], groupings: list[list[str]]) -> set[str]:
     return {",".join(d for d in dims if d in g) for g in groupings[:-1]}
 
 
-def _result(table, partition, frame, dims, columns, evidence, points, monitored: set[str]) -> PullResult:
+def _result(table, partition, frame, dims, columns, evidence, points=None,
+            monitored: set[str] | None = None) -> PullResult:
+    """`monitored`: the groupings whose curve points are kept (None: every one)."""
     if not evidence["input_files"]:
         evidence.update(status="missing", row_count=0, content_hash=hashlib.sha256(b"missing").hexdigest())
         return PullResult(table, partition, "missing", 0, _empty_points(), evidence)
@@ -152,7 +154,8 @@ def _result(table, partition, frame, dims, columns, evidence, points, monitored:
     if points is None:
         points = _to_points(frame, dims, [c.name for c in columns])
     points = drop_unreached_lags(points, columns, partition, evidence.get("started_at"))
-    points = monitored_only(points, columns, monitored)
+    if monitored is not None:
+        points = monitored_only(points, columns, monitored)
     total = frame[list(dims)].isna().all(axis=1) if dims else slice(None)
     row_count = int(frame.loc[total, "__rows"].iloc[0])
     # How many values each dimension had (before folding): the cardinality guard's evidence.
