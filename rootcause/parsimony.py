@@ -110,8 +110,9 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
     # the order of `found`, as `unique_deviations` takes the first smallest.
     ancestors: list[list[int]] = []
     for i in range(k):
-        row = overlap.getrow(i)
-        candidates = [int(j) for j, shared in zip(row.indices, row.data)
+        # Row i of the CSR matrix read off its arrays (`getrow` builds a matrix per call).
+        row = slice(overlap.indptr[i], overlap.indptr[i + 1])
+        candidates = [int(j) for j, shared in zip(overlap.indices[row], overlap.data[row])
                       if j != i and shared == size[i] and size[j] > size[i]]
         if size[i] == 0:
             candidates = [j for j in range(k) if j != i and size[j] > 0]
@@ -214,8 +215,8 @@ def prune(found: list, real: np.ndarray, predict: np.ndarray, unexplained: np.nd
             return [kept[i] for i in order], current, total
         alive[weakest] = False
         cover[members[weakest]] -= 1
-        row = overlap.getrow(weakest)
-        affected = set(int(j) for j in row.indices) | set(np.flatnonzero(alive & (parent == weakest)).tolist())
+        row = overlap.indices[overlap.indptr[weakest] : overlap.indptr[weakest + 1]]
+        affected = set(row.tolist()) | set(np.flatnonzero(alive & (parent == weakest)).tolist())
         for i in sorted(affected):
             if alive[i]:
                 evaluate(i)
