@@ -124,12 +124,20 @@ def _pull(config: Config, table: str, guards: tuple[str, ...]) -> Control:
     spec = config.tables[table]
     metrics = {name: {"expression": m.expression, "where": m.where, "additive": m.additive}
                for name, m in config.metrics.items() if m.table == table}
+    precision = {"partition_column": spec.partition_column, "rule": "partition present with rows > 0",
+                 "metrics": metrics}
+    # What else changes the pull's SQL or the slices it stores, named only where it departs from the
+    # default, so a config that never set it keeps its control's version.
+    if spec.completeness_curve is not None:
+        precision["completeness_curve"] = spec.completeness_curve.model_dump(mode="json")
+    for name in ("min_slice_rows", "max_dimension_values"):
+        if getattr(spec, name) != type(spec).model_fields[name].default:
+            precision[name] = getattr(spec, name)
     return Control(
         id=f"pull:{table}", kind="pull", subject=table, owner=spec.owner, team=None,
         objective=f"Completeness: the daily partition of {table} is read in full, with evidence "
                   "(rendered SQL hash, input files, row count, Spark application).",
-        precision={"partition_column": spec.partition_column, "rule": "partition present with rows > 0",
-                   "metrics": metrics},
+        precision=precision,
         exception_rule="The partition is missing or empty, or the pull failed.",
         guards=guards)
 

@@ -68,3 +68,19 @@ def test_a_control_that_leaves_the_registry_is_retired_and_can_come_back(tmp_pat
     assert sync_controls(*controls_of(without)) == []
     back = sync_controls(*controls_of(pipe))
     assert [(c.control_id, c.change, c.version) for c in back] == [(f"reconcile:{PAIR}", "added", 3)]
+
+
+def test_a_pull_that_starts_reading_arrival_times_or_folding_rare_values_is_a_new_version(tmp_path, sqlite_url,
+                                                                                           pipe):
+    # Both change the pull's SQL or the slices it stores: an auditor comparing periods must see it.
+    sync_controls(*controls_of(pipe))
+    text = (tmp_path / "mq-0.85.yml").read_text().replace(
+        "owner: client-platform}", "owner: client-platform, min_slice_rows: 50, "
+                                   "completeness_curve: {column: received_at, lags_days: [0, 1, 7]}}")
+    path = tmp_path / "mq-curve.yml"
+    path.write_text(text)
+    changes = sync_controls(*controls_of(Pipeline(load_config(path), state_url=sqlite_url)))
+    assert [(c.control_id, c.change, c.version) for c in changes] == [("pull:client_events", "changed", 2)]
+    fields = {f["field"]: f for f in changes[0].fields}
+    assert fields["precision.completeness_curve"]["after"] == {"column": "received_at", "lags_days": [0, 1, 7]}
+    assert fields["precision.min_slice_rows"]["after"] == 50
