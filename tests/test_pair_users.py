@@ -159,3 +159,20 @@ def test_folded_values_give_the_user_slices_the_keys_of_the_event_slices(spark, 
     assert set(users) - {"(total)"} == events
     assert users["platform=(other)"] == (1, 0)   # u5, logged by the client's web events
     pipe.engine.dispose()
+
+
+def test_users_are_counted_only_on_days_whose_latest_pulls_of_both_tables_are_ok(store_url):
+    # A partition first missing then re-pulled ok counts; one pulled ok then found missing does not.
+    from metricstore import MetricStore
+    from mq.stages.users import pulled_days
+
+    store = MetricStore(store_url)
+    store.install()
+    d1, d2, d3 = dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)
+    for table, day, status in (("client", d1, "ok"), ("warehouse", d1, "ok"),
+                               ("client", d2, "missing"), ("client", d2, "ok"), ("warehouse", d2, "ok"),
+                               ("client", d3, "ok"), ("warehouse", d3, "ok"), ("warehouse", d3, "missing")):
+        store.record_pull({"table_name": table, "partition": day, "status": status, "row_count": 1,
+                           "content_hash": f"{table}{day}{status}"}, None)
+    assert pulled_days(store, ("client", "warehouse"), d1, d3 + dt.timedelta(days=1)) == {
+        d1: "", d2: "", d3: "warehouse not pulled ok", d3 + dt.timedelta(days=1): "client not pulled ok"}

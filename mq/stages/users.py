@@ -21,9 +21,14 @@ log = logging.getLogger("mq.pull")
 
 def pulled_days(store, tables: tuple[str, ...], start: dt.date, end: dt.date) -> dict[dt.date, str]:
     """Each day of [start, end] -> "" when every table's latest pull is `ok`, else why it is skipped."""
+    pulls = store.pulls(start, end)
+    latest = {}   # (table, day) -> status of its latest pull version: one read for the range
+    if len(pulls):
+        pulls = pulls[pulls["table_name"].isin(tables)].sort_values("version")
+        latest = {(t, d): s for t, d, s in zip(pulls["table_name"], pulls["partition"], pulls["status"])}
     out, day = {}, start
     while day <= end:
-        bad = [t for t in tables if (store.latest_pull(t, day) or {}).get("status") != "ok"]
+        bad = [t for t in tables if latest.get((t, day)) != "ok"]
         out[day] = f"{bad[0]} not pulled ok" if bad else ""
         day += dt.timedelta(days=1)
     return out
