@@ -72,6 +72,22 @@ def _execute(dag, dag_run, session) -> dict:
     return {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dag_run.get_task_instances(session=session)}
 
 
+def _forget_earlier_runs() -> None:
+    """The metadata database is the process's: another module's DAG runs may have left certified-asset
+    events and queued or finished consumer runs in it, which this module counts from zero."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        assets = [a.id for a in session.query(AssetModel).filter(
+            AssetModel.name == f"metrics_quality_certified_{METRIC}")]
+        session.query(AssetEvent).filter(AssetEvent.asset_id.in_(assets)).delete(synchronize_session=False)
+        session.query(AssetDagRunQueue).filter(AssetDagRunQueue.target_dag_id == CONSUMER).delete(
+            synchronize_session=False)
+        session.query(DagRun).filter(DagRun.dag_id == CONSUMER).delete(synchronize_session=False)
+
+
 @pytest.fixture(scope="module")
 def airflow_demo(spark, demo_warehouse, light_history, light_home, tmp_path_factory):
     from mq.airflow.factory import build_daily_dag
@@ -89,6 +105,7 @@ def airflow_demo(spark, demo_warehouse, light_history, light_home, tmp_path_fact
             mp.delenv(name, raising=False)
         mp.setenv("MQ_EXAMPLE_METRIC", METRIC)   # dags/certified_example.py consumes this metric's Asset
         init_metadata_db()
+        _forget_earlier_runs()
         config_path = work / "mq.yml"   # certification needs a suite's outcome, not a full suite
         config = load_config(config_path)
         pipe = Pipeline(config, spark=spark, state_url=f"sqlite:///{work / 'state.db'}")
