@@ -13,11 +13,11 @@ KILLED = -9
 
 
 @pytest.fixture
-def seeded_store(tmp_path, store_url):
+def seeded_store(tmp_path, migrated_store_url):
     """A function giving an independent copy of one seeded store per attempt (dropped afterwards)."""
     work = tmp_path / "seed"
     work.mkdir()
-    url = f"sqlite:///{work / 'state.db'}" if store_url.startswith("sqlite") else store_url
+    url = f"sqlite:///{work / 'state.db'}" if migrated_store_url.startswith("sqlite") else migrated_store_url
     assert run_in_process(write_config(work), url, seed_only=True) == 0
     n, copies = 0, []
 

@@ -78,14 +78,14 @@ def _missing_partition_with_a_count_anomaly(pipe) -> None:
     ([{"source_match": {"kind": "freshness"}, "target_match": {"kind": "anomaly"},
        "equal": ["partition", "table"]}], "notify"),                            # count alerts carry no table
 ])
-def test_the_alert_stage_decides_with_the_configured_rules(tmp_path, store_url, rules, anomaly):
+def test_the_alert_stage_decides_with_the_configured_rules(tmp_path, migrated_store_url, rules, anomaly):
     alerting = {"receivers": [{"name": "dq", "file": str(tmp_path / "alerts.jsonl")}], "route": {"receiver": "dq"}}
     if rules is not None:
         alerting["inhibit_rules"] = rules
     config = Config.model_validate({
         "workdir": str(tmp_path), "tables": {"events": {"path": "/x"}},
         "metrics": {"events": {"table": "events", "detectors": [{"name": "seasonal_mad"}]}}, "alerting": alerting})
-    pipe = Pipeline(config, state_url=store_url)
+    pipe = Pipeline(config, state_url=migrated_store_url)
     _missing_partition_with_a_count_anomaly(pipe)
     pipe.alert(DAY)
     decided = {d["decision"] for d in pipe.alerts.decisions(DAY, DAY)}

@@ -60,8 +60,8 @@ def book(url) -> AlertBook:
     return b
 
 
-def test_rerun_never_redecides_and_an_incident_spans_days(store_url):
-    b = book(store_url)
+def test_rerun_never_redecides_and_an_incident_spans_days(migrated_store_url):
+    b = book(migrated_store_url)
     first = b.process(D1, [alert()], set(), TREE, NOW)
     assert [d.decision for d in first] == ["notify"]
     assert [d.decision for d in b.process(D1, [alert()], set(), TREE, NOW)] == ["duplicate"]
@@ -76,8 +76,8 @@ def test_rerun_never_redecides_and_an_incident_spans_days(store_url):
     assert len(b.decisions()) == 3
 
 
-def test_silence_mutes_and_is_recorded_with_its_reason(store_url):
-    b = book(store_url)
+def test_silence_mutes_and_is_recorded_with_its_reason(migrated_store_url):
+    b = book(migrated_store_url)
     s = b.silences.create({"platform": "android"}, author="ana", reason="SDK fix rolling out",
                           expires_at=NOW + dt.timedelta(days=1), now=NOW - dt.timedelta(hours=1))
     (d,) = b.process(D1, [alert()], set(), TREE, NOW)
@@ -116,13 +116,13 @@ def test_many_slices_of_one_incident_make_one_notification(sqlite_url):
     assert receiver == "default" and n.action == "firing" and len(n.alerts) == 4
 
 
-def test_eight_concurrent_runs_decide_once(pg_url):
+def test_eight_concurrent_runs_decide_once(migrated_pg_url):
     """Eight runs raising the same alert at once: exactly one of them notifies."""
-    book(pg_url)
+    book(migrated_pg_url)
     results, barrier = [], threading.Barrier(8)
 
     def one_run():
-        b = AlertBook(make_engine(pg_url))
+        b = AlertBook(make_engine(migrated_pg_url))
         barrier.wait()
         results.extend(d.decision for d in b.process(D1, [alert()], set(), TREE, NOW))
 
@@ -132,7 +132,7 @@ def test_eight_concurrent_runs_decide_once(pg_url):
     for t in threads:
         t.join()
     assert sorted(results) == ["duplicate"] * 7 + ["notify"]
-    assert len(AlertBook(make_engine(pg_url)).alerts()) == 1
+    assert len(AlertBook(make_engine(migrated_pg_url)).alerts()) == 1
 
 
 def test_alerting_defaults_validate():
@@ -216,10 +216,10 @@ def test_send_resolved_controls_the_resolution_reply(sqlite_url, send_resolved, 
     assert b.alerts()[0]["status"] == "resolved"
 
 
-def test_every_receiver_of_a_continue_route_is_notified_once_across_reruns(store_url):
+def test_every_receiver_of_a_continue_route_is_notified_once_across_reruns(migrated_store_url):
     """A `continue: true` route sends to two receivers: each gets its firing message and its resolved
     reply in its own thread, once, however often the days are re-run."""
-    b = book(store_url)
+    b = book(migrated_store_url)
     growth = alert(kind="anomaly", labels={}, severity="critical", team="growth", subject="signups")
     runs = [(D1, [growth], set()), (D2, [alert(kind="anomaly", labels={}, severity="critical", team="growth",
                                                subject="signups", day=D2)], set()), (D3, [], {growth.fingerprint})]
@@ -236,11 +236,11 @@ def test_every_receiver_of_a_continue_route_is_notified_once_across_reruns(store
     assert len({i["thread_key"] for i in incidents}) == 2
 
 
-def test_a_silenced_incident_that_keeps_firing_is_never_repeated(store_url):
+def test_a_silenced_incident_that_keeps_firing_is_never_repeated(migrated_store_url):
     """A muted incident has no thread to repeat in: it continues quietly past `repeat_interval_days`
     (a `repeat` without a thread made the alert stage fail on building its notification)."""
     tree = RouteSpec(receiver="default", repeat_interval_days=1)
-    b = book(store_url)
+    b = book(migrated_store_url)
     b.silences.create({"platform": "android"}, author="ana", reason="SDK fix rolling out",
                       expires_at=NOW + dt.timedelta(days=7), now=NOW - dt.timedelta(hours=1))
     decided = []

@@ -121,8 +121,8 @@ def controls_of(pipe: Pipeline) -> tuple[ControlSettings, object]:
 
 
 @pytest.fixture
-def period(tmp_path, store_url) -> Pipeline:
-    pipe = make_pipeline(tmp_path, store_url)
+def period(tmp_path, migrated_store_url) -> Pipeline:
+    pipe = make_pipeline(tmp_path, migrated_store_url)
     build_period(pipe)
     return pipe
 

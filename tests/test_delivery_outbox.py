@@ -44,8 +44,8 @@ def _notification(action="firing", key=None, thread_key="orders/all") -> Notific
 
 
 @pytest.fixture
-def outbox(store_url):
-    box = Outbox(migrated(store_url), base_backoff_seconds=10, max_backoff_seconds=40)
+def outbox(migrated_store_url):
+    box = Outbox(migrated(migrated_store_url), base_backoff_seconds=10, max_backoff_seconds=40)
     box.install()
     yield box
     box.engine.dispose()
@@ -170,14 +170,14 @@ def test_file_sink_through_the_outbox_writes_each_notification_once(outbox, tmp_
     assert Notification.from_json(lines[1]["notification"]) == _notification("resolved")
 
 
-def test_eight_concurrent_workers_send_exactly_one_slack_message(pg_url):
+def test_eight_concurrent_workers_send_exactly_one_slack_message(migrated_pg_url):
     n = _notification()
-    migrated(pg_url).dispose()
+    migrated(migrated_pg_url).dispose()
     start = threading.Barrier(8)
     results, errors = [], []
 
     def worker(server):
-        engine = sa.create_engine(pg_url, pool_size=2)
+        engine = sa.create_engine(migrated_pg_url, pool_size=2)
         try:
             box = Outbox(engine)
             start.wait()
@@ -201,5 +201,5 @@ def test_eight_concurrent_workers_send_exactly_one_slack_message(pg_url):
         assert len(server.calls("chat.postMessage")) == 1
         assert sum(queued for queued, _ in results) == 1
         assert sum(summary.delivered for _, summary in results) == 1
-        (item,) = Outbox(pg_url).items()
+        (item,) = Outbox(migrated_pg_url).items()
         assert item.status == "delivered" and item.delivery_ref in server.messages

@@ -15,8 +15,8 @@ from conftest import migrated
 
 
 @pytest.fixture
-def ledger(store_url):
-    engine = migrated(store_url)
+def ledger(migrated_store_url):
+    engine = migrated(migrated_store_url)
     lg = Ledger(engine)
     lg.install()
     yield lg

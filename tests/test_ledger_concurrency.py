@@ -51,8 +51,8 @@ def check_hammered(ledger: Ledger, appended: list) -> None:
     assert all(r.hash == by_key[r.key].hash for r in appended)
 
 
-def test_eight_threads_appending_to_postgresql_keep_one_valid_chain(pg_url):
-    ledger, appended = hammer(pg_url)
+def test_eight_threads_appending_to_postgresql_keep_one_valid_chain(migrated_pg_url):
+    ledger, appended = hammer(migrated_pg_url)
     check_hammered(ledger, appended)
     ledger.engine.dispose()
 

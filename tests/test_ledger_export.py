@@ -15,8 +15,8 @@ RECORDS = 4
 
 
 @pytest.fixture
-def ledger(store_url):
-    engine = migrated(store_url)
+def ledger(migrated_store_url):
+    engine = migrated(migrated_store_url)
     lg = Ledger(engine)
     lg.install()
     for n in range(1, RECORDS + 1):
@@ -54,8 +54,8 @@ def test_export_round_trip_verifies_without_the_database(ledger, tmp_path, name)
     assert not list(tmp_path.glob("*.partial"))
 
 
-def test_export_of_an_empty_ledger_verifies(store_url, tmp_path):
-    lg = Ledger(migrated(store_url))
+def test_export_of_an_empty_ledger_verifies(migrated_store_url, tmp_path):
+    lg = Ledger(migrated(migrated_store_url))
     lg.install()
     result = Ledger.verify_export(lg.export(tmp_path / "empty.jsonl"))
     assert (result.ok, result.count) == (True, 0)

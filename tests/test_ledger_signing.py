@@ -43,8 +43,8 @@ def forge_append(engine, key: str, signature: str | None = None) -> int:
     return head.seq + 1
 
 
-def test_a_record_appended_without_the_key_fails_verification(store_url):
-    ledger = signed_ledger(store_url)
+def test_a_record_appended_without_the_key_fails_verification(migrated_store_url):
+    ledger = signed_ledger(migrated_store_url)
     assert ledger.verify(verifier=ledger.signer).ok
     seq = forge_append(ledger.engine, "forged:1")
     assert ledger.verify().ok                              # the hash chain alone cannot tell
@@ -52,8 +52,8 @@ def test_a_record_appended_without_the_key_fails_verification(store_url):
     assert not v.ok and v.first_bad_seq == seq and v.problem == "no signature"
 
 
-def test_a_record_signed_with_another_key_fails_verification(store_url):
-    ledger = signed_ledger(store_url)
+def test_a_record_signed_with_another_key_fails_verification(migrated_store_url):
+    ledger = signed_ledger(migrated_store_url)
     other = LedgerSigner.generate()
     with ledger.engine.connect() as conn:
         head_hash = conn.execute(sa.select(T.c.hash).order_by(T.c.seq.desc()).limit(1)).scalar_one()
@@ -79,15 +79,15 @@ def test_an_anchor_outside_the_store_catches_a_cut_history(tmp_path):
     assert not v.ok and "head moved back" in v.problem       # ...but not against the anchor
 
 
-def test_postgres_service_role_cannot_rewrite_or_unguard_the_ledger(pg_url):
-    owner = make_engine(pg_url)
-    ledger = signed_ledger(pg_url)
+def test_postgres_service_role_cannot_rewrite_or_unguard_the_ledger(migrated_pg_url):
+    owner = make_engine(migrated_pg_url)
+    ledger = signed_ledger(migrated_pg_url)
     role = f"mq_svc_{uuid.uuid4().hex[:8]}"
     with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
     try:
         grant_service_role(owner, role)
-        service_url = pg_url.replace("://root@", f"://{role}@")
+        service_url = migrated_pg_url.replace("://root@", f"://{role}@")
         service = sa.create_engine(service_url)
         as_service = Ledger(service, signer=ledger.signer)
         as_service.install()                                   # starting as the service is fine...

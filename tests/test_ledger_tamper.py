@@ -20,8 +20,8 @@ RECORDS = 5
 
 
 @pytest.fixture
-def engine(store_url):
-    engine = sa.create_engine(store_url)
+def engine(migrated_store_url):
+    engine = sa.create_engine(migrated_store_url)
     yield engine
     engine.dispose()
 
@@ -275,8 +275,8 @@ def test_database_refuses_update_and_delete(engine, ledger, statement):
     assert (result.ok, result.count) == (True, RECORDS)
 
 
-def test_postgresql_refuses_truncate(pg_url):
-    engine = sa.create_engine(pg_url)
+def test_postgresql_refuses_truncate(migrated_pg_url):
+    engine = sa.create_engine(migrated_pg_url)
     ledger = seeded_ledger(engine)
     with pytest.raises(sa.exc.DBAPIError, match="append-only: TRUNCATE refused"):
         with engine.begin() as conn:
@@ -293,8 +293,8 @@ def test_guards_are_back_after_reinstall(engine, ledger):
     assert [r.seq for r in ledger.records()] == [1, 2, 3, 4]
 
 
-def test_install_re_arms_guards_a_superuser_left_disabled(pg_url):
-    engine = sa.create_engine(pg_url)
+def test_install_re_arms_guards_a_superuser_left_disabled(migrated_pg_url):
+    engine = sa.create_engine(migrated_pg_url)
     ledger = seeded_ledger(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE mq_ledger DISABLE TRIGGER USER")

@@ -21,8 +21,8 @@ def evidence(content_hash: str) -> dict:
             "started_at": utcnow(), "finished_at": utcnow(), "error": None}
 
 
-def test_repull_unchanged_writes_nothing_and_late_data_adds_a_version(store_url):
-    store = MetricStore(store_url)
+def test_repull_unchanged_writes_nothing_and_late_data_adds_a_version(migrated_store_url):
+    store = MetricStore(migrated_store_url)
     store.install()
     assert store.record_pull(evidence("a"), points(10))[1:] == (1, True)
     assert store.record_pull(evidence("a"), points(10))[1:] == (1, False)      # re-run: no new rows
@@ -36,8 +36,8 @@ def test_repull_unchanged_writes_nothing_and_late_data_adds_a_version(store_url)
     assert list(only_totals.slice_key) == ["(total)"]
 
 
-def test_check_results_are_idempotent(store_url):
-    store = MetricStore(store_url)
+def test_check_results_are_idempotent(migrated_store_url):
+    store = MetricStore(migrated_store_url)
     store.install()
     kwargs = dict(suite="s", table="events", partition=DAY, suite_hash="x", result_hash="y", success=True,
                   result={"expectations": []}, run_id="r")

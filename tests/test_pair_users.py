@@ -51,14 +51,14 @@ def write_side(spark, folder, rows, mode="overwrite"):
 
 
 @pytest.fixture
-def pair(spark, tmp_path, store_url):
+def pair(spark, tmp_path, migrated_store_url):
     from mq.pipeline import Pipeline
 
     write_side(spark, tmp_path / "data" / "warehouse", WAREHOUSE)
     write_side(spark, tmp_path / "data" / "client", CLIENT)
     config = config_from_yaml(tmp_path, CONFIG.format(work=tmp_path / "work", data=tmp_path / "data",
                                                       column="user_id"))
-    pipe = Pipeline(config, spark=spark, state_url=store_url)
+    pipe = Pipeline(config, spark=spark, state_url=migrated_store_url)
     yield pipe, tmp_path
     pipe.engine.dispose()
 

@@ -38,7 +38,7 @@ def bad_warehouse(tmp_path_factory):
     return root
 
 
-def test_a_backfill_over_bad_partitions_alerts_on_each_and_goes_on(spark, bad_warehouse, tmp_path, store_url):
+def test_a_backfill_over_bad_partitions_alerts_on_each_and_goes_on(spark, bad_warehouse, tmp_path, migrated_store_url):
     cfg = tmp_path / "mq.yml"
     cfg.write_text(f"""
 workdir: {tmp_path}
@@ -49,7 +49,7 @@ tables:
 metrics:
   events: {{table: events, detectors: [{{name: seasonal_mad}}]}}
 """)
-    pipe = Pipeline(load_config(cfg), spark=spark, state_url=store_url)
+    pipe = Pipeline(load_config(cfg), spark=spark, state_url=migrated_store_url)
     runs = {r["partition"]: r for r in pipe.backfill(DAYS[0], DAYS[-1])}
 
     # unreadable input makes a run partial; missing input stays a freshness alert of a successful run

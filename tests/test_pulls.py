@@ -189,7 +189,7 @@ def test_cardinality_cap_is_validated_on_load():
         Config.model_validate({"tables": {"t": {"path": "/x", "max_dimension_values": 0}}})
 
 
-def test_a_capped_dimension_warns_the_tables_owner(tmp_path, store_url):
+def test_a_capped_dimension_warns_the_tables_owner(tmp_path, migrated_store_url):
     """The pull's count of values above the cap becomes one warning, routed by the table's owner."""
     from mq.pipeline import Pipeline
 
@@ -199,7 +199,7 @@ def test_a_capped_dimension_warns_the_tables_owner(tmp_path, store_url):
         "metrics": {"n": {"table": "t"}},
         "alerting": {"receivers": [{"name": "all", "file": "all.jsonl"}, {"name": "web", "file": "web.jsonl"}],
                      "route": {"receiver": "all", "routes": [{"matchers": {"team": "web"}, "receiver": "web"}]}}})
-    pipe = Pipeline(config, state_url=store_url)
+    pipe = Pipeline(config, state_url=migrated_store_url)
     pipe.store.record_pull({"table_name": "t", "partition": DAY, "status": "ok", "row_count": 10,
                             "input_files": [{"file": "f", "rows": 10}], "content_hash": "c",
                             "dimension_values": {"user_agent": 5}}, None)

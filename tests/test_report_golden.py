@@ -71,13 +71,13 @@ def test_report_csv_matches_its_golden_file(report, name):
     assert_matches_golden(got, golden)
 
 
-def test_the_report_shows_the_latest_anchor_and_whether_the_ledger_holds_it(tmp_path, store_url):
+def test_the_report_shows_the_latest_anchor_and_whether_the_ledger_holds_it(tmp_path, migrated_store_url):
     """Seq, hash and location of the latest anchor file, checked against the chain: an anchor the
     ledger no longer matches (rewritten history) is reported as not verifying."""
     from ledger.anchor import write_anchor
     from reports.ledger_evidence import ledger_evidence
 
-    pipe = make_pipeline(tmp_path, store_url)
+    pipe = make_pipeline(tmp_path, migrated_store_url)
     pipe.ledger.append("note", "note:1", {"n": 1})
     anchor = pipe.anchor_ledger()
     seq, head, _ = pipe.ledger.head()

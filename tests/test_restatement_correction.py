@@ -38,12 +38,12 @@ def _run(pipe, slack) -> list[str]:
     return [p.body["text"] for p in slack.calls("chat.postMessage")]
 
 
-def test_a_restated_partition_is_corrected_once_in_its_thread(tmp_path, store_url, slack):
+def test_a_restated_partition_is_corrected_once_in_its_thread(tmp_path, migrated_store_url, slack):
     config = Config.model_validate({
         "workdir": str(tmp_path), "tables": {"events": {"path": "/x"}},
         "metrics": {"events": {"table": "events", "detectors": [{"name": "seasonal_mad"}]}},
         "alerting": {"receivers": [{"name": "dq", "slack": {"channel": "C0DQ"}}], "route": {"receiver": "dq"}}})
-    pipe = Pipeline(config, state_url=store_url)
+    pipe = Pipeline(config, state_url=migrated_store_url)
     _pulled(pipe, "v1", 600.0, anomaly=True)
     (fired,) = _run(pipe, slack)
     (parent_ts,) = slack.messages

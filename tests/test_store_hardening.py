@@ -14,8 +14,8 @@ from metricstore import MetricStore, make_engine, schema, utcnow
 DAY = dt.date(2026, 9, 1)
 
 
-def test_a_run_left_running_by_a_dead_process_is_closed_as_abandoned(store_url):
-    store = MetricStore(store_url)
+def test_a_run_left_running_by_a_dead_process_is_closed_as_abandoned(migrated_store_url):
+    store = MetricStore(migrated_store_url)
     store.install()
     dead = store.start_run(DAY, "cli", "cfg")
     live = store.start_run(DAY, "cli", "cfg")
@@ -27,12 +27,12 @@ def test_a_run_left_running_by_a_dead_process_is_closed_as_abandoned(store_url):
     assert status == {dead: "abandoned", live: "running"}
 
 
-def test_a_held_lock_fails_after_the_lock_timeout_instead_of_hanging(pg_url, monkeypatch):
+def test_a_held_lock_fails_after_the_lock_timeout_instead_of_hanging(migrated_pg_url, monkeypatch):
     monkeypatch.setenv("MQ_DB_LOCK_TIMEOUT_S", "0.5")
     make_engine.cache_clear()
-    store = MetricStore(pg_url)
+    store = MetricStore(migrated_pg_url)
     store.install()
-    holder = sa.create_engine(pg_url)
+    holder = sa.create_engine(migrated_pg_url)
     with holder.connect() as conn:
         conn.exec_driver_sql("BEGIN")
         conn.exec_driver_sql("LOCK TABLE mq_runs IN ACCESS EXCLUSIVE MODE")   # a stuck session
