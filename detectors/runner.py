@@ -451,37 +451,14 @@ def decide(raw: list[pd.DataFrame], fdr_q: float | None, min_rel: float, min_abs
 def within_wobble(result: pd.DataFrame, anomaly: np.ndarray, days: np.ndarray,
                   parents: Mapping[str, Sequence[str]], wobble_z: float) -> np.ndarray:
     """Anomalies of slices whose parents are all normal that day (no anomaly on any detector) and
-    whose relative change is at most `wobble_z` times the slice's own week-to-week wobble.
-
-    The wobble is one day's, so it is compared with one day's change. A drift finding's change is
-    the level its ramp has reached so far, fitted over the ramp's k days: its noise is that of a
-    k-day ramp's end point, `ramp_level_noise(k)` times one day's, and its allowance is scaled alike
-    (the minimum effect reads the same level, `decide`)."""
+    whose relative change is at most `wobble_z` times the slice's own week-to-week wobble."""
     keys = result["series_id"].astype(str).to_numpy()
     flagged = set(zip(keys[anomaly], days[anomaly]))
     with np.errstate(all="ignore"):
         relative = np.abs(result["observed"].to_numpy(dtype=float) / result["expected"].to_numpy(dtype=float) - 1)
-    allowance = wobble_z * result["wobble"].to_numpy(dtype=float)
-    if "drift_level" in result:
-        level = result["drift_level"].to_numpy(dtype=float)
-        drift = np.isfinite(level) & result["drift_start"].notna().to_numpy()
-        if drift.any():
-            start = day_array(result["drift_start"][drift]).astype(np.int64)
-            relative[drift] = np.abs(level[drift])
-            allowance[drift] *= ramp_level_noise(days[drift] - start + 1)
-    small = relative <= allowance
+    small = relative <= wobble_z * result["wobble"].to_numpy(dtype=float)
     out = np.zeros(anomaly.shape, dtype=bool)
     for i in np.flatnonzero(anomaly & small):
         above = parents.get(keys[i], ())
         out[i] = bool(above) and not any((p, days[i]) in flagged for p in above)
     return out
-
-
-def ramp_level_noise(k: np.ndarray) -> np.ndarray:
-    """Standard error of a k-day linear ramp's fitted level today, in units of one day's noise.
-
-    The ramp rises by beta a day from its onset (day 1) to today (day k); least squares gives
-    beta-hat with variance 1 / sum(t^2) and the level beta-hat k with k / sqrt(sum(t^2)), where
-    sum(t^2) = k (k + 1) (2k + 1) / 6: 1 for one day, 0.59 at a week, 0.44 at two."""
-    k = np.maximum(np.asarray(k, dtype=float), 1.0)
-    return k / np.sqrt(k * (k + 1) * (2 * k + 1) / 6)
