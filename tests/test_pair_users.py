@@ -161,13 +161,12 @@ def test_folded_values_give_the_user_slices_the_keys_of_the_event_slices(spark, 
     pipe.engine.dispose()
 
 
-def test_users_are_counted_only_on_days_whose_latest_pulls_of_both_tables_are_ok(store_url):
+def test_users_are_counted_only_on_days_whose_latest_pulls_of_both_tables_are_ok(migrated_store_url):
     # A partition first missing then re-pulled ok counts; one pulled ok then found missing does not.
     from metricstore import MetricStore
     from mq.stages.users import pulled_days
 
-    store = MetricStore(store_url)
-    store.install()
+    store = MetricStore(migrated_store_url)
     d1, d2, d3 = dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)
     for table, day, status in (("client", d1, "ok"), ("warehouse", d1, "ok"),
                                ("client", d2, "missing"), ("client", d2, "ok"), ("warehouse", d2, "ok"),
