@@ -4,6 +4,7 @@ per test, empty or already migrated (PostgreSQL at 127.0.0.1:5432, trust auth; `
 if it is down)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -108,23 +109,32 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
 
 
+@contextlib.contextmanager
+def _pg_database(prefix: str = "mq_test", template: str | None = None):
+    """The name of a new PostgreSQL database (a copy of `template` if given), dropped on exit."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    except Exception as exc:  # pragma: no cover - environment problem, not a test result
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 @pytest.fixture
 def pg_url():
     """A brand-new PostgreSQL database for this test, dropped afterwards."""
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"mq_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # pragma: no cover - environment problem, not a test result
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with _pg_database() as name:
+        yield _sqlalchemy_url(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -149,24 +159,13 @@ def pg_template():
 
     from metricstore.store import migrate
 
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    name = f"mq_template_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # pragma: no cover - environment problem, not a test result
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
-    try:
+    with _pg_database("mq_template") as name:
         engine = sa.create_engine(_sqlalchemy_url(name), poolclass=NullPool)
         try:
             migrate(engine)
         finally:
             engine.dispose()
         yield name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture
@@ -174,16 +173,8 @@ def migrated_pg_url(pg_template):
     """A new PostgreSQL database for this test with every migration applied (a copy of `pg_template`:
     about a tenth of the cost of migrating an empty one), dropped afterwards. Tests of migrating an
     empty database take `pg_url`."""
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"mq_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    yield _sqlalchemy_url(name)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with _pg_database(template=pg_template) as name:
+        yield _sqlalchemy_url(name)
 
 
 @pytest.fixture(scope="session")
