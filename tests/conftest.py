@@ -109,6 +109,25 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
 
 
+def _sqlalchemy_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _migrate_without_a_pool(url: str) -> None:
+    """Apply every migration (`metricstore.store.migrate`) and leave no connection open: a template
+    is copied only while nobody is connected to it."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    from metricstore.store import migrate
+
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
 def _pg_database(prefix: str = "mq_test", template: str | None = None):
     """The name of a new PostgreSQL database (a copy of `template` if given), dropped on exit."""
@@ -145,26 +164,13 @@ def store_url(request, tmp_path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-def _sqlalchemy_url(name: str) -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(scope="session")
 def pg_template():
     """The name of a PostgreSQL database migrated once per run with `metricstore.store.migrate`: the
     template `migrated_pg_url` copies. No connection stays open on it (PostgreSQL copies a database only
     while nobody is connected to it); dropped at the end of the run."""
-    import sqlalchemy as sa
-    from sqlalchemy.pool import NullPool
-
-    from metricstore.store import migrate
-
     with _pg_database("mq_template") as name:
-        engine = sa.create_engine(_sqlalchemy_url(name), poolclass=NullPool)
-        try:
-            migrate(engine)
-        finally:
-            engine.dispose()
+        _migrate_without_a_pool(_sqlalchemy_url(name))
         yield name
 
 
@@ -181,17 +187,8 @@ def migrated_pg_url(pg_template):
 def sqlite_template(tmp_path_factory) -> Path:
     """A SQLite file migrated once per run with `metricstore.store.migrate`, which `migrated_store_url`
     copies (a file copy costs well under a millisecond, migrating an empty file tens of them)."""
-    import sqlalchemy as sa
-    from sqlalchemy.pool import NullPool
-
-    from metricstore.store import migrate
-
     path = tmp_path_factory.mktemp("sqlite_template") / "state.db"
-    engine = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
+    _migrate_without_a_pool(f"sqlite:///{path}")
     return path
 
 
