@@ -21,11 +21,9 @@ log = logging.getLogger("mq.pull")
 
 def pulled_days(store, tables: tuple[str, ...], start: dt.date, end: dt.date) -> dict[dt.date, str]:
     """Each day of [start, end] -> "" when every table's latest pull is `ok`, else why it is skipped."""
-    pulls = store.pulls(start, end)
-    latest = {}   # (table, day) -> status of its latest pull version: one read for the range
-    if len(pulls):
-        pulls = pulls[pulls["table_name"].isin(tables)].sort_values("version")
-        latest = {(t, d): s for t, d, s in zip(pulls["table_name"], pulls["partition"], pulls["status"])}
+    # (table, day) -> status of its latest pull version (the last one written wins): one read for the range.
+    pulls = store.pulls(start, end).sort_values("version")
+    latest = {(t, d): s for t, d, s in zip(pulls["table_name"], pulls["partition"], pulls["status"])}
     out, day = {}, start
     while day <= end:
         bad = [t for t in tables if latest.get((t, day)) != "ok"]
