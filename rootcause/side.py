@@ -31,12 +31,13 @@ judged against the REST OF THE TABLE on the same side (the slices outside every 
 seasonal regression on log(slice / rest), i.e. the slice's log count with the rest's log count as an
 offset (a share-of-table model: the comparison with a control group of difference-in-differences,
 Angrist & Pischke, *Mostly Harmless Econometrics*, 2009, sec. 5.2; an offset as a GLM's exposure,
-McCullagh & Nelder, *Generalized Linear Models*, 2nd ed., sec. 6.2.3). Today's prediction is then the
-rest's observed count today times the predicted share, so traffic common to the slice and the rest
-cancels. Of the two predictions, the one with the smaller prediction error on the history is used
-(judged before today's count is looked at, so the choice does not favour a verdict): the rest wins
-unless it is small and noisy, as when the cause is most of the table; with no rest (a table-wide
-cause) the own history is the only test, so a table-wide warehouse move still reads as the warehouse.
+McCullagh & Nelder, *Generalized Linear Models*, 2nd ed., sec. 6.2.3), also without the trend, which a
+share seldom has. Today's prediction is then the rest's observed count today times the predicted
+share, so traffic common to the slice and the rest cancels. Of the predictions, the one with the
+smaller prediction error on the history is used (judged before today's count is looked at, so the
+choice does not favour a verdict): the rest wins unless it is small and noisy, as when the cause is
+most of the table; with no rest (a table-wide cause) the own history is the only test, so a
+table-wide warehouse move still reads as the warehouse.
 The rest is a reference only while it has no discrepancy of its own (its client / warehouse ratio
 within its history's interval): a table-wide move the causes did not capture would otherwise cancel.
 """
@@ -116,11 +117,11 @@ def _interval(total: float, spread: float, interval_z: float) -> tuple[float, fl
 
 def _pooled_fit(days: Sequence[dt.date], values: np.ndarray, targets: Sequence[dt.date],
                 rest: np.ndarray | None = None, rest_targets: np.ndarray | None = None,
-                weekdays: bool = True) -> tuple[float, float] | None:
+                weekdays: bool = True, trend: bool = True) -> tuple[float, float] | None:
     """(predicted sum over `targets`, standard error of its log): the seasonal regression of the log
     values, with log(`rest`) as an offset when given (today's prediction then scales with the rest's
-    observed `rest_targets`); `weekdays=False` fits a level and the trend only. None with fewer than
-    MIN_HISTORY_DAYS usable days."""
+    observed `rest_targets`); `weekdays=False` fits a level and the trend only, `trend=False` no
+    trend. None with fewer than MIN_HISTORY_DAYS usable days."""
     days = list(days)
     targets = sorted(set(targets))
     if not targets:
@@ -150,6 +151,9 @@ def _pooled_fit(days: Sequence[dt.date], values: np.ndarray, targets: Sequence[d
         # A target weekday never seen, or no residual degrees of freedom: drop the weekday levels.
         x = np.column_stack([np.ones(len(y)), design[:len(y), -1]])
         x_target = np.column_stack([np.ones(k), design[len(y):, -1]])
+    if not trend:
+        # The trend is the last column of either design.
+        x, x_target = x[:, :-1], x_target[:, :-1]
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     residual = y - x @ coef
     dof = max(len(y) - x.shape[1], 1)
@@ -233,17 +237,26 @@ def _rest_is_clean(days: Sequence[dt.date], rest: dict, incident_days: tuple[dt.
 def _side_change(days: Sequence[dt.date], history: np.ndarray, incident_days: tuple[dt.date, ...],
                  observed: float, rest: tuple[np.ndarray, np.ndarray] | None) -> SideChange | None:
     """One side against the most precise of its predictions: from its own history or its share of
-    the rest of the table, each with weekday levels or without (a share often has none). Precision is
-    the estimated standard error of the predicted log count, residual noise and coefficients' error
-    together: a final-prediction-error choice (Akaike, "Statistical predictor identification", Ann.
-    Inst. Statist. Math. 22, 1970), made before `observed` is looked at."""
-    fits = {("history", w): _pooled_fit(days, history, incident_days, weekdays=w) for w in (True, False)}
+    the rest of the table, each with weekday levels or without (a share often has none), and the share
+    also without a trend. Precision is the estimated standard error of the predicted log count,
+    residual noise and coefficients' error together: a final-prediction-error choice (Akaike,
+    "Statistical predictor identification", Ann. Inst. Statist. Math. 22, 1970), made before
+    `observed` is looked at.
+
+    A trend fitted on a few weeks of history and carried over a lasting incident's days adds its
+    slope's error times the distance ahead: over a three-week drift, more than the days' own noise. A
+    slice's share of the table seldom trends (growth common to every slice cancels in it), so the share
+    is offered without one, and chosen where the history shows no trend to pay for. Its own count
+    keeps the trend: the product's growth is in it, and a level carried three weeks ahead would
+    miss it by more than the in-sample error the choice sees."""
+    fits = {("history", w, True): _pooled_fit(days, history, incident_days, weekdays=w) for w in (True, False)}
     if rest is not None:
-        fits.update({("rest", w): _pooled_fit(days, history, incident_days, *rest, weekdays=w) for w in (True, False)})
+        fits.update({("rest", w, t): _pooled_fit(days, history, incident_days, *rest, weekdays=w, trend=t)
+                     for w in (True, False) for t in (True, False)})
     usable = {key: fit for key, fit in fits.items() if fit is not None}
     if not usable:
         return None
-    basis, _ = key = min(usable, key=lambda k: usable[k][1])
+    basis, *_ = key = min(usable, key=lambda k: usable[k][1])
     return SideChange(observed, *_interval(*usable[key], INTERVAL_Z), basis=basis)
 
 
