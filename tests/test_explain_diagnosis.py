@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.rca.side_attribution import window as side_window
 from mq.stages.explain import diagnose
 from rootcause.side import attribute_side
 
@@ -306,36 +307,16 @@ def test_a_warehouse_move_on_every_slice_is_the_warehouse_even_when_the_cause_is
     assert verdict.warehouse.basis == "history"
 
 
-def steady_share_window(seed: int, depth: float, drift_days: int = 21, size: int = 1_500):
-    """56 history days, then `drift_days` on which the client's capture of one slice (`size` warehouse
-    events a day, its share of the table steady) falls linearly to `depth` lower; the rest of the
-    table is 50 times the slice. Traffic grows 0.1% a day on every slice. Returns the side verdict
-    pooled over the drift's days."""
-    rng = np.random.default_rng(seed)
-    days = [TODAY - dt.timedelta(days=d) for d in range(56 + drift_days - 1, -1, -1)]
-    counts = np.zeros((4, len(days)))
-    for i, day in enumerate(days):
-        traffic = WEEKLY[day.weekday()] * (1 + 0.001 * i)
-        warehouse, rest = rng.poisson(size * traffic), rng.poisson(50 * size * traffic)
-        client = rng.binomial(warehouse, 0.93)
-        if i >= 56:
-            client -= rng.binomial(client, depth * (i - 55) / drift_days)
-        counts[:, i] = warehouse, client, rest, rng.binomial(rest, 0.93)
-    warehouse, client, rest, rest_client = counts
-    past, now = slice(0, 56), slice(56, None)
-    return attribute_side(days[past], client[past], warehouse[past], days[now], float(client[now].sum()),
-                          float(warehouse[now].sum()),
-                          rest={"client": (rest_client[past], rest_client[now]), "warehouse": (rest[past], rest[now])})
-
-
 def test_a_three_week_client_drift_on_a_slice_with_a_steady_share_is_the_client():
     # The capture falls to 7% lower over 21 days: 3.7% of the slice's events over the drift. A share of
     # the table that never trended is predicted without extrapolating a trend three weeks ahead, whose
     # uncertainty would hide the loss.
-    verdicts = [steady_share_window(seed, depth=0.07) for seed in range(20)]
+    # One slice of 1,500 warehouse events a day, 56 history days, traffic without a swing
+    # (`bench/rca/side_attribution.window`).
+    verdicts = [side_window(np.random.default_rng(seed), 1_500, 0.0, 0.0, "drift", 21, 0.07) for seed in range(20)]
     assert sum(v.side == "client" for v in verdicts) >= 17
     assert all(v.side in ("client", "undetermined") for v in verdicts)
     assert all(v.client.basis == "rest" for v in verdicts)
     # The same windows with nothing lost name no side.
-    clean = [steady_share_window(seed, depth=0.0) for seed in range(20)]
+    clean = [side_window(np.random.default_rng(seed), 1_500, 0.0, 0.0, "clean", 21, 0.0) for seed in range(20)]
     assert sum(v.side != "undetermined" for v in clean) <= 1

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from rootcause.side import attribute_side  # noqa: E402
+from rootcause.side import SideVerdict, attribute_side  # noqa: E402
 
 WEEKLY = [1.00, 1.03, 1.04, 1.02, 0.97, 0.82, 0.78]
 START = dt.date(2026, 1, 5)       # a Monday
@@ -51,8 +51,8 @@ TRUTH = {"loss": "client", "drift": "client", "duplicate": "warehouse", "clean":
 
 
 def window(rng: np.random.Generator, size: int, swing: float, share_trend: float, kind: str, k: int,
-           depth: float) -> str:
-    """The side `attribute_side` names for one seeded window (see the module docstring)."""
+           depth: float) -> SideVerdict:
+    """`attribute_side`'s verdict on one seeded window (see the module docstring)."""
     days = [START + dt.timedelta(days=i) for i in range(HISTORY_DAYS + k)]
     counts = np.zeros((4, len(days)))     # slice warehouse, slice client, rest warehouse, rest client
     for i, day in enumerate(days):
@@ -70,11 +70,9 @@ def window(rng: np.random.Generator, size: int, swing: float, share_trend: float
         counts[:, i] = warehouse, client, rest, rest_client
     past, now = slice(0, HISTORY_DAYS), slice(HISTORY_DAYS, None)
     warehouse, client, rest, rest_client = counts
-    verdict = attribute_side(days[past], client[past], warehouse[past], days[now], float(client[now].sum()),
-                             float(warehouse[now].sum()),
-                             rest={"client": (rest_client[past], rest_client[now]),
-                                   "warehouse": (rest[past], rest[now])})
-    return verdict.side
+    return attribute_side(days[past], client[past], warehouse[past], days[now], float(client[now].sum()),
+                          float(warehouse[now].sum()),
+                          rest={"client": (rest_client[past], rest_client[now]), "warehouse": (rest[past], rest[now])})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for s, (size, swing, trend) in enumerate(settings):
         for k_index, (kind, k, depth) in enumerate(KINDS):
             rng = np.random.default_rng([args.seed, s, k_index])
-            sides = [window(rng, size, swing, trend, kind, k, depth) for _ in range(args.windows)]
+            sides = [window(rng, size, swing, trend, kind, k, depth).side for _ in range(args.windows)]
             right = sum(side == TRUTH[kind] for side in sides)
             wrong = sum(side not in (TRUTH[kind], "undetermined") for side in sides)
             for i, value in enumerate((right, wrong, args.windows)):
