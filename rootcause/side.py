@@ -50,6 +50,10 @@ from typing import Sequence
 import numpy as np
 
 INTERVAL_Z = 3.0        # as the ratio detector's interval (`interval_z`)
+# Likelihood ratio at which one side is named rather than the other: 20, "strong" evidence on the
+# scale of R. E. Kass and A. E. Raftery, "Bayes Factors", JASA 90 (1995), sec. 3.2 (2 ln B >= 6); with
+# even prior odds, a 95% posterior for the side named over the other.
+SIDE_EVIDENCE = 20.0
 MIN_HISTORY_DAYS = 7
 
 
@@ -62,11 +66,19 @@ class SideChange:
     lower: float
     upper: float
     basis: str = "history"      # "history" (its own) or "rest" (its share of the rest of the table)
+    spread: float = float("nan")  # standard error of the predicted log count (the interval's unit)
 
     @property
     def moved(self) -> int:
         """+1 above its interval, -1 below, 0 within."""
         return 1 if self.observed > self.upper else -1 if self.observed < self.lower else 0
+
+    @property
+    def z(self) -> float:
+        """log(observed / expected) in standard errors of the prediction (0 with no usable spread)."""
+        if not (self.spread > 0 and self.expected > 0):
+            return 0.0
+        return float(np.log(max(self.observed, 1e-9) / self.expected) / self.spread)
 
     @property
     def relative(self) -> float:
@@ -91,7 +103,8 @@ class SideVerdict:
             verdict = {1: "above", -1: "below", 0: "within"}[change.moved]
             basis = "its history's" if change.basis == "history" else "its share of the rest of the table's"
             parts.append(f"{name} {change.observed:,.0f}{pooled} vs {basis} {change.expected:,.0f} "
-                         f"[{change.lower:,.0f}, {change.upper:,.0f}] ({change.relative:+.1%}, {verdict})")
+                         f"[{change.lower:,.0f}, {change.upper:,.0f}] ({change.relative:+.1%}, "
+                         f"{change.z:+.1f} se, {verdict})")
         return "; ".join(parts)
 
 
@@ -211,10 +224,21 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
     # then no one's fault, and a loss on a day of low traffic is still the client's.
     ratio_moved = np.sign(np.log(max(client.observed, 1e-9) / client.expected)
                           - np.log(max(warehouse.observed, 1e-9) / warehouse.expected))
-    client_to_blame = ratio_moved != 0 and client.moved == ratio_moved
-    warehouse_to_blame = ratio_moved != 0 and warehouse.moved == -ratio_moved
-    side = ("both" if client_to_blame and warehouse_to_blame else "client" if client_to_blame
-            else "warehouse" if warehouse_to_blame else "undetermined")
+    both = ratio_moved != 0 and client.moved == ratio_moved and warehouse.moved == -ratio_moved
+    # One side to blame: the hypothesis "the warehouse is as its history says, the client carried the
+    # move" against "the client is as its history says, the warehouse carried it". Each leaves the
+    # moving side's change free, so the profile likelihood ratio is exp((z_c^2 - z_w^2) / 2), with no
+    # penalty to pay for either. A side is named when its hypothesis is at least `SIDE_EVIDENCE` times
+    # as likely as the other, its own change has the direction that explains the ratio's, and the other
+    # side did not leave its interval the same way: when both did, the history's model is off for both
+    # (a traffic surge it did not foresee) and the larger of two shared moves is no evidence of blame.
+    evidence = (client.z**2 - warehouse.z**2) / 2
+    client_to_blame = (ratio_moved != 0 and np.sign(client.z) == ratio_moved and warehouse.moved != ratio_moved
+                       and evidence >= np.log(SIDE_EVIDENCE))
+    warehouse_to_blame = (ratio_moved != 0 and np.sign(warehouse.z) == -ratio_moved
+                          and client.moved != -ratio_moved and -evidence >= np.log(SIDE_EVIDENCE))
+    side = ("both" if both else "client" if client_to_blame else "warehouse" if warehouse_to_blame
+            else "undetermined")
     return SideVerdict(side, client, warehouse, incident_days)
 
 
@@ -257,7 +281,7 @@ def _side_change(days: Sequence[dt.date], history: np.ndarray, incident_days: tu
     if not usable:
         return None
     basis, *_ = key = min(usable, key=lambda k: usable[k][1])
-    return SideChange(observed, *_interval(*usable[key], INTERVAL_Z), basis=basis)
+    return SideChange(observed, *_interval(*usable[key], INTERVAL_Z), basis=basis, spread=usable[key][1])
 
 
 def _design(days: list[dt.date], today: dt.date) -> np.ndarray:

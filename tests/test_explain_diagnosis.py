@@ -11,7 +11,7 @@ import pytest
 
 from bench.rca.side_attribution import window as side_window
 from mq.stages.explain import diagnose
-from rootcause.side import attribute_side
+from rootcause.side import INTERVAL_Z, attribute_side, pooled_expectation
 
 DIMS = ["platform", "country", "event_type"]
 VALUES = {"platform": ["android", "ios", "web"], "country": ["US", "IN", "BR", "DE", "JP", "GB"],
@@ -320,3 +320,43 @@ def test_a_three_week_client_drift_on_a_slice_with_a_steady_share_is_the_client(
     # The same windows with nothing lost name no side.
     clean = [side_window(np.random.default_rng(seed), 1_500, 0.0, 0.0, "clean", 21, 0.0) for seed in range(20)]
     assert sum(v.side != "undetermined" for v in clean) <= 1
+
+
+def steady_side_history(seed: int) -> tuple[list, np.ndarray, np.ndarray]:
+    """28 days of a slice whose two sides wobble 2% a day independently, around a steady capture."""
+    days = [TODAY - dt.timedelta(days=d) for d in range(28, 0, -1)]
+    rng = np.random.default_rng(seed)
+    level = np.array([10_000 * WEEKLY[d.weekday()] for d in days])
+    return days, 0.95 * level * rng.lognormal(0, 0.02, len(days)), level * rng.lognormal(0, 0.02, len(days))
+
+
+def at_z(days, history, z: float) -> float:
+    """The count today that sits `z` prediction standard errors from what `history` predicts."""
+    expected, _, upper = pooled_expectation(days, history, [TODAY])
+    return expected * float(np.exp(z * np.log(upper / expected) / INTERVAL_Z))
+
+
+def test_a_client_short_of_its_history_with_the_warehouse_on_its_own_is_the_client_inside_the_interval():
+    # 2.6 prediction errors below is inside the 3-error interval, but "the warehouse is as its history
+    # says" is then exp(2.6^2 / 2) = 29 times as likely as "the client is": the client is named.
+    days, client, warehouse = steady_side_history(12)
+
+    verdict = attribute_side(days, client, warehouse, [TODAY], client_observed=at_z(days, client, -2.6),
+                             warehouse_observed=at_z(days, warehouse, 0.0))
+
+    assert verdict.side == "client"
+    assert verdict.client.moved == 0 and verdict.client.z == pytest.approx(-2.6)
+    assert "-2.6 se" in verdict.evidence()
+    # With the warehouse 1.5 errors off the other way, the two stories are 9.5 times apart: too close.
+    verdict = attribute_side(days, client, warehouse, [TODAY], client_observed=at_z(days, client, -2.6),
+                             warehouse_observed=at_z(days, warehouse, 1.5))
+    assert verdict.side == "undetermined"
+
+
+def test_a_traffic_surge_on_both_sides_of_a_slice_is_blamed_on_neither():
+    # The slice's traffic runs 10% above its history on 5 days, on both sides alike: each side leaves
+    # its interval, the same way, and the ratio moves only by the client's sampling noise.
+    verdicts = [side_window(np.random.default_rng(seed), 1_500, 0.1, 0.0, "surge", 5, 0.10) for seed in range(20)]
+
+    assert all(v.client.moved == v.warehouse.moved == 1 for v in verdicts)
+    assert all(v.side == "undetermined" for v in verdicts)

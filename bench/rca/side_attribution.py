@@ -1,5 +1,5 @@
 """Which side moved, on seeded slice histories: right calls on client losses, drifts and warehouse
-duplicates, and false calls on clean windows.
+duplicates, and false calls on clean windows and on traffic surges.
 
 `rootcause.side.attribute_side` on one slice and the rest of the table, both sides, without the
 localiser or Spark, so every setting gets many windows in seconds. Each window is 56 clean history
@@ -13,7 +13,9 @@ days, then k incident days judged pooled (as a lasting incident is):
   so its models are all a little wrong: a calibration check where the truth is outside them);
 * kinds: a client loss of 4% or 8% on 5 days, a client drift ramping to 10% over 14 days or to 7% over
   21 (day j of k loses depth x j / k), a warehouse duplicate of 5% on 3 days, and clean windows of 5,
-  14 and 21 days (right: "undetermined"; any other call is false).
+  14 and 21 days (right: "undetermined"; any other call is false), and a surge: the slice's traffic
+  10% above its history on 5 days on both sides alike (a campaign the history did not foresee; no
+  side is wrong, so any call is false).
 
 Reported per kind: right calls, wrong calls (a side named that is not the truth's) and windows,
 summed over slice sizes (400, 1,500 and 6,000 warehouse events a day), swing and share trend, and
@@ -46,8 +48,10 @@ SIZES = (400, 1_500, 6_000)
 SWINGS = (0.0, 0.10)
 SHARE_TRENDS = (0.0, 0.004)
 KINDS = (("loss", 5, 0.04), ("loss", 5, 0.08), ("drift", 14, 0.10), ("drift", 21, 0.07),
-         ("duplicate", 3, 0.05), ("clean", 5, 0.0), ("clean", 14, 0.0), ("clean", 21, 0.0))
-TRUTH = {"loss": "client", "drift": "client", "duplicate": "warehouse", "clean": "undetermined"}
+         ("duplicate", 3, 0.05), ("clean", 5, 0.0), ("clean", 14, 0.0), ("clean", 21, 0.0),
+         ("surge", 5, 0.10))
+TRUTH = {"loss": "client", "drift": "client", "duplicate": "warehouse", "clean": "undetermined",
+         "surge": "undetermined"}
 
 
 def window(rng: np.random.Generator, size: int, swing: float, share_trend: float, kind: str, k: int,
@@ -58,7 +62,8 @@ def window(rng: np.random.Generator, size: int, swing: float, share_trend: float
     for i, day in enumerate(days):
         traffic = float(np.exp(rng.normal(0.0, swing))) * WEEKLY[day.weekday()] * (1 + 0.001 * i)
         j = i - HISTORY_DAYS              # day of the incident, from 0; negative in the history
-        warehouse = rng.poisson(size * traffic * (1 + share_trend * j))
+        surge = 1 + depth if j >= 0 and kind == "surge" else 1.0
+        warehouse = rng.poisson(size * traffic * (1 + share_trend * j) * surge)
         rest = rng.poisson(REST_EVENTS * traffic)
         client, rest_client = rng.binomial(warehouse, CAPTURE), rng.binomial(rest, CAPTURE)
         if j >= 0 and kind == "loss":
