@@ -4,15 +4,22 @@ A ratio that moved says only that the two counts disagree. To say *who* is wrong
 on the cause's slices is compared with what its own history predicts for today: a log-linear
 regression on the clean history days with one level per weekday and a linear trend (seasonal
 regression, Hyndman & Athanasopoulos, *Forecasting: Principles and Practice*, 3rd ed., sec. 7.4),
-whose residual standard deviation gives the interval. A side *moved* when today is outside
-`INTERVAL_Z` residual standard deviations (and the prediction's own error) of its prediction.
+whose residual standard deviation gives the interval. A side's change is its z: log(observed /
+predicted) in prediction standard errors (residual noise and the coefficients' error together); it
+*moved* when today is outside `INTERVAL_Z` of them.
 
-* the warehouse moved against the ratio (up when the ratio fell): it duplicated or lost events, the
-  client is right;
-* the client moved with the ratio: it lost (or duplicated) events, the warehouse is right;
-* both did: both are wrong;
-* neither (or only the same way as traffic): the history cannot tell; the impact is stated on the
-  ratio, in client events.
+* the warehouse is to blame (it duplicated or lost events, the client is right) when "the client is as
+  its history says" is at least `SIDE_EVIDENCE` times as likely as "the warehouse is", i.e.
+  (z_w^2 - z_c^2) / 2 >= ln 20, and the warehouse moved against the ratio (up when the ratio fell);
+* the client, the same way round, when it moved with the ratio;
+* both, when both left their intervals, each in the direction that explains the ratio;
+* neither, when the two stories are closer than that, or when both sides left their intervals the same
+  way (traffic the history did not foresee moves both; the larger of two shared moves is no evidence):
+  the history cannot tell; the impact is stated on the ratio, in client events.
+
+So a client 2.6 errors short of its prediction, beside a warehouse right on its own, is the client,
+though inside its 3-error interval; the verdict asks which side's history explains the other side,
+not whether each side alone is beyond doubt.
 
 A discrepancy that lasts (a drift since its onset, or a run of days flagged the same way) is judged on
 its days pooled: each side's count summed over the incident's days against the sum its history
