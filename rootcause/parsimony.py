@@ -387,6 +387,14 @@ def description_length(real: np.ndarray, predict: np.ndarray, scale: np.ndarray,
     factor the search rescaled by, which then costs one element more). Misfit is Huber's loss of the standardised
     residuals (clipped at `noise.TRIM`), so that a few wild leaves cannot decide. `masks`: each
     element's leaves, a mask or ascending leaf indices."""
+    fitted = fitted_values(real, predict, masks, table_factor)
+    return float(leaf_misfit(real, fitted, scale).sum()) + penalty * (len(masks) + int(table_factor is not None))
+
+
+def fitted_values(real: np.ndarray, predict: np.ndarray, masks: Sequence[np.ndarray],
+                  table_factor: float | None = None) -> np.ndarray:
+    """Each leaf's value under `description_length`'s model: predict times the factor of the last of
+    `masks` that holds it, or `table_factor` (1 when None) where none does."""
     fitted = predict.astype(np.float64).copy()
     covered = np.zeros(len(real), dtype=bool)
     for mask in masks:
@@ -396,6 +404,10 @@ def description_length(real: np.ndarray, predict: np.ndarray, scale: np.ndarray,
         covered[mask] = True
     if table_factor is not None:
         fitted[~covered] = predict[~covered] * table_factor
+    return fitted
+
+
+def leaf_misfit(real: np.ndarray, fitted: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Per leaf, Huber's loss of the standardised residual, clipped at `noise.TRIM` (`description_length`)."""
     z = np.abs(real - fitted) / scale
-    huber = np.where(z <= TRIM, z**2, 2 * TRIM * z - TRIM**2)
-    return float(huber.sum()) + penalty * (len(masks) + int(table_factor is not None))
+    return np.where(z <= TRIM, z**2, 2 * TRIM * z - TRIM**2)

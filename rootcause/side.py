@@ -8,18 +8,25 @@ whose residual standard deviation gives the interval. A side's change is its z: 
 predicted) in prediction standard errors (residual noise and the coefficients' error together); it
 *moved* when today is outside `INTERVAL_Z` of them.
 
+First, the slices' own client / warehouse ratio must have moved: the client count against the
+warehouse's times the ratio its history predicts (the same regression on the log ratio), outside
+its interval. When it did not, there is no discrepancy on these slices for a side to carry: both
+sides moving together is traffic (a surge the history did not foresee puts both outside their
+intervals the same way), and no side is named. Then:
+
 * the warehouse is to blame (it duplicated or lost events, the client is right) when "the client is as
   its history says" is at least `SIDE_EVIDENCE` times as likely as "the warehouse is", i.e.
   (z_w^2 - z_c^2) / 2 >= ln 20, and the warehouse moved against the ratio (up when the ratio fell);
 * the client, the same way round, when it moved with the ratio;
 * both, when both left their intervals, each in the direction that explains the ratio;
-* neither, when the two stories are closer than that, or when both sides left their intervals the same
-  way (traffic the history did not foresee moves both; the larger of two shared moves is no evidence):
-  the history cannot tell; the impact is stated on the ratio, in client events.
+* neither, when the two stories are closer than that: the history cannot tell; the impact is stated
+  on the ratio, in client events.
 
 So a client 2.6 errors short of its prediction, beside a warehouse right on its own, is the client,
 though inside its 3-error interval; the verdict asks which side's history explains the other side,
-not whether each side alone is beyond doubt.
+not whether each side alone is beyond doubt. A client 2 errors short beside a warehouse 2 errors
+over is "undetermined": traffic up and the client losing, or traffic down and the warehouse
+duplicating, fit equally well.
 
 A discrepancy that lasts (a drift since its onset, or a run of days flagged the same way) is judged on
 its days pooled: each side's count summed over the incident's days against the sum its history
@@ -72,7 +79,7 @@ class SideChange:
     expected: float
     lower: float
     upper: float
-    basis: str = "history"      # "history" (its own) or "rest" (its share of the rest of the table)
+    basis: str = "history"      # "history" (its own), "rest" (its share of the rest of the table), "ratio"
     spread: float = float("nan")  # standard error of the predicted log count (the interval's unit)
 
     @property
@@ -98,6 +105,7 @@ class SideVerdict:
     client: SideChange | None
     warehouse: SideChange | None
     days: tuple[dt.date, ...] = ()      # the incident days the counts are summed over
+    ratio: SideChange | None = None     # the client count against the warehouse's times the history's ratio
 
     def evidence(self) -> str:
         """One line a reader can check: each side against its history."""
@@ -112,6 +120,10 @@ class SideVerdict:
             parts.append(f"{name} {change.observed:,.0f}{pooled} vs {basis} {change.expected:,.0f} "
                          f"[{change.lower:,.0f}, {change.upper:,.0f}] ({change.relative:+.1%}, "
                          f"{change.z:+.1f} se, {verdict})")
+        if self.ratio is not None and self.ratio.moved == 0:
+            parts.append(f"the client count is within what the warehouse's and the history's ratio predict "
+                         f"({self.ratio.expected:,.0f} [{self.ratio.lower:,.0f}, {self.ratio.upper:,.0f}]): "
+                         f"no discrepancy on these slices")
         return "; ".join(parts)
 
 
@@ -206,7 +218,8 @@ def _lag_one_correlation(days: list[dt.date], residual: np.ndarray) -> float:
 
 def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehouse_history: np.ndarray,
                    incident_days: Sequence[dt.date], client_observed: float,
-                   warehouse_observed: float, *, rest: dict | None = None) -> SideVerdict:
+                   warehouse_observed: float, *, rest: dict | None = None,
+                   warehouse_daily: np.ndarray | None = None) -> SideVerdict:
     """Compare each side with its own history on the same slices, or with its share of the rest of
     the table when that predicts it more precisely (see the module docstring).
 
@@ -214,7 +227,9 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
     `incident_days`: the incident's days (today alone for a one-day incident); `*_observed`: each
     side's count summed over those days. `rest`: {"client": (history, on_incident_days), "warehouse":
     ...}, the rest of the table's count on `days` and on each of the sorted `incident_days`; None
-    (or a side missing) when the cause is the whole table."""
+    (or a side missing) when the cause is the whole table. `warehouse_daily`: the warehouse count on
+    each of the sorted `incident_days` (default: `warehouse_observed` split evenly), for the test of
+    whether the slices' ratio moved at all."""
     incident_days = tuple(sorted(set(incident_days)))
     if rest is not None and not _rest_is_clean(days, rest, incident_days):
         rest = None
@@ -225,6 +240,14 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
     client, warehouse = changes["client"], changes["warehouse"]
     if client is None or warehouse is None or min(client.expected, warehouse.expected) <= 0:
         return SideVerdict("undetermined", client, warehouse, incident_days)
+    if warehouse_daily is None:
+        warehouse_daily = np.full(len(incident_days), float(warehouse_observed) / len(incident_days))
+    ratio = _ratio_change(days, client_history, warehouse_history, incident_days, float(client_observed),
+                          np.asarray(warehouse_daily, dtype=np.float64))
+    if ratio is not None and ratio.moved == 0:
+        # The slices' client / warehouse ratio is within its own history's interval: there is no
+        # discrepancy on them for a side to carry (both sides moving together is traffic).
+        return SideVerdict("undetermined", client, warehouse, incident_days, ratio)
     # The direction the ratio client / warehouse moved against what the two histories predict. A
     # side is to blame when it moved out of its interval in the direction that explains it: the
     # client with the ratio, the warehouse against it. Traffic moving both sides the same way is
@@ -235,18 +258,17 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
     # One side to blame: the hypothesis "the warehouse is as its history says, the client carried the
     # move" against "the client is as its history says, the warehouse carried it". Each leaves the
     # moving side's change free, so the profile likelihood ratio is exp((z_c^2 - z_w^2) / 2), with no
-    # penalty to pay for either. A side is named when its hypothesis is at least `SIDE_EVIDENCE` times
-    # as likely as the other, its own change has the direction that explains the ratio's, and the other
-    # side did not leave its interval the same way: when both did, the history's model is off for both
-    # (a traffic surge it did not foresee) and the larger of two shared moves is no evidence of blame.
+    # penalty to pay for either; a move common to both sides (slice traffic the history did not
+    # foresee) is part of each side's prediction error, so it leaves the ratio unchanged. A side is
+    # named when its hypothesis is at least `SIDE_EVIDENCE` times as likely as the other and its own
+    # change has the direction that explains the ratio's.
     evidence = (client.z**2 - warehouse.z**2) / 2
-    client_to_blame = (ratio_moved != 0 and np.sign(client.z) == ratio_moved and warehouse.moved != ratio_moved
-                       and evidence >= np.log(SIDE_EVIDENCE))
+    client_to_blame = ratio_moved != 0 and np.sign(client.z) == ratio_moved and evidence >= np.log(SIDE_EVIDENCE)
     warehouse_to_blame = (ratio_moved != 0 and np.sign(warehouse.z) == -ratio_moved
-                          and client.moved != -ratio_moved and -evidence >= np.log(SIDE_EVIDENCE))
+                          and -evidence >= np.log(SIDE_EVIDENCE))
     side = ("both" if both else "client" if client_to_blame else "warehouse" if warehouse_to_blame
             else "undetermined")
-    return SideVerdict(side, client, warehouse, incident_days)
+    return SideVerdict(side, client, warehouse, incident_days, ratio)
 
 
 def _rest_is_clean(days: Sequence[dt.date], rest: dict, incident_days: tuple[dt.date, ...]) -> bool:
@@ -263,6 +285,23 @@ def _rest_is_clean(days: Sequence[dt.date], rest: dict, incident_days: tuple[dt.
         return False
     _, lower, upper = _interval(*fit, INTERVAL_Z)
     return lower <= float(np.sum(client_now)) <= upper
+
+
+def _ratio_change(days: Sequence[dt.date], client: np.ndarray, warehouse: np.ndarray,
+                  incident_days: tuple[dt.date, ...], observed: float, warehouse_daily: np.ndarray
+                  ) -> SideChange | None:
+    """The client's count against the warehouse's times the slices' ratio (the regression of the log
+    ratio, with or without weekday levels and trend, the most precise by the same rule as the sides);
+    None without enough history."""
+    if warehouse_daily.shape != (len(incident_days),) or not (warehouse_daily > 0).all():
+        return None
+    fits = {(w, t): _pooled_fit(days, client, incident_days, warehouse, warehouse_daily, weekdays=w, trend=t)
+            for w in (True, False) for t in (True, False)}
+    usable = [fit for fit in fits.values() if fit is not None]
+    if not usable:
+        return None
+    fit = min(usable, key=lambda f: f[1])
+    return SideChange(observed, *_interval(*fit, INTERVAL_Z), basis="ratio", spread=fit[1])
 
 
 def _side_change(days: Sequence[dt.date], history: np.ndarray, incident_days: tuple[dt.date, ...],

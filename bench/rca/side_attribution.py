@@ -77,7 +77,8 @@ def window(rng: np.random.Generator, size: int, swing: float, share_trend: float
     warehouse, client, rest, rest_client = counts
     return attribute_side(days[past], client[past], warehouse[past], days[now], float(client[now].sum()),
                           float(warehouse[now].sum()),
-                          rest={"client": (rest_client[past], rest_client[now]), "warehouse": (rest[past], rest[now])})
+                          rest={"client": (rest_client[past], rest_client[now]), "warehouse": (rest[past], rest[now])},
+                          warehouse_daily=warehouse[now])
 
 
 def main(argv: list[str] | None = None) -> int:

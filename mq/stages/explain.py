@@ -184,10 +184,16 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
     sentence = normal()
     if sentence is not None:
         return Diagnosis("normal", sentence, totals=totals)
-    # The expected client count is today's warehouse count times a ratio over weeks of history, so
-    # it is the precise side: each leaf is judged against it (rootcause.forecast_share).
-    share = forecast_share(leaves, denominator="warehouse", baseline_denominator="baseline_warehouse")
-    causes = localize(leaves.assign(__forecast_share=share), dims, real="client", predict="expected_client",
+    # A lasting incident is localised on its days pooled (those both sides reported): a loss of a few
+    # percent on a country of a few hundred events a day is lost among one day's leaves, where a
+    # single leaf's noise can outweigh it, but not among four days' sums; and every day of the
+    # incident then names the same cause. One day alone is the special case.
+    pooled = _reported_days(wide, incident)
+    located = leaves if len(pooled) < 2 else incident_leaves(wide, dims, pooled, bad)
+    # The expected client count is the warehouse count times a ratio over weeks of history, so it
+    # is the precise side: each leaf is judged against it (rootcause.forecast_share).
+    share = forecast_share(located, denominator="warehouse", baseline_denominator="baseline_warehouse")
+    causes = localize(located.assign(__forecast_share=share), dims, real="client", predict="expected_client",
                       max_causes=5, forecast_share="__forecast_share")
     causes = material(causes)
     if not causes:
@@ -247,9 +253,7 @@ def _side(wide: pd.DataFrame, leaves: pd.DataFrame, matched: np.ndarray, inciden
     mine = wide[wide.slice_key.isin(keys)]
     daily = mine[window[mine.index]].groupby("partition")[["client", "warehouse"]].sum().sort_index()
     days = [pd.Timestamp(d).date() for d in daily.index]
-    sides = wide[wide.partition.isin(incident)].groupby("partition")[["client", "warehouse"]].sum()
-    reported = {pd.Timestamp(d).date() for d, row in sides.iterrows() if row.client > 0 and row.warehouse > 0}
-    pooled = tuple(d for d in incident if d in reported) or incident[-1:]
+    pooled = _reported_days(wide, incident)
     now = mine[mine.partition.isin(pooled)]
     rest = None
     if rest_keys:
@@ -260,8 +264,18 @@ def _side(wide: pd.DataFrame, leaves: pd.DataFrame, matched: np.ndarray, inciden
         current.index = [pd.Timestamp(d).date() for d in current.index]
         current = current.reindex(sorted(set(pooled)), fill_value=0.0)
         rest = {side: (past[side].to_numpy(), current[side].to_numpy()) for side in ("client", "warehouse")}
+    warehouse_daily = now.groupby("partition").warehouse.sum()
+    warehouse_daily.index = [pd.Timestamp(d).date() for d in warehouse_daily.index]
     return attribute_side(days, daily.client.to_numpy(), daily.warehouse.to_numpy(), pooled,
-                          float(now.client.sum()), float(now.warehouse.sum()), rest=rest)
+                          float(now.client.sum()), float(now.warehouse.sum()), rest=rest,
+                          warehouse_daily=warehouse_daily.reindex(sorted(set(pooled)), fill_value=0.0).to_numpy())
+
+
+def _reported_days(wide: pd.DataFrame, incident: tuple[dt.date, ...]) -> tuple[dt.date, ...]:
+    """The incident's days on which both sides reported events (the last day if none did)."""
+    sides = wide[wide.partition.isin(incident)].groupby("partition")[["client", "warehouse"]].sum()
+    reported = {pd.Timestamp(d).date() for d, row in sides.iterrows() if row.client > 0 and row.warehouse > 0}
+    return tuple(d for d in incident if d in reported) or incident[-1:]
 
 
 def _impact_on_side(impact, verdict, leaves: pd.DataFrame, matched: np.ndarray, causes) -> dict:
