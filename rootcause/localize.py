@@ -3,6 +3,8 @@
 Pipeline: validate leaves (`leaves`) -> per-leaf noise model and abnormal split (`noise`) -> two
 searches over all cuboids: causes seen in aggregate, by a stepwise robust score test (`stepwise`),
 and causes seen leaf by leaf, as maximal pure elements (`search`) -> one greedy cover over both ->
+backward elimination to the significant few (`parsimony.prune`) -> kept elements that lie inside one
+found element replaced by it where that describes the leaves more briefly (`_merge_into_parents`) ->
 share, confidence, rank.
 
 The two searches complement each other. The aggregate one finds a 10-20% loss that no single leaf
