@@ -248,10 +248,8 @@ def attribute_side(days: Sequence[dt.date], client_history: np.ndarray, warehous
         # The slices' client / warehouse ratio is within its own history's interval: there is no
         # discrepancy on them for a side to carry (both sides moving together is traffic).
         return SideVerdict("undetermined", client, warehouse, incident_days, ratio)
-    # The direction the ratio client / warehouse moved against what the two histories predict. A
-    # side is to blame when it moved out of its interval in the direction that explains it: the
-    # client with the ratio, the warehouse against it. Traffic moving both sides the same way is
-    # then no one's fault, and a loss on a day of low traffic is still the client's.
+    # The direction the ratio client / warehouse moved against what the two histories predict: a side
+    # explains it when it moved the same way (the client) or the other way (the warehouse).
     ratio_moved = np.sign(np.log(max(client.observed, 1e-9) / client.expected)
                           - np.log(max(warehouse.observed, 1e-9) / warehouse.expected))
     both = ratio_moved != 0 and client.moved == ratio_moved and warehouse.moved == -ratio_moved
@@ -295,9 +293,9 @@ def _ratio_change(days: Sequence[dt.date], client: np.ndarray, warehouse: np.nda
     None without enough history."""
     if warehouse_daily.shape != (len(incident_days),) or not (warehouse_daily > 0).all():
         return None
-    fits = {(w, t): _pooled_fit(days, client, incident_days, warehouse, warehouse_daily, weekdays=w, trend=t)
-            for w in (True, False) for t in (True, False)}
-    usable = [fit for fit in fits.values() if fit is not None]
+    fits = [_pooled_fit(days, client, incident_days, warehouse, warehouse_daily, weekdays=w, trend=t)
+            for w in (True, False) for t in (True, False)]
+    usable = [fit for fit in fits if fit is not None]
     if not usable:
         return None
     fit = min(usable, key=lambda f: f[1])
