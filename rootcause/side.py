@@ -82,6 +82,11 @@ class SideChange:
     basis: str = "history"      # "history" (its own), "rest" (its share of the rest of the table), "ratio"
     spread: float = float("nan")  # standard error of the predicted log count (the interval's unit)
 
+    @classmethod
+    def from_fit(cls, observed: float, fit: tuple[float, float], basis: str) -> SideChange:
+        """`observed` against a `_pooled_fit` (prediction, standard error of its log)."""
+        return cls(observed, *_interval(*fit, INTERVAL_Z), basis=basis, spread=fit[1])
+
     @property
     def moved(self) -> int:
         """+1 above its interval, -1 below, 0 within."""
@@ -298,8 +303,7 @@ def _ratio_change(days: Sequence[dt.date], client: np.ndarray, warehouse: np.nda
     usable = [fit for fit in fits if fit is not None]
     if not usable:
         return None
-    fit = min(usable, key=lambda f: f[1])
-    return SideChange(observed, *_interval(*fit, INTERVAL_Z), basis="ratio", spread=fit[1])
+    return SideChange.from_fit(observed, min(usable, key=lambda f: f[1]), "ratio")
 
 
 def _side_change(days: Sequence[dt.date], history: np.ndarray, incident_days: tuple[dt.date, ...],
@@ -325,7 +329,7 @@ def _side_change(days: Sequence[dt.date], history: np.ndarray, incident_days: tu
     if not usable:
         return None
     basis, *_ = key = min(usable, key=lambda k: usable[k][1])
-    return SideChange(observed, *_interval(*usable[key], INTERVAL_Z), basis=basis, spread=usable[key][1])
+    return SideChange.from_fit(observed, usable[key], basis)
 
 
 def _design(days: list[dt.date], today: dt.date) -> np.ndarray:

@@ -205,7 +205,7 @@ def diagnose(wide: pd.DataFrame, dims: list[str], partition: dt.date, bad: set, 
     # The side is judged on the main cause's slices alone: a small second cause must not dilute it.
     verdict = _side(wide, leaves, _matched(leaves, causes[:1]), incident, bad, outside=~matched)
     impact_dict = _impact_on_side(impact, verdict, leaves, matched, causes)
-    impact_dict.update(incident_impact(wide, dims, bad, causes, verdict, impact_dict["summary"]))
+    impact_dict.update(incident_impact(located, causes, verdict, impact_dict["summary"]))
     as_dicts = tuple({"label": c.label(), "elements": dict(c.elements), "share": round(float(c.share), 4),
                       "confidence": round(float(c.confidence), 4), "observed": float(c.observed),
                       "expected": round(float(c.expected), 2)} for c in causes)
@@ -322,10 +322,11 @@ def incident_leaves(wide: pd.DataFrame, dims: list[str], days: tuple[dt.date, ..
                          since=days[0])
 
 
-def incident_impact(wide: pd.DataFrame, dims: list[str], bad: set, causes, verdict, summary: str) -> dict:
+def incident_impact(leaves: pd.DataFrame, causes, verdict, summary: str) -> dict:
     """For a discrepancy judged on several days (`verdict.days`): the events under- or over-counted
     on the causes' slices over all of them, with its interval, as the `incident_*` fields of the
-    impact and its `summary` extended with them; {} for one day.
+    impact and its `summary` extended with them; {} for one day. `leaves`: the incident's leaves
+    summed over those days (`incident_leaves`, the ones the causes were localised on).
 
     The leaves' counts are summed over the days and the impact estimated on the sums
     (`rootcause.estimate_impact`): the counting noise adds up day by day, while a leaf's baseline
@@ -334,7 +335,6 @@ def incident_impact(wide: pd.DataFrame, dims: list[str], bad: set, causes, verdi
     days = tuple(sorted(verdict.days))
     if len(days) < 2:
         return {}
-    leaves = incident_leaves(wide, dims, days, bad)
     impact = estimate_impact(leaves, causes, observed="client", denominator="warehouse",
                              baseline_numerator="baseline_client", baseline_denominator="baseline_warehouse")
     events, lower, upper = _events_on_side(impact, verdict, leaves, _matched(leaves, causes))
