@@ -33,6 +33,9 @@ class Alert:
     root_causes: tuple[dict, ...] = ()
     impact: dict | None = None
     details: dict = field(default_factory=dict)
+    # The day the change began, when that is before `partition`: a drift is found some days after its
+    # onset, and the incident it opens covers the days since (their certifications are revoked).
+    began: dt.date | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -79,4 +79,4 @@ def _line(d: Decision) -> AlertLine:
     return AlertLine(fingerprint=d.fingerprint, kind=inc["kind"], metric=inc["subject"],
                      labels=dict(inc["labels"]), partition=d.partition.isoformat(), severity=inc["severity"],
                      message=correction or f"clean again on {d.partition} "
-                                           f"(fired {inc['first_partition']}..{inc['last_partition']})")
+                                           f"(incident {inc['first_partition']}..{inc['last_partition']})")

@@ -81,9 +81,12 @@ def flap(state: RunState, alert: Alert, dest: Destination, now: dt.datetime) -> 
 def notify(state: RunState, alert: Alert, dest: Destination, now: dt.datetime) -> Verdict:
     """A new incident: a firing message, or a reply when another alert of its group still fires from
     an earlier partition (the same incident spreading joins that thread). It begins at its first
-    breach (hysteresis' pending runs count back)."""
+    breach (hysteresis' pending runs count back), or where the finding says its change began (a drift's
+    estimated onset) when that is earlier."""
     day = alert.partition
     first = day - dt.timedelta(days=state.streak(alert.fingerprint, day, Outcome.PENDING, dest.receiver))
+    if alert.began is not None:
+        first = min(first, alert.began)
     thread = state.open_thread(dest, alert.match_labels, day)
     if thread is not None and not thread.endswith(f"|{day.isoformat()}"):
         return Verdict(Outcome.JOIN, f"joins the incident thread started {thread.rsplit('|', 1)[1]} via route "

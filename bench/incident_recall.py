@@ -36,6 +36,11 @@
      within 7 days after an incident on an overlapping slice are shown apart (baselines still holding
      the incident).
    - days: days with an anomaly on the incident's slice or an ancestor / days of the incident.
+   - covered: those days plus the days an alert covers from a drift finding's estimated onset to the
+     day it was found (`mq.stages.alert.drift_began`: a drift is clean on its first days and its
+     incident begins at the onset), within the incident / days of the incident; "early": days such an
+     onset put before the incident's real start (clean days an alert wrongly covers). The noise table
+     adds the clean slice-days that false drift findings cover from their onsets.
    - false messages: the route groups by partition, so a day's anomalies are one message; a message
      is false when none of its anomalies is covered by an incident. Per 100 days (partition-days).
 """
@@ -245,7 +250,9 @@ def detect(pipe, subjects, spec: DemoSpec, fdr_q: float | None) -> pd.DataFrame:
                                  drift_horizon_days=a.drift_horizon_days,
                                  accept_after_days=pipe.config.detection.accept_change_after_days or None,
                                  wobble_z=a.hierarchy_wobble_z)
-    found = pd.concat([v.assign(subject=s)[["subject", "series_id", "partition", "status", "detector"]]
+    # drift_start: a drift finding's estimated onset (the days its alert covers, `_covered`).
+    found = pd.concat([v.assign(subject=s).reindex(columns=["subject", "series_id", "partition", "status", "detector",
+                                                            "drift_start"])
                        for s, v in verdicts.items()], ignore_index=True)
     found["partition"] = pd.to_datetime(found["partition"]).dt.date
     return found
@@ -302,8 +309,8 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
           "days; chance = incidents noise alone would 'find' at the false-alert rates below)")
     print(f"{'kind':20s} {'n':>3s} {'affected slice':24s}" + "".join(f"  {'FDR ' + m:>50s}" for m in modes)
           + f"   found by (FDR {modes[0]})")
-    print(f"{'':49s}" + "".join(f"  {'found':>7s} {'on slice':>8s} {'delay':>6s} {'<7d':>4s} {'days':>12s} {'chance':>6s}"
-                                for _ in modes))
+    print(f"{'':49s}" + "".join(f"  {'found':>7s} {'on slice':>8s} {'delay':>6s} {'<7d':>4s} {'days':>12s} "
+                                f"{'covered':>12s} {'early':>5s} {'chance':>6s}" for _ in modes))
     for kind in REPORT_KINDS:
         group = [i for i in incidents if i["kind"] == kind]
         if not group:
@@ -315,7 +322,8 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
             found = sum(1 for h in hits if not h.empty)
             if kind == "holiday":
                 flagged = sum(len(_slice_days(h)) for h in hits)
-                cells.append(f"  {found:>3d}/{len(group):<3d} {flagged:>8d} {'':>6s} {'':>4s} {'':>12s} {'':>6s}")
+                cells.append(f"  {found:>3d}/{len(group):<3d} {flagged:>8d} {'':>6s} {'':>4s} {'':>12s} {'':>12s} "
+                             f"{'':>5s} {'':>6s}")
                 continue
             exact = sum(1 for inc, h in zip(group, hits) if any(labels[k] == affected(inc) for k in h.series_id))
             delays = [(h.partition.min() - dt.date.fromisoformat(inc["start"])).days
@@ -326,8 +334,12 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
             alerted = sum(h.partition.nunique() for h in hits)
             total = sum(len(days_of(inc)) for inc in group)
             days = f"{alerted}/{total} {alerted / max(total, 1):.0%}"
+            spans = [_covered(anomalies, labels, inc) for inc in group]
+            within = sum(len(c & set(days_of(inc))) for inc, c in zip(group, spans))
+            early = sum(sum(1 for d in c if d < dt.date.fromisoformat(inc["start"])) for inc, c in zip(group, spans))
+            cover = f"{within}/{total} {within / max(total, 1):.0%}"
             cells.append(f"  {found:>3d}/{len(group):<3d} {exact:>4d}/{len(group):<3d} {delay:>6s} {week:>4d} "
-                         f"{days:>12s} {chance:6.1f}")
+                         f"{days:>12s} {cover:>12s} {early:>5d} {chance:6.1f}")
             if m == modes[0]:
                 for h in hits:
                     for subject in set(h.subject):
@@ -389,6 +401,18 @@ def print_noise(results, covered: set, echo: set, config) -> None:
         false_days = days - true_days
         cells.append(f"  {len(false_days):7d} {100 * len(false_days) / max(n_days, 1):7.2f} {len(days):10d}")
     print(f"{'false messages (days), per 100 days, messages':44s}{''.join(cells)}")
+    # A false drift finding's alert covers the days since its estimated onset too: clean slice-days
+    # whose certification it revokes (`mq.stages.alert.drift_began`).
+    cells = []
+    for m in modes:
+        drifts = results[m][(results[m].status == "anomaly") & results[m].drift_start.notna()]
+        spans = set()
+        for key, start, day in zip(drifts.series_id, drifts.drift_start, drifts.partition):
+            if (key, day) not in covered:
+                first = pd.Timestamp(start).date()
+                spans.update((key, first + dt.timedelta(days=k)) for k in range((day - first).days + 1))
+        cells.append(f"  {len(spans - covered):7d} {1000 * len(spans - covered) / max(tested[m], 1):7.2f} {'':10s}")
+    print(f"{'clean slice-days a false drift covers, /1,000':44s}{''.join(cells)}")
 
 
 def _false_rate(verdicts: pd.DataFrame, covered: set) -> tuple[set, int, float]:
@@ -413,6 +437,24 @@ def _hits(anomalies: pd.DataFrame, labels: dict, incident: dict) -> pd.DataFrame
     if incident["kind"] == "holiday":   # any anomaly on a holiday is a false alert
         keys = list(labels)
     return anomalies[anomalies.series_id.isin(keys) & anomalies.partition.isin(days_of(incident))]
+
+
+def _covered(anomalies: pd.DataFrame, labels: dict, incident: dict) -> set[dt.date]:
+    """The days an alert covers for the incident: its anomalies' days on the slice or an ancestor and,
+    as the alert book opens an incident (`alerting.steps.notify`), from the estimated onset of the
+    drift finding that opened it (the first of a run of days one series of one subject was flagged).
+    """
+    hits = _hits(anomalies, labels, incident)
+    days = set(hits.partition)
+    for _, rows in hits.sort_values("partition").groupby(["subject", "series_id"], sort=False):
+        previous = None
+        for start, day in zip(rows.drift_start, rows.partition):
+            opens = previous is None or (day - previous).days > 1
+            previous = day
+            if opens and start is not None and not pd.isna(start):
+                first = pd.Timestamp(start).date()
+                days.update(first + dt.timedelta(days=k) for k in range((day - first).days + 1))
+    return days
 
 
 def _slice_name(labels: dict) -> str:

@@ -18,8 +18,12 @@ from alerting.outbox import outbox_table
 
 def _alerted(alerts: list[dict], inc: dict) -> list[dict]:
     start, end = dt.date.fromisoformat(inc["start"]), dt.date.fromisoformat(inc["end"])
-    hits = [a for a in alerts if a["suppressed"] is None and start <= a["first_partition"] <= end]
     kind = inc["kind"]
+    # An alert hits when the days it covers meet the incident's: a drift's alert covers the days since its
+    # estimated onset, which may be a day or two before the injected start. A holiday is alerted when an
+    # alert begins on it.
+    hits = [a for a in alerts if a["suppressed"] is None and a["first_partition"] <= end and (
+        a["last_partition"] >= start if kind != "holiday" else a["first_partition"] >= start)]
     if kind == "client_logging_loss":
         want = inc["labels"]
         return [a for a in hits if a["kind"] == "discrepancy" and (

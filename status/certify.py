@@ -9,7 +9,8 @@
 The decision is a pure function of the facts (`decide`). After every run, the certify stage
 (`mq.stages.certify`, with `status.records.changes` and `write`) records a certification per
 subject in the store and the ledger; a late-data restatement (a new pull version) of a certified
-partition revokes it, in the ledger and with a notification.
+partition revokes it, in the ledger and with a notification, and so does an alert that now covers it
+(a drift found late: its incident begins at the drift's onset, `backdated_partitions`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from alerting import schema as alert_schema
 from incidents import Ownership, incident_id
 from incidents.schema import incidents as incident_table
 from metricstore import schema as store_schema
+from status import schema as cert_schema
 from core.timeutil import assume_utc
 
 @dataclass(frozen=True)
@@ -161,6 +163,18 @@ class CertifySettings:
 def statuses(settings: CertifySettings, store, partition: dt.date) -> list[PartitionStatus]:
     """The certification status of every subject `settings` certifies, for one partition."""
     return partition_statuses(settings.subjects, store, partition, settle_hours=settings.settle_hours)
+
+
+def backdated_partitions(engine, partition: dt.date) -> list[dt.date]:
+    """Earlier partitions that hold an active certification and that an alert live on `partition` now
+    covers: a drift is found some days after its onset, and its incident covers the days since, which
+    were certified on their own day. Their statuses are decided again (and the certifications revoked)."""
+    a, c = alert_schema.alerts, cert_schema.certifications
+    covered = sa.exists().where(a.c.last_partition >= partition, a.c.first_partition <= c.c.partition,
+                                a.c.last_partition >= c.c.partition)
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(c.c.partition).distinct().where(
+            c.c.partition < partition, c.c.revoked_at.is_(None), covered)).scalars())
 
 
 def _detection_state(engine, subject: str, partition: dt.date) -> str:

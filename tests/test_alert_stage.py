@@ -171,3 +171,21 @@ def test_decisions_ledger_and_outbox_once_across_a_rerun(settings, engine, store
     assert again.summary == {"candidates": 3, "decisions": {"duplicate": 3}, "queued": 0}
     assert again.ledger == ()
     assert len(ledger.records(kind="alert_decision")) == 3 and len(outbox.items()) == 1
+
+
+def test_a_drift_found_days_after_its_onset_opens_an_incident_covering_the_days_since(settings, engine, store):
+    """A slow drift is clean on its first days and found later: its incident begins at the estimated
+    onset, so the days since are covered by it (and their certifications revoked), not only the day
+    it was found."""
+    onset = DAY - dt.timedelta(days=5)
+    store.save_detections("client_vs_warehouse", DAY, [{
+        "slice_key": "platform=android", "detector": "ratio_drift", "labels": {"platform": "android"},
+        "status": "anomaly", "observed": 0.95, "expected": 0.98, "lower": 0.96, "upper": 1.0, "score": 30.0,
+        "p_value": 1e-7, "q_value": 1e-6, "direction": "low",
+        "drift": {"start": onset.isoformat(), "cumulative_effect": -900.0, "level": -0.03, "slope": -0.006}}])
+    found, clean = collect_findings(settings, store, DAY)
+    (a,) = found
+    assert a.began == onset and f"since {onset}" in a.message
+    alert(settings, AlertBook(engine), Outbox(engine), Ledger(engine), DAY, found, clean, now=NOW, links={})
+    (incident,) = AlertBook(engine).alerts()
+    assert (incident["first_partition"], incident["last_partition"]) == (onset, DAY)

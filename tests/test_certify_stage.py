@@ -67,39 +67,41 @@ def outbox(memory_engine):
     return Outbox(memory_engine)
 
 
-def pull(store, table: str, status: str = "ok", finished_at: dt.datetime = PULLED, rows: int = 100) -> None:
-    store.record_pull({"table_name": table, "partition": DAY, "status": status, "row_count": rows,
+def pull(store, table: str, status: str = "ok", finished_at: dt.datetime = PULLED, rows: int = 100,
+         day: dt.date = DAY) -> None:
+    store.record_pull({"table_name": table, "partition": day, "status": status, "row_count": rows,
                        "content_hash": f"{table}:{status}:{rows}", "input_files": [], "finished_at": finished_at},
                       None)
 
 
-def checked(store, table: str, success: bool) -> None:
-    store.record_check(suite=f"{table}_suite", table=table, partition=DAY, suite_hash="h" * 64,
+def checked(store, table: str, success: bool, day: dt.date = DAY) -> None:
+    store.record_check(suite=f"{table}_suite", table=table, partition=day, suite_hash="h" * 64,
                        result_hash=("p" if success else "f") * 64, success=success, result={}, run_id=None)
 
 
-def detected(store, subject: str, status: str = "ok") -> None:
-    store.save_detections(subject, DAY, [{"slice_key": "(total)", "detector": "seasonal_mad", "labels": {},
+def detected(store, subject: str, status: str = "ok", day: dt.date = DAY) -> None:
+    store.save_detections(subject, day, [{"slice_key": "(total)", "detector": "seasonal_mad", "labels": {},
                                           "status": status}])
 
 
 def alert(store, subject: str, *, table: str | None = None, thread_key: str | None = "t|1",
-          suppressed: str | None = None, team: str | None = None) -> None:
+          suppressed: str | None = None, team: str | None = None, first: dt.date = DAY,
+          last: dt.date = DAY, kind: str = "anomaly") -> None:
     now = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc)
     with store.engine.begin() as conn:
         conn.execute(alert_table.insert().values(
-            id=f"{subject}-{DAY}", fingerprint="f" * 32, kind="anomaly", subject=subject, labels={},
-            severity="critical", status="firing", first_partition=DAY, last_partition=DAY, first_fired_at=now,
+            id=f"{subject}-{last}", fingerprint="f" * 32, kind=kind, subject=subject, labels={},
+            severity="critical", status="firing", first_partition=first, last_partition=last, first_fired_at=now,
             last_fired_at=now, message="...", table_name=table, thread_key=thread_key, suppressed=suppressed,
             receiver="local", team=team))
 
 
-def all_clean(store) -> None:
+def all_clean(store, day: dt.date = DAY) -> None:
     for table in ("client", "warehouse"):
-        pull(store, table)
-    checked(store, "warehouse", True)
+        pull(store, table, day=day)
+    checked(store, "warehouse", True, day=day)
     for subject in ("client_events", "warehouse_events", "client_vs_warehouse"):
-        detected(store, subject)
+        detected(store, subject, day=day)
 
 
 def verdict(settings, store) -> dict[str, tuple[str, str]]:
@@ -111,9 +113,9 @@ def rows(store, table: str) -> int:
         return conn.execute(sa.text(f"select count(*) from {table}")).scalar()
 
 
-def run_stage(settings, store, ledger, outbox, now=NOW):
+def run_stage(settings, store, ledger, outbox, now=NOW, day: dt.date = DAY):
     """The stage, then what the orchestrator writes of it (as `run_certification` does)."""
-    found = certify(settings, store, ledger, DAY, now=now, links=LINKS)
+    found = certify(settings, store, ledger, day, now=now, links=LINKS)
     book = IncidentBook(store.engine, ledger)
     for new in found.opened:
         book.open(new)
@@ -195,6 +197,33 @@ def test_an_alert_revokes_opens_its_incident_and_a_false_positive_certifies_agai
                                              f"certification:client_vs_warehouse:{DAY}:client=1,warehouse=1:1"]
     assert active(store.engine, "warehouse_events", DAY)["certified_at"] is not None
     assert ledger.verify().ok
+
+
+def test_a_drift_found_late_revokes_the_certified_days_since_its_onset_once(settings, store, ledger, outbox):
+    """Days certified before a drift was found, inside its incident (which begins at the drift's
+    estimated onset), are revoked with a notice when the drift is found; a day before the onset keeps
+    its certification, and a re-run revokes nothing twice."""
+    days = [DAY + dt.timedelta(days=k) for k in range(-3, 2)]     # DAY-3 .. DAY+1
+    for k, day in enumerate(days[:-1]):
+        all_clean(store, day)
+        run_stage(settings, store, ledger, outbox, now=NOW + dt.timedelta(days=k - 3), day=day)
+    assert all(active(store.engine, "client_vs_warehouse", d) for d in days[:-1])
+    found_on = days[-1]
+    all_clean(store, found_on)
+    alert(store, "client_vs_warehouse", kind="discrepancy", first=DAY - dt.timedelta(days=1), last=found_on)
+    found = run_stage(settings, store, ledger, outbox, now=NOW + dt.timedelta(days=2), day=found_on)
+    revoked = [(c.subject, c.partition) for c in found.changes if c.action == "revoke"]
+    assert revoked == [("client_vs_warehouse", DAY - dt.timedelta(days=1)), ("client_vs_warehouse", DAY)]
+    assert found.summary["client_vs_warehouse"] == "failed" and found.summary["client_events"] == "certified"
+    assert found.changes[0].reason.startswith("now failed: 1 alert(s), e.g. discrepancy on client_vs_warehouse")
+    assert active(store.engine, "client_vs_warehouse", DAY - dt.timedelta(days=2)) is not None
+    assert active(store.engine, "client_vs_warehouse", DAY) is None
+    notices = sorted((i.receiver, i.title.split(" (")[0]) for i in outbox.pending())
+    assert notices == [(r, f"certification revoked: client_vs_warehouse for {d}")
+                       for r in ("analysts", "oncall") for d in (DAY - dt.timedelta(days=1), DAY)]
+    again = run_stage(settings, store, ledger, outbox, now=NOW + dt.timedelta(days=2, hours=1), day=found_on)
+    assert again.changes == ()
+    assert len(ledger.records(kind="certification_revoked")) == 2 and ledger.verify().ok
 
 
 def test_an_incident_belongs_to_the_team_its_alerts_name_before_the_table_owner(settings, store, ledger):

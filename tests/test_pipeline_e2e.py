@@ -144,3 +144,17 @@ def test_postgres_state_store_runs_the_same_stages(backfilled, pg_url, spark):
     assert kinds == ["expectation", "freshness"]
     assert pg.ledger.verify().ok
     assert len(pg.store.runs()) == 4 and len(pg.store.pulls()) == 4
+
+
+def test_an_alert_covering_an_incident_from_before_its_start_counts_as_alerting_it_but_not_a_holiday():
+    """A drift's incident begins at its estimated onset, which may be a day or two before the injected
+    start: it still alerted that incident. A holiday is alerted only by an alert that begins on it."""
+    from mq.scoreboard import _alerted
+    drift = {"suppressed": None, "kind": "discrepancy", "labels": {"country": "GB"}, "root_causes": [],
+             "first_partition": dt.date(2026, 9, 8), "last_partition": dt.date(2026, 9, 15)}
+    loss = {"id": "drift", "kind": "client_logging_loss", "start": "2026-09-10", "end": "2026-09-20",
+            "labels": {"country": "GB"}}
+    holiday = {"id": "holiday", "kind": "holiday", "start": "2026-09-09", "end": "2026-09-09", "labels": {}}
+    assert _alerted([drift], loss) == [drift]
+    assert _alerted([drift], holiday) == []
+    assert _alerted([{**drift, "last_partition": dt.date(2026, 9, 9)}], loss) == []

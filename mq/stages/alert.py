@@ -154,7 +154,7 @@ def collect_findings(settings: AlertSettings, store, partition: dt.date, *,
                              settings.drift_horizon_days)
                 + acceptance_note(streaks.get(row.slice_key, 1), settings.accept_change_after_days),
                 observed=row.observed, expected=row.expected, lower=row.lower, upper=row.upper, team=team,
-                root_causes=causes, impact=impact))
+                root_causes=causes, impact=impact, began=drift_began(getattr(row, "drift", None), partition)))
     return alerts, clean
 
 
@@ -203,6 +203,15 @@ def flagged_streaks(store, subject: str, partition: dt.date, keys: set[str], day
             streak += 1
         out[key] = streak
     return out
+
+
+def drift_began(drift, partition: dt.date) -> dt.date | None:
+    """A drift finding's estimated onset, when it is before the partition: the incident the alert opens
+    covers the days since, which were clean on their own day (a drift is found some days in)."""
+    if not isinstance(drift, dict) or not drift.get("start"):
+        return None
+    start = dt.date.fromisoformat(str(drift["start"])[:10])
+    return start if start < partition else None
 
 
 def drift_note(drift, partition: dt.date, min_relative_effect: float, horizon: int) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from incidents import IncidentBook, NewIncident
 from incidents.book import LEDGER_KIND as INCIDENT_KIND
 from mq.run import LedgerEntry
-from status.certify import CertifySettings, PartitionStatus, statuses
+from status.certify import CertifySettings, PartitionStatus, backdated_partitions, statuses
 from status.records import Change, changes
 
 
@@ -55,8 +55,10 @@ def certify(settings: CertifySettings, store, ledger, partition: dt.date, *, now
     """The verdict on `partition`, the incidents to open, and the certifications it records or revokes
     against the active ones (at `now`); `links`: a revocation notice's links. Writes nothing."""
     found = tuple(statuses(settings, store, partition))
+    # A drift found today covers the days since its onset: those already certified are decided again.
+    earlier = tuple(s for day in backdated_partitions(store.engine, partition) for s in statuses(settings, store, day))
     opened = IncidentBook(store.engine, ledger).to_open(settings.ownership, now)
-    todo = changes(store.engine, ledger, found, now, route=settings.route, links=links)
+    todo = changes(store.engine, ledger, earlier + found, now, route=settings.route, links=links)
     return Certifications(found, tuple(opened), tuple(todo))
 
 
