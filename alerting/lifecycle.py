@@ -251,7 +251,9 @@ def combine_impacts(a: dict | None, b: dict | None) -> dict | None:
     is of the summed reported totals (each day's total is events / share).
 
     The `incident_*` fields are already a statement over the whole incident since its onset (made by the
-    root-cause stage on the later day's data), so the later one is kept as it is, not added up."""
+    root-cause stage on the later day's data), so the later one is kept as it is, not added up; so is
+    its side (`incident_side`): the side judged on the days pooled is the incident's, where a first day
+    alone may have left it undetermined. Without one, days that disagree make the side "mixed"."""
     if not a or not b:
         return a or b
     events = a["events"] + b["events"]
@@ -261,7 +263,8 @@ def combine_impacts(a: dict | None, b: dict | None) -> dict | None:
             "upper": round(a["upper"] + b["upper"], 1),
             "share_of_total": round(events / totals, 6) if totals else 0.0,
             "direction": "under" if events < 0 else "over", "partitions": a.get("partitions", 1) + 1,
-            "side": a.get("side") if a.get("side") == b.get("side") else "mixed", **since_onset}
+            "side": since_onset.get("incident_side") or (a.get("side") if a.get("side") == b.get("side") else "mixed"),
+            **since_onset}
 
 
 def incident_id(fp: str, first_partition: dt.date, extra_receiver: str | None = None) -> str:

@@ -284,3 +284,17 @@ def test_an_incident_keeps_the_latest_since_onset_impact_while_its_daily_impacts
     # a day without a since-onset statement leaves the earlier one in place
     assert combine_impacts(day2, {k: v for k, v in day1.items() if not k.startswith("incident_")}
                            )["incident_events"] == -250.0
+
+
+def test_an_incident_takes_the_side_judged_on_its_days_pooled_not_mixed_with_a_first_day_left_open():
+    """On its first day alone a small slice's loss can be undetermined (client and warehouse each about
+    two errors out); judged on two days pooled it is the client's. The incident is the client's."""
+    from alerting.lifecycle import combine_impacts
+
+    day1 = {"events": -100.0, "lower": -180.0, "upper": -20.0, "share_of_total": -0.01, "side": "undetermined"}
+    day2 = {"events": -150.0, "lower": -200.0, "upper": -100.0, "share_of_total": -0.015, "side": "client",
+            "incident_days": 2, "incident_since": "2026-03-01", "incident_events": -250.0,
+            "incident_lower": -310.0, "incident_upper": -190.0, "incident_side": "client"}
+    assert combine_impacts(day1, day2)["side"] == "client"
+    # days judged one by one that disagree stay "mixed"
+    assert combine_impacts(day1, {**day1, "side": "client"})["side"] == "mixed"

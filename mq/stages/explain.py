@@ -340,7 +340,7 @@ def incident_impact(leaves: pd.DataFrame, causes, verdict, summary: str) -> dict
     events, lower, upper = _events_on_side(impact, verdict, leaves, _matched(leaves, causes))
     verb = "over-counted" if events > 0 else "lost" if verdict.side == "client" else "under-counted"
     low, high = sorted((abs(lower), abs(upper)))
-    return {"incident_days": len(days), "incident_since": days[0].isoformat(),
+    return {"incident_days": len(days), "incident_since": days[0].isoformat(), "incident_side": verdict.side,
             "incident_events": round(float(events), 1), "incident_lower": round(float(min(lower, upper)), 1),
             "incident_upper": round(float(max(lower, upper)), 1),
             "summary": f"{summary} today; {verb} about {_about(abs(events))} over the {len(days)} days since "
