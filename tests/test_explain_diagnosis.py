@@ -205,7 +205,7 @@ def test_a_lasting_drift_states_the_events_lost_over_the_incident_with_its_inter
     one_day = diagnose(frame, DIMS, TODAY, set(), pair_name="p")
 
     impact = pooled.impact
-    assert impact["side"] == "client"
+    assert impact["side"] == "client" and impact["incident_side"] == "client"   # the incident's, pooled
     assert impact["incident_days"] == 10 and impact["incident_since"] == drift[0].isoformat()
     lost = frame.attrs["lost"]
     assert 300 < lost < 500                      # 10 days of a 10% loss on about 400 events a day
