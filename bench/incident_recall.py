@@ -315,7 +315,7 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
         group = [i for i in incidents if i["kind"] == kind]
         if not group:
             continue
-        cells, by, missed, late = [], {}, [], []
+        cells, by, missed, late, partial = [], {}, [], [], []
         for m in modes:
             anomalies = results[m][results[m].status == "anomaly"]
             hits = [_hits(anomalies, labels, inc) for inc in group]
@@ -341,6 +341,10 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
             cells.append(f"  {found:>3d}/{len(group):<3d} {exact:>4d}/{len(group):<3d} {delay:>6s} {week:>4d} "
                          f"{days:>12s} {cover:>12s} {early:>5d} {chance:6.1f}")
             if m == modes[0]:
+                partial = [(inc, len(c & set(days_of(inc))), len(days_of(inc)),
+                            sum(1 for d in c if d < dt.date.fromisoformat(inc["start"])))
+                           for inc, c in zip(group, spans)]
+                partial = [p for p in partial if p[1] < p[2] or p[3]]
                 for h in hits:
                     for subject in set(h.subject):
                         by[subject] = by.get(subject, 0) + 1
@@ -362,6 +366,9 @@ def print_recall(incidents, results, labels, shares, rates, grouping, pipe) -> N
             print(f"{'':25s}missed (FDR {modes[0]}): " + ", ".join(
                 f"{i['id']} {_slice_name(affected(i))} ({shares.get(_slice_name(affected(i)), 0):.1%} of events)"
                 for i in missed))
+        if partial and kind not in ("missing_partition", "null_spike"):
+            print(f"{'':25s}covered less than all its days, or early (FDR {modes[0]}; covered/days, early): " + ", ".join(
+                f"{i['id']} {c}/{n}" + (f" +{e} early" if e else "") for i, c, n, e in partial))
         if late:
             print(f"{'':25s}found 7 days or more after onset (FDR {modes[0]}): " + ", ".join(
                 f"{i['id']} {_slice_name(affected(i))} ({shares.get(_slice_name(affected(i)), 0):.1%} of events"
